@@ -1,0 +1,646 @@
+"""Export Keras models (or training run directories) as SavedModels for TF Serving.
+
+Layout written under ``base_dir``::
+
+    base_dir/
+      models.config                 # TF Serving model config (absolute base paths)
+      models.docker.config          # same, with base paths under /models (docker -v ...:/models)
+      NAME/
+        VERSION/                    # integer, never overwritten
+          saved_model.pb
+          variables/
+          assets/labels.txt         # class names, one per line (index = class id)
+          assets.extra/tf_serving_warmup_requests
+
+Every signature takes RAW inputs (uint8 images, encoded image bytes or text strings), runs the
+preprocessing inside the graph and returns ``probabilities`` (float32 softmax), ``class_id``
+(int64) and ``class_name`` (string).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+__all__ = [
+    "ExportError",
+    "ExportResult",
+    "export_for_serving",
+    "find_xla_functions",
+    "list_versions",
+    "validate_model_name",
+    "write_models_config",
+]
+
+#: Signature keys, input keys and output keys of the exported SavedModel.
+SIGNATURE_DEFAULT = "serving_default"
+SIGNATURE_BYTES = "serve_bytes"
+INPUT_IMAGES = "images"
+INPUT_IMAGE_BYTES = "image_bytes"
+INPUT_TEXT = "text"
+OUTPUT_KEYS = ("probabilities", "class_id", "class_name")
+
+MODELS_CONFIG = "models.config"
+DOCKER_MODELS_CONFIG = "models.docker.config"
+DOCKER_MODELS_ROOT = "/models"
+WARMUP_FILE = "tf_serving_warmup_requests"
+LABELS_FILE = "labels.txt"
+
+NAME_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
+_NAME_RE = re.compile(rf"^{NAME_PATTERN}$")
+_TMP_PREFIX = ".tmp-"
+_LOCK_FILE = ".reskeras-export.lock"
+_DEFAULT_TEXT_WARMUP = ("a short example sentence", "another one")
+_MAX_WARMUP_EXAMPLES = 16
+
+
+class ExportError(ValueError):
+    """Raised when a model cannot be exported (bad input, existing version, XLA in the graph)."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Where an export landed and what it serves.
+
+    ``signatures`` maps signature name -> ``{"inputs": {key: spec}, "outputs": {key: spec}}``
+    where each spec is a string such as ``"uint8[None, 32, 32, 3]"``.
+    """
+
+    path: Path
+    version: int
+    name: str
+    signatures: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    kind: str = "image"
+    class_names: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- names & versions
+
+
+def validate_model_name(name: object) -> str:
+    """Return ``name`` if it is a safe model directory name, else raise ValueError."""
+    if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name or len(name) > 200:
+        raise ExportError(
+            f"invalid model name {name!r}: use 1-200 characters matching {NAME_PATTERN!r} "
+            "(letters, digits, '_', '.', '-'; no leading dot, no '..', no path separators)"
+        )
+    return name
+
+
+def _validate_version(version: object) -> int:
+    if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 1:
+        raise ExportError(f"invalid version {version!r}: expected a positive integer (1, 2, ...)")
+    return int(version)
+
+
+def list_versions(base_dir: str | os.PathLike, name: str) -> list[int]:
+    """Sorted integer versions present under ``base_dir/name`` (empty if none)."""
+    model_dir = Path(base_dir) / validate_model_name(name)
+    if not model_dir.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def _model_dirs(base: Path) -> list[Path]:
+    """Model directories under ``base`` that hold at least one numeric version."""
+    out = []
+    for p in sorted(base.iterdir()):
+        if p.is_dir() and _NAME_RE.match(p.name) and ".." not in p.name:
+            if any(c.is_dir() and c.name.isdigit() for c in p.iterdir()):
+                out.append(p)
+    return out
+
+
+def _config_text(entries: Sequence[tuple[str, str]]) -> str:
+    lines = ["model_config_list {"]
+    for name, base_path in entries:
+        lines += [
+            "  config {",
+            f"    name: '{name}'",
+            f"    base_path: '{base_path}'",
+            "    model_platform: 'tensorflow'",
+            "  }",
+        ]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_models_config(base_dir: str | os.PathLike = "saved_models") -> Path:
+    """Regenerate ``base_dir/models.config`` from the directory listing (atomically).
+
+    Lists every model directory with at least one numeric version, with its absolute base path.
+    Also writes ``models.docker.config`` with base paths under ``/models`` for
+    ``docker run -v $PWD/saved_models:/models ...``. Returns the path of ``models.config``.
+    """
+    base = Path(base_dir).resolve()
+    base.mkdir(parents=True, exist_ok=True)
+    dirs = _model_dirs(base)
+    _atomic_write_text(base / MODELS_CONFIG, _config_text([(d.name, str(d)) for d in dirs]))
+    _atomic_write_text(
+        base / DOCKER_MODELS_CONFIG,
+        _config_text([(d.name, f"{DOCKER_MODELS_ROOT}/{d.name}") for d in dirs]),
+    )
+    return base / MODELS_CONFIG
+
+
+@contextlib.contextmanager
+def _locked(base: Path) -> Iterator[None]:
+    """Exclusive inter-process lock on ``base`` (released by the kernel if we die)."""
+    with open(base / _LOCK_FILE, "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_tmp_dirs(model_dir: Path) -> None:
+    """Delete ``.tmp-<version>-<pid>-<hex>`` dirs left by exports whose process died."""
+    for p in model_dir.glob(f"{_TMP_PREFIX}*"):
+        parts = p.name[len(_TMP_PREFIX) :].split("-")
+        if len(parts) == 3 and parts[1].isdigit() and not _pid_alive(int(parts[1])):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- XLA check
+
+
+def find_xla_functions(export_dir: str | os.PathLike) -> list[str]:
+    """Names of functions/nodes in ``export_dir/saved_model.pb`` marked ``_XlaMustCompile``."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    sm = saved_model_pb2.SavedModel()
+    sm.ParseFromString((Path(export_dir) / "saved_model.pb").read_bytes())
+    found = []
+
+    def must_compile(attr: Any) -> bool:
+        return "_XlaMustCompile" in attr and attr["_XlaMustCompile"].b
+
+    for mg in sm.meta_graphs:
+        for node in mg.graph_def.node:
+            if must_compile(node.attr):
+                found.append(node.name)
+        for fdef in mg.graph_def.library.function:
+            if must_compile(fdef.attr):
+                found.append(fdef.signature.name)
+            for node in fdef.node_def:
+                if must_compile(node.attr):
+                    found.append(f"{fdef.signature.name}/{node.name}")
+    return found
+
+
+# --------------------------------------------------------------------------- loading runs
+
+
+def _needs_keras_hub(path: Path) -> bool:
+    """Whether a ``.keras`` archive's config refers to keras-hub classes."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return b"keras_hub" in zf.read("config.json")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return False
+
+
+def _load_keras(path: Path) -> Any:
+    import keras
+
+    import reskeras  # noqa: F401  (registers custom serializable layers)
+
+    if _needs_keras_hub(path):
+        import keras_hub  # noqa: F401  (registers keras-hub serializables)
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as err:  # keras raises many types; report the file and the reason
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise ExportError(f"could not load {str(path)!r}: {type(err).__name__}: {first}") from err
+
+
+def _load_run(run_dir: Path) -> tuple[Any, list[str] | None, Any, dict]:
+    model_path = run_dir / "model.keras"
+    if not model_path.is_file():
+        raise ExportError(
+            f"run directory {str(run_dir)!r} has no model.keras; expected a reskeras run "
+            "directory (config.json, model.keras, labels.json[, preprocessor.keras])"
+        )
+    model = _load_keras(model_path)
+    labels = None
+    if (run_dir / "labels.json").is_file():
+        labels = json.loads((run_dir / "labels.json").read_text())
+        if not isinstance(labels, list):
+            raise ExportError(
+                f"{run_dir / 'labels.json'} must hold a JSON list of class names; got "
+                f"{type(labels).__name__}"
+            )
+    config = {}
+    if (run_dir / "config.json").is_file():
+        config = json.loads((run_dir / "config.json").read_text())
+    pre = None
+    if (run_dir / "preprocessor.keras").is_file():
+        pre = _load_keras(run_dir / "preprocessor.keras")
+    return model, labels, pre, config
+
+
+# --------------------------------------------------------------------------- graph building
+
+
+def _single_input(model: Any, what: str) -> Any:
+    inputs = getattr(model, "inputs", None)
+    if not inputs or len(inputs) != 1:
+        raise ExportError(
+            f"{what} must be a built functional keras.Model with exactly one input; "
+            f"got inputs={inputs!r}"
+        )
+    return inputs[0]
+
+
+def _track_resources(obj: Any) -> list[Any]:
+    """TrackableResources (lookup tables, ...) reachable from ``obj``."""
+    from tensorflow.saved_model.experimental import TrackableResource
+
+    try:
+        descendants = tf.train.TrackableView(obj).descendants()
+    except TypeError:  # pragma: no cover - exotic layers
+        return []
+    return [t for t in descendants if isinstance(t, TrackableResource)]
+
+
+def _spec_str(dtype: tf.DType, shape: tf.TensorShape) -> str:
+    return f"{dtype.name}{shape.as_list() if shape.rank is not None else '[...]'}"
+
+
+def _signature_specs(fn: Any) -> dict[str, dict[str, str]]:
+    args, kwargs = fn.structured_input_signature
+    specs = {s.name: s for s in args} | dict(kwargs)
+    outs = fn.structured_outputs
+    return {
+        "inputs": {k: _spec_str(s.dtype, s.shape) for k, s in specs.items()},
+        "outputs": {k: _spec_str(t.dtype, t.shape) for k, t in outs.items()},
+    }
+
+
+def _build_module(
+    model: Any, class_names: list[str], preprocessor: Any, labels_path: Path
+) -> tuple[tf.Module, dict[str, Any], str, dict]:
+    """Build a tf.Module with plain (non-XLA) tf.function signatures around ``model``."""
+    model_inputs = getattr(model, "inputs", None)
+    if not model_inputs or (len(model_inputs) != 1 and preprocessor is None):
+        raise ExportError(
+            "model must be a built functional keras.Model with one input (or, behind a text "
+            f"preprocessor, the inputs the preprocessor produces); got inputs={model_inputs!r}"
+        )
+    model_in = model_inputs[0]
+    outputs = getattr(model, "outputs", None)
+    if not outputs or len(outputs) != 1 or len(outputs[0].shape) != 2:
+        raise ExportError(
+            "model must have one output of shape [batch, num_classes] (logits); "
+            f"got outputs={outputs!r}"
+        )
+    num_classes = outputs[0].shape[-1]
+    if num_classes != len(class_names):
+        raise ExportError(
+            f"model has {num_classes} output classes but {len(class_names)} class names were "
+            f"given: {class_names!r}"
+        )
+    in_dtype = tf.as_dtype(model_in.dtype)
+    names = list(class_names)
+
+    def head(logits: tf.Tensor) -> dict[str, tf.Tensor]:
+        probs = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        class_id = tf.argmax(probs, axis=-1, output_type=tf.int64)
+        class_name = tf.gather(tf.constant(names, dtype=tf.string), class_id)
+        return {"probabilities": probs, "class_id": class_id, "class_name": class_name}
+
+    module = tf.Module(name="reskeras_serving")
+    tracked = [model]
+    info: dict[str, Any] = {"num_classes": num_classes}
+    if preprocessor is not None or in_dtype == tf.string:
+        kind = "text"
+        if preprocessor is not None:
+            pre_in = _single_input(preprocessor, "preprocessor")
+            if tf.as_dtype(pre_in.dtype) != tf.string or len(pre_in.shape) != 1:
+                raise ExportError(
+                    "preprocessor must map tf.string [batch] to the model's token ids; its input "
+                    f"is {pre_in.dtype}{list(pre_in.shape)}"
+                )
+            tracked.append(preprocessor)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_TEXT)])
+        def serve_text(text: tf.Tensor) -> dict[str, tf.Tensor]:
+            x = text
+            if preprocessor is not None:
+                x = preprocessor(x, training=False)
+                if len(model_inputs) == 1 and not isinstance(x, (dict, list, tuple)):
+                    x = tf.cast(x, in_dtype)  # e.g. TextVectorization's int64 -> int32 ids
+            return head(model(x, training=False))
+
+        fns = {SIGNATURE_DEFAULT: serve_text}
+        module.serve_text = serve_text
+    else:
+        shape = list(model_in.shape)
+        if len(shape) != 4 or any(d is None for d in shape[1:]):
+            raise ExportError(
+                "image models need a fixed input shape [batch, H, W, C]; got "
+                f"{shape!r} (text models need a preprocessor: tf.string [batch] -> token ids)"
+            )
+        kind = "image"
+        _, h, w, c = shape
+        info["input_shape"] = (h, w, c)
+        if c not in (1, 3, 4):
+            raise ExportError(f"image models need 1, 3 or 4 channels; got {c}")
+
+        def run_images(images: tf.Tensor) -> dict[str, tf.Tensor]:
+            return head(model(tf.cast(images, in_dtype), training=False))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, h, w, c], tf.uint8, name=INPUT_IMAGES)])
+        def serve_images(images: tf.Tensor) -> dict[str, tf.Tensor]:
+            return run_images(images)
+
+        def decode_one(data: tf.Tensor) -> tf.Tensor:
+            img = tf.io.decode_image(data, channels=c, expand_animations=False)
+            img = tf.image.resize(img, [h, w])  # float32, still in 0..255
+            return tf.cast(tf.clip_by_value(tf.round(img), 0.0, 255.0), tf.uint8)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_IMAGE_BYTES)])
+        def serve_bytes(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
+            images = tf.map_fn(
+                decode_one, image_bytes, fn_output_signature=tf.TensorSpec([h, w, c], tf.uint8)
+            )
+            return run_images(images)
+
+        fns = {SIGNATURE_DEFAULT: serve_images, SIGNATURE_BYTES: serve_bytes}
+        module.serve_images = serve_images
+        module.serve_bytes = serve_bytes
+
+    # Track only what serving needs: variables and lookup tables (no optimizer, no Keras objects).
+    variables, seen = [], set()
+    for obj in tracked:
+        for v in obj.variables:
+            if id(v) not in seen:
+                seen.add(id(v))
+                variables.append(v)
+    module.model_variables = variables
+    module.resources = [r for obj in tracked for r in _track_resources(obj)]
+    module.labels_file = tf.saved_model.Asset(str(labels_path))
+    try:
+        concrete = {k: f.get_concrete_function() for k, f in fns.items()}
+    except Exception as err:  # a tracing failure deep in TF: say which signature and why
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise ExportError(
+            f"could not trace the {kind} serving signatures {sorted(fns)} around model "
+            f"{getattr(model, 'name', '?')!r}: {type(err).__name__}: {first}"
+        ) from err
+    return module, concrete, kind, info
+
+
+# --------------------------------------------------------------------------- warmup
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _ld(field_number: int, payload: bytes) -> bytes:
+    """Protobuf length-delimited field."""
+    return _varint(field_number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _prediction_log_bytes(model_name: str, signature: str, inputs: dict[str, np.ndarray]) -> bytes:
+    """Serialized ``tensorflow.serving.PredictionLog`` with ``predict_log.request`` set.
+
+    Hand-encoded so that export does not need the optional ``tensorflow-serving-api`` package;
+    the tests check it against the real protos.
+    """
+    spec = _ld(1, model_name.encode()) + _ld(3, signature.encode())  # ModelSpec name, sig
+    request = _ld(1, spec)  # PredictRequest.model_spec
+    for key in sorted(inputs):
+        proto = tf.make_tensor_proto(inputs[key]).SerializeToString()
+        request += _ld(2, _ld(1, key.encode()) + _ld(2, proto))  # map<string, TensorProto>
+    predict_log = _ld(1, request)  # PredictLog.request
+    return _ld(6, predict_log)  # PredictionLog.predict_log
+
+
+def _warmup_inputs(
+    kind: str, info: dict, warmup_examples: Any
+) -> list[tuple[str, dict[str, np.ndarray]]]:
+    if kind == "text":
+        if warmup_examples is None:
+            texts = list(_DEFAULT_TEXT_WARMUP)
+        else:
+            if isinstance(warmup_examples, (str, bytes)):
+                warmup_examples = [warmup_examples]
+            texts = list(np.asarray(warmup_examples, dtype=object).reshape(-1))
+            if not texts or not all(isinstance(t, (str, bytes)) for t in texts):
+                raise ExportError(
+                    "warmup_examples for a text model must be a non-empty list of strings; "
+                    f"got {warmup_examples!r:.200}"
+                )
+        arr = np.array(
+            [t.encode() if isinstance(t, str) else t for t in texts[:_MAX_WARMUP_EXAMPLES]],
+            dtype=object,
+        )
+        return [(SIGNATURE_DEFAULT, {INPUT_TEXT: arr})]
+
+    h, w, c = info["input_shape"]
+    if warmup_examples is None:
+        images = np.full((2, h, w, c), 128, dtype=np.uint8)  # mid-grey
+    else:
+        images = np.asarray(warmup_examples)
+        if images.ndim == 3:
+            images = images[None]
+        if images.ndim != 4 or images.shape[1:] != (h, w, c) or images.shape[0] == 0:
+            raise ExportError(
+                f"warmup_examples must be uint8 images shaped [n, {h}, {w}, {c}]; "
+                f"got shape {images.shape}"
+            )
+        if images.dtype != np.uint8:
+            if images.min() < 0 or images.max() > 255:
+                raise ExportError(
+                    "warmup_examples must hold raw pixel values 0..255; got range "
+                    f"[{images.min()}, {images.max()}]"
+                )
+            images = np.round(images).astype(np.uint8)
+    images = images[:_MAX_WARMUP_EXAMPLES]
+    encoded = np.array([tf.io.encode_png(tf.constant(im)).numpy() for im in images], dtype=object)
+    return [
+        (SIGNATURE_DEFAULT, {INPUT_IMAGES: images}),
+        (SIGNATURE_DEFAULT, {INPUT_IMAGES: images[:1]}),
+        (SIGNATURE_BYTES, {INPUT_IMAGE_BYTES: encoded}),
+    ]
+
+
+def _write_warmup(export_dir: Path, name: str, requests: list[tuple[str, dict]]) -> Path:
+    out_dir = export_dir / "assets.extra"
+    out_dir.mkdir(exist_ok=True)
+    path = out_dir / WARMUP_FILE
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for signature, inputs in requests:
+            writer.write(_prediction_log_bytes(name, signature, inputs))
+    return path
+
+
+# --------------------------------------------------------------------------- main entry point
+
+
+def export_for_serving(
+    model_or_run: Any,
+    name: str,
+    base_dir: str | os.PathLike = "saved_models",
+    version: int | None = None,
+    *,
+    class_names: Sequence[str] | None = None,
+    preprocessor: Any = None,
+    warmup_examples: Any = None,
+) -> ExportResult:
+    """Export a Keras model or a run directory to ``base_dir/name/version/`` for TF Serving.
+
+    ``model_or_run`` is a ``keras.Model`` (raw-pixel image model or token-id / string text model
+    producing float32 logits) or a training run directory (``model.keras``, ``labels.json``,
+    ``config.json``, ``preprocessor.keras`` for text). ``version`` defaults to the next free
+    integer; an existing version is never overwritten. The export is written to a hidden
+    temporary sibling and renamed into place, then ``base_dir/models.config`` is regenerated.
+    """
+    validate_model_name(name)
+    if version is not None:
+        version = _validate_version(version)
+
+    config: dict = {}
+    if isinstance(model_or_run, (str, os.PathLike)):
+        run_dir = Path(model_or_run)
+        if not run_dir.is_dir():
+            raise ExportError(
+                f"{str(run_dir)!r} is not a directory; pass a keras.Model or a reskeras run "
+                "directory (runs/<name>/ with model.keras and labels.json)"
+            )
+        model, run_labels, run_pre, config = _load_run(run_dir)
+        class_names = class_names if class_names is not None else run_labels
+        preprocessor = preprocessor if preprocessor is not None else run_pre
+    else:
+        model = model_or_run
+        if not hasattr(model, "variables") or not hasattr(model, "inputs"):
+            raise ExportError(
+                f"model_or_run must be a keras.Model or a run directory path; got "
+                f"{type(model_or_run).__name__}"
+            )
+
+    num_classes = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
+    if class_names is None:
+        class_names = [str(i) for i in range(num_classes or 0)]
+    class_names = [str(n) for n in class_names]
+    if any("\n" in n for n in class_names):
+        raise ExportError(f"class names must not contain newlines; got {class_names!r}")
+    if config.get("kind") == "text" and preprocessor is None:
+        in_dt = tf.as_dtype(_single_input(model, "model").dtype)
+        if in_dt != tf.string:
+            raise ExportError(
+                "text run has no preprocessor.keras and the model takes token ids; pass "
+                "preprocessor=<keras.Model tf.string [batch] -> token ids>"
+            )
+
+    base = Path(base_dir).resolve()
+    model_dir = base / name
+    if version is not None and (model_dir / str(version)).exists():
+        raise ExportError(
+            f"version {version} of model {name!r} already exists at {model_dir / str(version)}; "
+            f"existing versions: {list_versions(base, name)}. Pass version=None for the next "
+            "free one or a new number"
+        )
+
+    with tempfile.TemporaryDirectory(prefix="reskeras-export-") as scratch:
+        labels_path = Path(scratch) / LABELS_FILE
+        labels_path.write_text("\n".join(class_names) + "\n")
+        module, concrete, kind, info = _build_module(model, class_names, preprocessor, labels_path)
+        requests = _warmup_inputs(kind, info, warmup_examples)
+
+        base.mkdir(parents=True, exist_ok=True)
+        model_dir.mkdir(exist_ok=True)
+        with _locked(base):
+            _remove_stale_tmp_dirs(model_dir)
+            existing = list_versions(base, name)
+            if version is None:
+                version = (existing[-1] if existing else 0) + 1
+            final = model_dir / str(version)
+            if final.exists():
+                raise ExportError(
+                    f"version {version} of model {name!r} already exists at {final}; "
+                    f"existing versions: {existing}"
+                )
+            tmp = model_dir / f"{_TMP_PREFIX}{version}-{os.getpid()}-{secrets.token_hex(4)}"
+            try:
+                tf.saved_model.save(module, str(tmp), signatures=concrete)
+                _write_warmup(tmp, name, requests)
+                xla = find_xla_functions(tmp)
+                if xla:
+                    raise ExportError(
+                        f"exported graph holds XLA-compiled functions {xla[:5]}; TF Serving "
+                        "builds without XLA cannot run them. Export from a model traced "
+                        "without jit_compile"
+                    )
+                os.rename(tmp, final)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            with contextlib.suppress(OSError):
+                fd = os.open(model_dir, os.O_RDONLY)
+                os.fsync(fd)
+                os.close(fd)
+            write_models_config(base)
+
+    return ExportResult(
+        path=final,
+        version=version,
+        name=name,
+        signatures={k: _signature_specs(f) for k, f in concrete.items()},
+        kind=kind,
+        class_names=tuple(class_names),
+    )
+
+
+def read_warmup_requests(export_dir: str | os.PathLike) -> list[bytes]:
+    """Raw serialized PredictionLog records of an export's warmup file."""
+    path = Path(export_dir) / "assets.extra" / WARMUP_FILE
+    return [r.numpy() for r in tf.data.TFRecordDataset(str(path))]
