@@ -183,7 +183,7 @@ def resnet(
     keyword arguments (``zero_init_last``, ``drop_path_rate``, ``se_ratio`` ...) go to
     :func:`assemble` and the blocks. ``residual=False`` builds the plain twin.
     """
-    _check_choice("depth for resnet", depth, IMAGENET_SPECS)
+    _check_choice("resnet depth", depth, IMAGENET_SPECS)
     _check_choice("version", version, VERSIONS)
     block, repeats = IMAGENET_SPECS[depth]
     if block == "bottleneck":
@@ -345,10 +345,14 @@ def list_families(kind: str | None = None) -> list[str]:
 
 
 def resolve_model(name: str, depth: int | None = None) -> tuple[Family, int, dict]:
-    """Maps a model or family name (and optional depth) to (family, depth, preset kwargs)."""
+    """Maps a model name, a family name plus ``depth``, or ``<family><depth>`` (e.g.
+    ``"cifar_resnet8"``) to (family, depth, preset kwargs)."""
     if name in MODELS:
         entry = MODELS[name]
         return FAMILIES[entry.family], entry.depth if depth is None else depth, dict(entry.kwargs)
+    prefix = name.rstrip("0123456789")
+    if prefix != name and prefix in FAMILIES and depth is None:
+        return FAMILIES[prefix], int(name[len(prefix) :]), {}  # "cifar_resnet8" = family + depth
     if name in FAMILIES:
         family = FAMILIES[name]
         if depth is None:

@@ -137,7 +137,8 @@ def test_registry_lists_required_models():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: rk.build_model("resnet51", num_classes=10), r"resnet51.*resnet18"),
+        (lambda: rk.build_model("resnext50", num_classes=10), r"resnext50.*resnet18"),
+        (lambda: rk.build_model("resnet51", num_classes=10), r"resnet depth 51.*\[18, 34"),
         (
             lambda: rk.build_model("resnet", depth=51, num_classes=10),
             r"51.*\[18, 34, 50, 101, 152\]",

@@ -1,0 +1,116 @@
+"""Text preprocessing: a vocabulary adapted on the training split, and the tf.data mapping.
+
+The vectorizer is a stock ``keras.layers.TextVectorization`` (lower-case, strip punctuation,
+split on whitespace, int ids: 0 = padding, 1 = ``[UNK]``, fixed ``output_sequence_length``),
+so an exported model that takes raw strings needs only stock TensorFlow ops (no
+tensorflow-text) at serving time.
+
+Typical use (what ``reskeras.train`` does for text tasks)::
+
+    data = load_task("sst2")
+    vectorizer = adapt_vectorizer(data.train.map(lambda x, y: x), vocabulary_size=20000,
+                                  sequence_length=64)
+    train = vectorize_dataset(make_pipeline(data.train, 64, training=True), vectorizer)
+    model = build_model("text_resnet9", num_classes=2, sequence_length=64,
+                        vocabulary_size=vectorizer.vocabulary_size())
+    preprocessor_model(vectorizer).save("preprocessor.keras")
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+__all__ = ["adapt_vectorizer", "preprocessor_model", "vectorize_dataset"]
+
+STANDARDIZE = "lower_and_strip_punctuation"
+
+
+def _check_int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"`{name}` must be an integer >= {low}, got {value!r}.")
+    return value
+
+
+def adapt_vectorizer(
+    texts: tf.data.Dataset,
+    *,
+    vocabulary_size: int = 20000,
+    sequence_length: int = 64,
+    batch_size: int = 1024,
+) -> keras.layers.TextVectorization:
+    """A ``TextVectorization`` whose vocabulary is adapted on ``texts`` (the TRAINING split).
+
+    ``texts``: a ``tf.data.Dataset`` of ``tf.string`` scalars (unbatched) or ``[batch]``
+    vectors. ``vocabulary_size`` caps the vocabulary including padding (0) and ``[UNK]`` (1);
+    the real size (smaller for a small corpus) is ``vectorizer.vocabulary_size()``. Output:
+    int64 ids ``[..., sequence_length]``, truncated or zero-padded at the end.
+    """
+    _check_int("vocabulary_size", vocabulary_size, 3)
+    _check_int("sequence_length", sequence_length, 1)
+    if not isinstance(texts, tf.data.Dataset):
+        raise ValueError(
+            f"`texts` must be a tf.data.Dataset of tf.string scalars, got {type(texts).__name__}."
+        )
+    spec = texts.element_spec
+    if not isinstance(spec, tf.TensorSpec) or spec.dtype != tf.string or spec.shape.rank > 1:
+        raise ValueError(
+            f"`texts` must yield tf.string scalars (or [batch] vectors), got {spec}; "
+            "map (text, label) pairs with ds.map(lambda x, y: x) first."
+        )
+    if spec.shape.rank == 0:
+        texts = texts.batch(batch_size)
+    vectorizer = keras.layers.TextVectorization(
+        max_tokens=vocabulary_size,
+        standardize=STANDARDIZE,
+        split="whitespace",
+        output_mode="int",
+        output_sequence_length=sequence_length,
+        name="text_vectorization",
+    )
+    vectorizer.adapt(texts)
+    return vectorizer
+
+
+def preprocessor_model(vectorizer: keras.layers.TextVectorization) -> keras.Model:
+    """``keras.Model``: ``tf.string [batch]`` (input named ``"text"``) -> int64 token ids
+    ``[batch, sequence_length]``. Saves to ``.keras`` and loads with ``safe_mode=True``."""
+    if not isinstance(vectorizer, keras.layers.TextVectorization):
+        raise ValueError(
+            f"`vectorizer` must be a keras.layers.TextVectorization (from adapt_vectorizer), "
+            f"got {type(vectorizer).__name__}."
+        )
+    inputs = keras.Input(shape=(), dtype="string", name="text")
+    return keras.Model(inputs, vectorizer(inputs), name="preprocessor")
+
+
+def vectorize_dataset(
+    ds: tf.data.Dataset,
+    vectorizer: keras.layers.TextVectorization,
+    *,
+    num_parallel_calls: int = tf.data.AUTOTUNE,
+) -> tf.data.Dataset:
+    """Maps ``(text, label)`` -> ``(int32 token ids, label)``.
+
+    Works on unbatched (``text`` a scalar -> ids ``[sequence_length]``) and batched datasets
+    (``text`` ``[batch]`` -> ids ``[batch, sequence_length]``); mapping AFTER batching is
+    faster. Labels (and any further elements) pass through unchanged.
+    """
+    spec = ds.element_spec
+    if not isinstance(spec, tuple) or len(spec) < 2:
+        raise ValueError(f"`ds` must yield (text, label) pairs, got element_spec {spec}.")
+    text_spec = spec[0]
+    if (
+        not isinstance(text_spec, tf.TensorSpec)
+        or text_spec.dtype != tf.string
+        or text_spec.shape.rank not in (0, 1)
+    ):
+        raise ValueError(
+            f"the text element must be a tf.string scalar or [batch] vector, got {text_spec}."
+        )
+
+    def _map(text, *rest):
+        ids = tf.cast(vectorizer(text), tf.int32)
+        return (ids, *rest)
+
+    return ds.map(_map, num_parallel_calls=num_parallel_calls)

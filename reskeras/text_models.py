@@ -1,0 +1,318 @@
+"""Text classifier builders (residual 1-D CNN, residual RNN, transformer) and their registry.
+
+Every builder takes int token ids ``[batch, sequence_length]`` (input named ``"token_ids"``,
+0 = padding, 1 = out-of-vocabulary, as produced by :func:`reskeras.text.adapt_vectorizer`)
+and returns float32 logits ``[batch, num_classes]`` (also under mixed precision). They accept
+``num_classes``, ``sequence_length``, ``vocabulary_size``, ``input_shape`` (``None``, ``()``
+or ``(sequence_length,)``; anything else is an error), ``residual`` (``False``: the plain twin)
+and ``name``, and are registered in :mod:`reskeras.models` with ``kind="text"``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import keras_hub
+from keras import layers
+
+from reskeras.models import Family, _check_choice, register_family, register_model
+from reskeras.text_blocks import (
+    KMaxPooling1D,
+    MaskedGlobalPooling1D,
+    ResidualConv1DBlock,
+    ResidualRNNBlock,
+    TransformerEncoderBlock,
+)
+
+# depth -> conv blocks per stage (Conneau et al. 2017, table 2); filters 64/128/256/512.
+VDCNN_SPECS: dict[int, tuple[int, int, int, int]] = {
+    9: (1, 1, 1, 1),
+    17: (2, 2, 2, 2),
+    29: (5, 5, 2, 2),
+    49: (8, 8, 5, 3),
+}
+VDCNN_FILTERS = (64, 128, 256, 512)
+TEXT_POOLINGS = ("kmax", "max", "avg")
+RNN_POOLINGS = ("max", "avg")
+MAX_STACK_DEPTH = 48
+
+
+def _check_text_args(num_classes, sequence_length, vocabulary_size, input_shape) -> None:
+    for what, value, low in (
+        ("num_classes", num_classes, 1),
+        ("sequence_length", sequence_length, 1),
+        ("vocabulary_size", vocabulary_size, 3),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"`{what}` must be an integer >= {low}, got {value!r}.")
+    if input_shape not in (None, (), (sequence_length,)):
+        raise ValueError(
+            f"Text models take token ids of shape (sequence_length,) = ({sequence_length},); "
+            f"got input_shape={input_shape!r}. Pass sequence_length= instead (or None)."
+        )
+
+
+def _check_stack_depth(depth, family: str) -> None:
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= MAX_STACK_DEPTH:
+        raise ValueError(
+            f"Invalid depth {depth!r} for {family}: depth is the number of blocks, an integer "
+            f"in 1..{MAX_STACK_DEPTH}, e.g. [1, 2, 4, 8]."
+        )
+
+
+def _token_input(sequence_length: int) -> keras.KerasTensor:
+    return keras.Input(shape=(sequence_length,), dtype="int32", name="token_ids")
+
+
+def _head(x, num_classes: int, dropout_rate: float, hidden_units: int = 0):
+    if dropout_rate:
+        x = layers.Dropout(dropout_rate, name="top_dropout")(x)
+    if hidden_units:
+        x = layers.Dense(hidden_units, activation="relu", name="hidden")(x)
+        if dropout_rate:
+            x = layers.Dropout(dropout_rate, name="hidden_dropout")(x)
+    # float32 logits even under a mixed-precision policy.
+    return layers.Dense(num_classes, dtype="float32", name="predictions")(x)
+
+
+def text_resnet(
+    depth: int,
+    num_classes: int = 2,
+    sequence_length: int = 64,
+    vocabulary_size: int = 20000,
+    input_shape: tuple | None = None,
+    *,
+    width: float = 1.0,
+    embedding_dim: int = 64,
+    residual: bool = True,
+    preact: bool = False,
+    shortcut: str = "auto",
+    norm: str = "batch",
+    downsample: str | None = "pool",
+    pooling: str = "kmax",
+    k: int = 8,
+    hidden_units: int = 0,
+    embedding_dropout: float = 0.0,
+    dropout_rate: float = 0.0,
+    drop_path_rate: float = 0.0,
+    block_dropout: float = 0.0,
+    name: str | None = None,
+) -> keras.Model:
+    """VDCNN-style residual 1-D CNN (Conneau et al. 2017) over word (or char) ids.
+
+    Embedding -> 3-wide stem conv -> 4 stages of :class:`ResidualConv1DBlock` with
+    ``64/128/256/512 x width`` filters (depth 9/17/29/49 = 1-1-1-1 / 2-2-2-2 / 5-5-2-2 /
+    8-8-5-3 blocks) -> ``pooling`` (``"kmax"`` with ``k``, ``"max"``, ``"avg"``) -> optional
+    ``hidden_units`` Dense -> logits. ``downsample`` halves the length between stages:
+    ``"pool"`` (max-pool after the last block of a stage, VDCNN), ``"stride"`` (stride-2 first
+    block of the next stage, ResNet) or ``None``. ``drop_path_rate`` grows linearly over blocks.
+    """
+    if depth not in VDCNN_SPECS:
+        raise ValueError(
+            f"Invalid depth {depth!r} for text_resnet; expected one of {list(VDCNN_SPECS)}."
+        )
+    _check_text_args(num_classes, sequence_length, vocabulary_size, input_shape)
+    _check_choice("pooling", pooling, TEXT_POOLINGS)
+    _check_choice("downsample", downsample, (None, "stride", "pool"))
+    if not isinstance(width, int | float) or width <= 0:
+        raise ValueError(f"`width` must be a positive number, got {width!r}.")
+    if not 0.0 <= drop_path_rate < 1.0:
+        raise ValueError(f"`drop_path_rate` must be in [0, 1), got {drop_path_rate!r}.")
+    repeats = VDCNN_SPECS[depth]
+    filters = [max(1, round(f * width)) for f in VDCNN_FILTERS]
+
+    inputs = _token_input(sequence_length)
+    x = layers.Embedding(vocabulary_size, embedding_dim, name="embedding")(inputs)
+    if embedding_dropout:
+        x = layers.SpatialDropout1D(embedding_dropout, name="embedding_dropout")(x)
+    x = layers.Conv1D(filters[0], 3, padding="same", use_bias=False, name="stem_conv")(x)
+    if not preact:
+        norm_layer = layers.BatchNormalization if norm == "batch" else layers.LayerNormalization
+        x = norm_layer(name="stem_norm")(x)
+        x = layers.Activation("relu", name="stem_relu")(x)
+    total, index = sum(repeats), 0
+    for s, (f, r) in enumerate(zip(filters, repeats, strict=True), start=1):
+        for b in range(r):
+            down = None
+            if downsample == "stride" and s > 1 and b == 0:
+                down = "stride"
+            elif downsample == "pool" and s < len(repeats) and b == r - 1:
+                down = "pool"
+            x = ResidualConv1DBlock(
+                f,
+                norm=norm,
+                preact=preact,
+                shortcut=shortcut,
+                downsample=down,
+                dropout=block_dropout,
+                drop_path=drop_path_rate * index / max(total - 1, 1),
+                residual=residual,
+                name=f"stage{s}_block{b + 1}",
+            )(x)
+            index += 1
+    if preact:
+        post = layers.BatchNormalization if norm == "batch" else layers.LayerNormalization
+        x = post(name="post_norm")(x)
+        x = layers.Activation("relu", name="post_relu")(x)
+    if pooling == "kmax":
+        x = KMaxPooling1D(k, name="kmax_pool")(x)
+    else:
+        x = MaskedGlobalPooling1D(pooling, name=f"{pooling}_pool")(x)
+    x = _head(x, num_classes, dropout_rate, hidden_units)
+    default = f"{'text_resnet' if residual else 'plain_text'}{depth}"
+    return keras.Model(inputs, x, name=name or default)
+
+
+def residual_lstm(
+    depth: int,
+    num_classes: int = 2,
+    sequence_length: int = 64,
+    vocabulary_size: int = 20000,
+    input_shape: tuple | None = None,
+    *,
+    units: int = 128,
+    embedding_dim: int | None = None,
+    cell: str = "lstm",
+    bidirectional: bool = False,
+    layer_norm: bool = True,
+    residual: bool = True,
+    pooling: str = "max",
+    embedding_dropout: float = 0.0,
+    dropout: float = 0.0,
+    dropout_rate: float = 0.0,
+    drop_path_rate: float = 0.0,
+    name: str | None = None,
+) -> keras.Model:
+    """Stack of ``depth`` :class:`ResidualRNNBlock` s (GNMT-style residual LSTM/GRU).
+
+    Embedding (``mask_zero=True``, ``embedding_dim`` defaults to ``units`` so the first
+    shortcut is an identity) -> ``depth`` RNN blocks of ``units`` -> final LayerNorm (with
+    ``layer_norm``) -> masked ``pooling`` over time -> logits. Padding never changes the output.
+    """
+    _check_stack_depth(depth, "residual_lstm")
+    _check_text_args(num_classes, sequence_length, vocabulary_size, input_shape)
+    _check_choice("pooling", pooling, RNN_POOLINGS)
+    inputs = _token_input(sequence_length)
+    x = layers.Embedding(vocabulary_size, embedding_dim or units, mask_zero=True, name="embedding")(
+        inputs
+    )
+    if embedding_dropout:
+        x = layers.Dropout(embedding_dropout, name="embedding_dropout")(x)
+    for b in range(depth):
+        x = ResidualRNNBlock(
+            units,
+            cell=cell,
+            bidirectional=bidirectional,
+            layer_norm=layer_norm,
+            dropout=dropout,
+            drop_path=drop_path_rate * b / max(depth - 1, 1),
+            residual=residual,
+            name=f"rnn_block{b + 1}",
+        )(x)
+    if layer_norm:
+        x = layers.LayerNormalization(epsilon=1e-5, name="final_norm")(x)
+    x = MaskedGlobalPooling1D(pooling, name=f"{pooling}_pool")(x)
+    x = _head(x, num_classes, dropout_rate)
+    prefix = ("bi" if bidirectional else "residual_" if residual else "plain_") + cell
+    if bidirectional and not residual:
+        prefix = f"plain_bi{cell}"
+    return keras.Model(inputs, x, name=name or f"{prefix}{depth}")
+
+
+def transformer_classifier(
+    depth: int,
+    num_classes: int = 2,
+    sequence_length: int = 64,
+    vocabulary_size: int = 20000,
+    input_shape: tuple | None = None,
+    *,
+    width: int = 128,
+    heads: int = 4,
+    intermediate_dim: int | None = None,
+    dropout: float = 0.1,
+    normalize_first: bool = True,
+    residual: bool = True,
+    pooling: str = "avg",
+    dropout_rate: float = 0.0,
+    name: str | None = None,
+) -> keras.Model:
+    """Transformer encoder classifier: ``keras_hub.layers.TokenAndPositionEmbedding``
+    (``mask_zero=True``) -> ``depth`` :class:`TransformerEncoderBlock` s (keras-hub's
+    ``TransformerEncoder``, pre-LN by default) -> final LayerNorm (pre-LN) -> masked
+    ``pooling`` -> logits. ``intermediate_dim`` defaults to ``2 * width``."""
+    _check_stack_depth(depth, "transformer")
+    _check_text_args(num_classes, sequence_length, vocabulary_size, input_shape)
+    _check_choice("pooling", pooling, RNN_POOLINGS)
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"`width` must be a positive integer, got {width!r}.")
+    if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1 or width % heads:
+        raise ValueError(f"`heads` must be a positive divisor of width={width}, got {heads!r}.")
+    inputs = _token_input(sequence_length)
+    with warnings.catch_warnings():
+        # keras-hub's inner PositionEmbedding warns that it drops the mask; the outer layer
+        # still returns the token mask (checked by tests/test_text_models.py).
+        warnings.filterwarnings("ignore", message=".*does not support masking.*")
+        x = keras_hub.layers.TokenAndPositionEmbedding(
+            vocabulary_size, sequence_length, width, mask_zero=True, name="embedding"
+        )(inputs)
+    if dropout:
+        x = layers.Dropout(dropout, name="embedding_dropout")(x)
+    for b in range(depth):
+        x = TransformerEncoderBlock(
+            intermediate_dim or 2 * width,
+            heads,
+            dropout=dropout,
+            normalize_first=normalize_first,
+            residual=residual,
+            name=f"encoder_block{b + 1}",
+        )(x)
+    if normalize_first:
+        x = layers.LayerNormalization(epsilon=1e-5, name="final_norm")(x)
+    x = MaskedGlobalPooling1D(pooling, name=f"{pooling}_pool")(x)
+    x = _head(x, num_classes, dropout_rate)
+    default = f"{'transformer' if residual else 'plain_transformer'}{depth}"
+    return keras.Model(inputs, x, name=name or default)
+
+
+register_family(
+    Family(
+        "text_resnet",
+        text_resnet,
+        "text",
+        tuple(VDCNN_SPECS),
+        "one of 9, 17, 29, 49",
+        "VDCNN-style residual 1-D CNN over token ids (Conneau et al. 2017)",
+    )
+)
+register_family(
+    Family(
+        "residual_lstm",
+        residual_lstm,
+        "text",
+        (1, 2, 3, 4, 6, 8),
+        f"number of RNN blocks, 1..{MAX_STACK_DEPTH}",
+        "Residual (GNMT-style) stacked LSTM/GRU, optionally bidirectional",
+    )
+)
+register_family(
+    Family(
+        "transformer",
+        transformer_classifier,
+        "text",
+        (1, 2, 4, 6, 8, 12),
+        f"number of encoder blocks, 1..{MAX_STACK_DEPTH}",
+        "Transformer encoder (keras-hub TransformerEncoder, pre-LN) classifier",
+    )
+)
+for _d in VDCNN_SPECS:
+    register_model(f"text_resnet{_d}", "text_resnet", _d)
+    register_model(f"plain_text{_d}", "text_resnet", _d, residual=False)
+for _d in (2, 4):
+    register_model(f"residual_lstm{_d}", "residual_lstm", _d)
+    register_model(f"bilstm{_d}", "residual_lstm", _d, bidirectional=True)
+    register_model(f"residual_gru{_d}", "residual_lstm", _d, cell="gru")
+    register_model(f"plain_lstm{_d}", "residual_lstm", _d, residual=False)
+for _d in (2, 4, 6):
+    register_model(f"transformer{_d}", "transformer", _d)
+    register_model(f"plain_transformer{_d}", "transformer", _d, residual=False)
