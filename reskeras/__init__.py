@@ -1,33 +1,101 @@
-"""reskeras: residual networks for Keras 3."""
+"""reskeras: residual networks for Keras 3.
 
-from reskeras.blocks import BasicBlock, BottleneckBlock, DropPath, SqueezeExcite, ZeroPadShortcut
+The package reads top-down: ``blocks`` (residual layers) -> ``models`` (builders and the
+registry) -> ``data`` (tasks and tf.data pipelines) -> ``train`` (the engine) -> ``export``
+(SavedModels for TF Serving) -> ``serving`` (client helpers) -> ``ui`` / ``cli``.
+"""
+
+import importlib
+
+from reskeras.blocks import (
+    BasicBlock,
+    BottleneckBlock,
+    DropPath,
+    ResidualBlock,
+    SqueezeExcite,
+    ZeroPadShortcut,
+)
 from reskeras.models import (
     FAMILIES,
+    MODELS,
+    Family,
+    Stage,
     assemble,
     build_model,
     cifar_resnet,
     describe_model,
     list_families,
     list_models,
+    register_family,
+    register_model,
     resnet,
     wide_resnet,
 )
+
+# Blocks and builders are pure Keras and load on any backend. Everything that needs
+# TensorFlow (tf.data, training, SavedModel export) loads on first use, so that
+# ``import reskeras`` works on the JAX and PyTorch backends without TensorFlow installed.
+_LAZY = {
+    "DataError": "reskeras.data",
+    "describe_tasks": "reskeras.data",
+    "get_task": "reskeras.data",
+    "list_tasks": "reskeras.data",
+    "load_task": "reskeras.data",
+    "make_pipeline": "reskeras.data",
+    "TrainingError": "reskeras.train",
+    "TrainResult": "reskeras.train",
+    "evaluate": "reskeras.train",
+    "train": "reskeras.train",
+    "ExportError": "reskeras.export",
+    "ExportResult": "reskeras.export",
+    "export_for_serving": "reskeras.export",
+}
+_SUBMODULES = ("data", "train", "export", "serving", "text", "ui", "diagnostics", "cli")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"reskeras.{name}")
+    raise AttributeError(f"module 'reskeras' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 
 __all__ = [
     "FAMILIES",
+    "MODELS",
     "BasicBlock",
     "BottleneckBlock",
+    "DataError",
     "DropPath",
+    "ExportError",
+    "ExportResult",
+    "Family",
+    "ResidualBlock",
     "SqueezeExcite",
+    "Stage",
+    "TrainResult",
+    "TrainingError",
     "ZeroPadShortcut",
     "assemble",
     "build_model",
     "cifar_resnet",
     "describe_model",
+    "describe_tasks",
+    "evaluate",
+    "export_for_serving",
+    "get_task",
     "list_families",
     "list_models",
+    "list_tasks",
+    "load_task",
+    "make_pipeline",
+    "register_family",
+    "register_model",
     "resnet",
+    "serving",
+    "train",
     "wide_resnet",
 ]

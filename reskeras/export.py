@@ -434,34 +434,19 @@ def _build_module(
 # --------------------------------------------------------------------------- warmup
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _ld(field_number: int, payload: bytes) -> bytes:
-    """Protobuf length-delimited field."""
-    return _varint(field_number << 3 | 2) + _varint(len(payload)) + payload
-
-
 def _prediction_log_bytes(model_name: str, signature: str, inputs: dict[str, np.ndarray]) -> bytes:
-    """Serialized ``tensorflow.serving.PredictionLog`` with ``predict_log.request`` set.
+    """Serialized ``tensorflow.serving.PredictionLog`` with ``predict_log.request`` set."""
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-    Hand-encoded so that export does not need the optional ``tensorflow-serving-api`` package;
-    the tests check it against the real protos.
-    """
-    spec = _ld(1, model_name.encode()) + _ld(3, signature.encode())  # ModelSpec name, sig
-    request = _ld(1, spec)  # PredictRequest.model_spec
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model_name
+    request.model_spec.signature_name = signature
     for key in sorted(inputs):
-        proto = tf.make_tensor_proto(inputs[key]).SerializeToString()
-        request += _ld(2, _ld(1, key.encode()) + _ld(2, proto))  # map<string, TensorProto>
-    predict_log = _ld(1, request)  # PredictLog.request
-    return _ld(6, predict_log)  # PredictionLog.predict_log
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(inputs[key]))
+    log = prediction_log_pb2.PredictionLog(
+        predict_log=prediction_log_pb2.PredictLog(request=request)
+    )
+    return log.SerializeToString()
 
 
 def _warmup_inputs(

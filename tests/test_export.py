@@ -15,10 +15,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2
 
 from reskeras.export import (
     ExportError,
-    _prediction_log_bytes,
     export_for_serving,
     find_xla_functions,
     list_versions,
@@ -307,7 +307,6 @@ def test_saved_model_cli_show_all(exports):
 
 
 def test_warmup_records_parse_and_run(exports):
-    prediction_log_pb2 = pytest.importorskip("tensorflow_serving.apis.prediction_log_pb2")
     _, img, txt, _ = exports
     for r, expected in (
         (img, {("serving_default", "images"), ("serve_bytes", "image_bytes")}),
@@ -335,21 +334,6 @@ def test_warmup_records_parse_and_run(exports):
     np.testing.assert_array_equal(
         tf.make_ndarray(log.predict_log.request.inputs["images"]), _images(3, seed=7)
     )
-
-
-def test_hand_encoded_prediction_log_matches_protos():
-    prediction_log_pb2 = pytest.importorskip("tensorflow_serving.apis.prediction_log_pb2")
-    inputs = {"text": np.array([b"hi", b"there"], dtype=object), "n": np.arange(3)}
-    expected = prediction_log_pb2.PredictionLog()
-    req = expected.predict_log.request
-    req.model_spec.name = "m"
-    req.model_spec.signature_name = "serving_default"
-    for k, v in inputs.items():
-        req.inputs[k].CopyFrom(tf.make_tensor_proto(v))
-    got = prediction_log_pb2.PredictionLog.FromString(
-        _prediction_log_bytes("m", "serving_default", inputs)
-    )
-    assert got == expected
 
 
 def test_versions_never_overwritten(image_model, tmp_path):

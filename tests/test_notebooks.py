@@ -1,0 +1,133 @@
+"""Every notebook runs end to end with papermill at tiny sizes (cwd = notebooks/).
+
+The kernel is this interpreter: a kernelspec named ``python3`` pointing at ``sys.executable`` is
+written to a temporary directory that ``JUPYTER_PATH`` puts first, so the test works in a fresh
+clone and never touches ``~/.local/share/jupyter``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+SST2 = Path(__file__).resolve().parents[2] / "shared/data/sst2"
+NAMES = [
+    "01_image_classification.ipynb",
+    "02_text_classification.ipynb",
+    "03_why_residual.ipynb",
+    "04_export_and_serve.ipynb",
+]
+
+pytestmark = pytest.mark.slow
+
+
+def write_kernelspec(root: Path) -> Path:
+    """A ``python3`` kernelspec for this interpreter under ``root/kernels``; returns ``root``."""
+    spec_dir = root / "kernels" / "python3"
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (reskeras test)",
+        "language": "python",
+        "env": {"PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"},
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    return root
+
+
+@pytest.fixture
+def jupyter_env(tmp_path, monkeypatch):
+    """Kernelspec and Jupyter/IPython state directories inside tmp_path."""
+    monkeypatch.setenv("JUPYTER_PATH", str(write_kernelspec(tmp_path / "jupyter")))
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mpl"))
+    return tmp_path
+
+
+def tiny_parameters(name: str, tmp_path: Path) -> dict:
+    runs = str(tmp_path / "runs")
+    common = {"EPOCHS": 1, "LIMIT": 256, "LIMIT_TEST": 128, "XLA": False, "RUNS_DIR": runs}
+    return {
+        "01_image_classification.ipynb": {
+            **common,
+            "DEPTH": 8,
+            "BATCH_SIZE": 32,
+            "RUN_TRAINING": True,
+            "EXPORT_DIR": str(tmp_path / "serving"),
+        },
+        "02_text_classification.ipynb": {
+            **common,
+            "BATCH_SIZE": 32,
+            "SEQUENCE_LENGTH": 32,
+            "VOCABULARY_SIZE": 2000,
+            "RUN_TRAINING": SST2.is_dir(),
+        },
+        "03_why_residual.ipynb": {**common, "DEPTHS": [8, 14], "BATCH": 32},
+        "04_export_and_serve.ipynb": {
+            "RUNS_DIR": runs,
+            "EXPORT_BASE": str(tmp_path / "serving"),
+            "LIMIT": 256,
+            "DEPTH": 8,
+            "EPOCHS": 1,
+        },
+    }[name]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_is_committed_clean_and_parameterised(name):
+    book = nbformat.read(NOTEBOOKS / name, as_version=4)
+    nbformat.validate(book)
+    assert book.cells[0].cell_type == "markdown"
+    tagged = [c for c in book.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one papermill `parameters` cell"
+    for cell in book.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, "clear outputs"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_runs_end_to_end(name, jupyter_env):
+    papermill = pytest.importorskip("papermill")
+    if name != "02_text_classification.ipynb" and not FASHION_MNIST.exists():
+        pytest.skip(
+            f"needs Fashion-MNIST in {FASHION_MNIST.parent} (apt-get install dataset-fashion-mnist)"
+        )
+    tmp_path = jupyter_env
+    out = tmp_path / name
+    papermill.execute_notebook(
+        str(NOTEBOOKS / name),
+        str(out),
+        parameters=tiny_parameters(name, tmp_path),
+        kernel_name="python3",
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+        execution_timeout=600,
+    )
+    book = nbformat.read(out, as_version=4)
+    outputs = [o for c in book.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    mimes = {m for o in outputs for m in o.get("data", {})}
+
+    if name == "01_image_classification.ipynb":
+        assert "application/vnd.jupyter.widget-view+json" in mimes  # the app was displayed
+        assert "Finished" in text and "'epoch': 1" in text
+        assert list((tmp_path / "runs").glob("fashion_mnist-cifar_resnet8-*/model.keras"))
+    elif name == "02_text_classification.ipynb":
+        assert "application/vnd.jupyter.widget-view+json" in mimes
+        if SST2.is_dir():
+            assert "SST-2 found in" in text and "macro_f1" in text
+    elif name == "03_why_residual.ipynb":
+        assert "image/png" in mimes  # the gradient-norm plot and the training curves
+        assert "plain-14" in text and "ResNet-14" in text and "final train loss" in text
+    else:
+        assert (tmp_path / "serving" / "fmnist" / "1" / "saved_model.pb").exists()
+        assert "serve_bytes agrees with serving_default" in text and "PredictRequest" in text
