@@ -162,6 +162,8 @@ def _cmd_demo(args) -> None:
         "cifar_resnet20",
         epochs=args.epochs,
         limit_train=args.limit_train,
+        schedule="onecycle",
+        lr=0.2,
         out=out,
     )
     exported = export_for_serving(result.run_dir, "fashion_mnist_demo")

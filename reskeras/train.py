@@ -483,9 +483,9 @@ def train(
                 net = _build(cfg, ds)
                 lr = cfg["lr"] or _default_lr(cfg["optimizer"], global_batch)
                 total = steps_per_epoch * cfg["epochs"]
-                schedule = make_schedule(
-                    cfg["schedule"], lr, total, steps_per_epoch * cfg["warmup_epochs"]
-                )
+                # Warm-up is capped at a fifth of training, so short runs still decay.
+                warmup = min(steps_per_epoch * cfg["warmup_epochs"], total // 5)
+                schedule = make_schedule(cfg["schedule"], lr, total, warmup)
                 net.compile(
                     optimizer=make_optimizer(cfg["optimizer"], schedule, cfg["weight_decay"]),
                     loss=SparseSmoothedCrossentropy(cfg["label_smoothing"]),

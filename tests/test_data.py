@@ -5,12 +5,12 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
-import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from synthetic import write_idx
 
 from reskeras import data as D
 from reskeras.data import DataError
@@ -30,19 +30,6 @@ def _no_local_search(monkeypatch, tmp_path_factory):
 # ---------------------------------------------------------------------------------------------
 # helpers that write data in the real on-disk formats
 # ---------------------------------------------------------------------------------------------
-
-
-def write_idx(path: Path, array: np.ndarray, *, compress: bool = True) -> Path:
-    header = struct.pack(">I", 0x0800 | array.ndim) + b"".join(
-        struct.pack(">I", d) for d in array.shape
-    )
-    raw = header + array.astype(np.uint8).tobytes()
-    if compress:
-        with gzip.open(path, "wb") as f:
-            f.write(raw)
-    else:
-        path.write_bytes(raw)
-    return path
 
 
 def make_idx_dir(root: Path, n_train: int = 12, n_test: int = 5, seed: int = 0) -> Path:
