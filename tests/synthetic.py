@@ -47,3 +47,21 @@ def make_idx_dir(root: Path, n_train: int = 256, n_test: int = 64, seed: int = 0
         write_idx(root / IDX_FILES[(split, "images")], images)
         write_idx(root / IDX_FILES[(split, "labels")], labels)
     return root
+
+
+def make_image_folder(root: Path, classes=("cat", "dog"), per_class: int = 12, size: int = 12):
+    """An ``image_folder`` layout with train/ and test/ splits of PNGs whose class is their
+    brightness (RGB)."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", per_class), ("test", max(per_class // 3, 1))):
+        for c, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                level = 40 + c * (180 // max(len(classes) - 1, 1))
+                pixels = np.clip(level + rng.integers(-10, 10, (size, size, 3)), 0, 255)
+                png = tf.io.encode_png(pixels.astype(np.uint8)).numpy()
+                (folder / f"{i:03d}.png").write_bytes(png)
+    return root

@@ -135,6 +135,7 @@ def test_sst2_train_evaluate_and_export_run(tmp_path):
         sequence_length=SEQ,
         vocabulary_size=2000,
         model_kwargs={"width": 0.125, "embedding_dim": 16},
+        jit_compile=False,  # XLA is covered by the harness; compiling it here costs ~10 s
         out=tmp_path / "run",
         verbose=0,
     )

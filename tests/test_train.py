@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from synthetic import make_idx_dir
+from synthetic import make_idx_dir, make_image_folder
 
 from reskeras.cli import main
 from reskeras.data import DataError
@@ -148,6 +148,27 @@ def test_cli_train_evaluate_and_list(fmnist, tmp_path, capsys):
     assert main(["list"]) == 0
     listing = capsys.readouterr().out
     assert "cifar_resnet56" in listing and "fashion_mnist" in listing and "6n+2" in listing
+
+
+def test_cli_image_folder_train_and_export(tmp_path, capsys):
+    folder = make_image_folder(tmp_path / "pets")
+    run = tmp_path / "pets_run"
+    argv = ["train", "--task", "image_folder", "--data", str(folder), "--model", "cifar_resnet8",
+            "--epochs", "1", "--batch-size", "8", "--out", str(run), "--no-xla"]  # fmt: skip
+    assert main(argv) == 0
+    assert json.loads((run / "labels.json").read_text()) == ["cat", "dog"]
+    assert json.loads((run / "config.json").read_text())["input_shape"] == [12, 12, 3]
+    capsys.readouterr()
+    base = tmp_path / "saved_models"
+    assert main(["export", "--run", str(run), "--name", "pets", "--base", str(base)]) == 0
+    exported = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert exported["version"] == 1 and (base / "pets/1/saved_model.pb").exists()
+    assert set(exported["signatures"]) == {"serving_default", "serve_bytes"}
+    assert main(["export", "--run", str(run), "--name", "pets", "--base", str(base),
+                 "--version", "1"]) == 2  # fmt: skip
+    assert "exists" in capsys.readouterr().err
+    assert main(["export", "--run", str(run), "--name", "../evil", "--base", str(base)]) == 2
+    assert "../evil" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,206 @@
+"""The app in a real browser: JupyterLab + headless Chromium (Playwright, no browser download).
+
+Starts ``jupyter lab`` on 127.0.0.1 with a random port and token on a copy of
+``01_image_classification.ipynb`` in tmp_path, runs all cells from the Run menu, moves the
+depth slider with the keyboard, clicks Build and checks that the parameter count shown changes.
+A screenshot goes to tmp_path and to ``/tmp/rk/browser_screenshot.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+NOTEBOOK = "01_image_classification.ipynb"
+SCREENSHOT_COPY = Path("/tmp/rk/browser_screenshot.png")
+# Upper bounds that only stop a hang; nothing here asserts on speed.
+SERVER_START_S = 90
+UI_TIMEOUT_MS = 120_000
+
+pytestmark = pytest.mark.slow
+
+
+def write_kernelspec(root: Path) -> Path:
+    """A ``python3`` kernelspec for this interpreter under ``root/kernels``; returns ``root``."""
+    spec_dir = root / "kernels" / "python3"
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (reskeras test)",
+        "language": "python",
+        "env": {"PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"},
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    return root
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_server(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"jupyter lab exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"jupyter lab did not answer {url}:\n{log.read_text()[-3000:]}")
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """Ends the server and its kernels (they run in the server's process group)."""
+    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=wait)
+            # Kernels may outlive the server by a moment; make sure the group is gone.
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.fixture
+def jupyter_lab(tmp_path):
+    """A JupyterLab server on a tmp copy of the notebook; yields (base url, token)."""
+    root = tmp_path / "notebooks"
+    root.mkdir()
+    shutil.copy(NOTEBOOKS / NOTEBOOK, root / NOTEBOOK)
+    config = tmp_path / "config"
+    (config / "labconfig").mkdir(parents=True)
+    # No "get Jupyter news?" toast over the notebook.
+    page_config = {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}
+    (config / "labconfig" / "page_config.json").write_text(json.dumps(page_config))
+    env = {
+        **os.environ,
+        "JUPYTER_PATH": str(write_kernelspec(tmp_path / "jupyter")),
+        "JUPYTER_CONFIG_DIR": str(config),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "lab-settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-workspaces"),
+        "IPYTHONDIR": str(tmp_path / "ipython"),
+        "MPLCONFIGDIR": str(tmp_path / "mpl"),
+    }
+    port, token = _free_port(), secrets.token_hex(16)
+    log = tmp_path / "jupyter.log"
+    with open(log, "wb") as log_file:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                "lab",
+                "--no-browser",
+                "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.port={port}",
+                "--ServerApp.port_retries=0",
+                f"--IdentityProvider.token={token}",
+                f"--ServerApp.root_dir={root}",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                *(["--allow-root"] if os.geteuid() == 0 else []),
+            ],
+            cwd=root,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its kernels share the group, so one killpg ends all
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_server(f"{base}/api/status?token={token}", proc, log)
+        yield base, token
+    finally:
+        _stop_group(proc)
+
+
+def test_app_builds_in_jupyterlab(jupyter_lab, tmp_path):
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium; `make test` does it as root)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    base, token = jupyter_lab
+
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={token}")
+            page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
+            # The kernel must be up before "Run All" (otherwise JupyterLab queues a dialog).
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+
+            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+            label = page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$"))
+            page.locator(".lm-Menu-item", has=label).click()
+
+            params = page.locator(".reskeras-app .reskeras-params")
+            params.wait_for()
+            app = page.locator(".reskeras-app")
+            app.scroll_into_view_if_needed()
+            before = params.inner_text()
+            assert page.locator(".reskeras-app .reskeras-depth").inner_text() == "20"
+
+            # Three steps right on the depth slider (20 -> 26 -> 32 -> 38), from the keyboard.
+            depth_slider = app.locator(
+                ".widget-hslider", has=page.locator("label", has_text="depth")
+            )
+            handle = depth_slider.first.locator(".noUi-handle")
+            handle.focus()
+            for _ in range(3):
+                page.keyboard.press("ArrowRight")
+            app.locator("button", has_text="Build").click()
+
+            page.wait_for_function(
+                "before => { const e = document.querySelector('.reskeras-app .reskeras-params');"
+                " return e && e.textContent !== before; }",
+                arg=before,
+            )
+            after = params.inner_text()
+            depth = page.locator(".reskeras-app .reskeras-depth").inner_text()
+            assert depth == "38" and after != before
+            assert int(after.replace(",", "")) > int(before.replace(",", ""))
+            assert "Built cifar_resnet38" in app.locator(".reskeras-status").inner_text()
+
+            app.scroll_into_view_if_needed()
+            shot = tmp_path / "browser_screenshot.png"
+            page.screenshot(path=str(shot))
+            app.screenshot(path=str(tmp_path / "app.png"))
+        finally:
+            browser.close()
+    if SCREENSHOT_COPY.parent.is_dir():
+        shutil.copy(shot, SCREENSHOT_COPY)
