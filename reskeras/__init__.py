@@ -31,6 +31,14 @@ from reskeras.models import (
     resnet,
     wide_resnet,
 )
+from reskeras.text_blocks import (
+    KMaxPooling1D,
+    MaskedGlobalPooling1D,
+    ResidualConv1DBlock,
+    ResidualRNNBlock,
+    TransformerEncoderBlock,
+)
+from reskeras.text_models import residual_lstm, text_resnet, transformer_classifier
 
 # Blocks and builders are pure Keras and load on any backend. Everything that needs
 # TensorFlow (tf.data, training, SavedModel export) loads on first use, so that
@@ -46,6 +54,9 @@ _LAZY = {
     "TrainResult": "reskeras.train",
     "evaluate": "reskeras.train",
     "train": "reskeras.train",
+    "adapt_vectorizer": "reskeras.text",
+    "preprocessor_model": "reskeras.text",
+    "vectorize_dataset": "reskeras.text",
     "ExportError": "reskeras.export",
     "ExportResult": "reskeras.export",
     "export_for_serving": "reskeras.export",
@@ -66,6 +77,17 @@ __version__ = "0.1.0"
 __all__ = [
     "FAMILIES",
     "MODELS",
+    "KMaxPooling1D",
+    "MaskedGlobalPooling1D",
+    "ResidualConv1DBlock",
+    "ResidualRNNBlock",
+    "TransformerEncoderBlock",
+    "adapt_vectorizer",
+    "preprocessor_model",
+    "residual_lstm",
+    "text_resnet",
+    "transformer_classifier",
+    "vectorize_dataset",
     "BasicBlock",
     "BottleneckBlock",
     "DataError",

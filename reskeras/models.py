@@ -403,7 +403,7 @@ def describe_model(model: keras.Model) -> dict:
             stage["output_shape"] = tuple(layer.output.shape[1:])
             flops += layer.flops()
             depth += len(layer.convs)
-        elif isinstance(layer, layers.Conv2D):
+        elif isinstance(layer, layers.Conv1D | layers.Conv2D):
             flops += 2 * math.prod(layer.kernel.shape) * math.prod(layer.output.shape[1:-1])
             depth += 1
         elif isinstance(layer, layers.Dense):

@@ -109,8 +109,12 @@ def vectorize_dataset(
             f"the text element must be a tf.string scalar or [batch] vector, got {text_spec}."
         )
 
+    scalar = text_spec.shape.rank == 0
+
     def _map(text, *rest):
-        ids = tf.cast(vectorizer(text), tf.int32)
-        return (ids, *rest)
+        # TextVectorization pads a [batch] input to sequence_length, but may return fewer ids
+        # for a scalar (e.g. [0] for ""), so scalars go through as a batch of one.
+        ids = vectorizer(tf.expand_dims(text, 0))[0] if scalar else vectorizer(text)
+        return (tf.cast(ids, tf.int32), *rest)
 
     return ds.map(_map, num_parallel_calls=num_parallel_calls)

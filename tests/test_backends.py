@@ -1,4 +1,5 @@
-"""Blocks and builders are pure Keras: they build and train on PyTorch without TensorFlow."""
+"""Blocks and builders (image and text) are pure Keras: they build and train on PyTorch
+without TensorFlow."""
 
 import importlib.util
 import subprocess
@@ -40,6 +41,12 @@ SCRIPT = textwrap.dedent(
         model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         loss = model.fit(x, y, epochs=1, verbose=0).history["loss"][-1]
         assert np.isfinite(loss), model.name
+    ids = np.random.default_rng(0).integers(1, 50, (4, 16)).astype("int32")
+    for name in ("text_resnet9", "bilstm2", "transformer2", "plain_text9"):
+        model = rk.build_model(name, num_classes=3, sequence_length=16, vocabulary_size=50)
+        model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        loss = model.fit(ids, y, epochs=1, verbose=0).history["loss"][-1]
+        assert np.isfinite(loss), name
     assert not [m for m in sys.modules if m.split(".")[0] == "tensorflow"]
     print("ok")
     """

@@ -59,9 +59,10 @@ def test_preprocessor_saves_and_loads_in_safe_mode(vectorizer, tmp_path):
 
 
 def test_vectorize_dataset_batched_and_unbatched(vectorizer):
-    ds = tf.data.Dataset.from_tensor_slices((CORPUS, LABELS))
-    x, y = next(iter(vectorize_dataset(ds, vectorizer)))
-    assert x.dtype == tf.int32 and x.shape == (SEQ,) and int(y) == 1
+    ds = tf.data.Dataset.from_tensor_slices((CORPUS + ["", "!!"], LABELS + [0, 0]))
+    pairs = list(vectorize_dataset(ds, vectorizer))
+    assert all(x.dtype == tf.int32 and x.shape == (SEQ,) for x, _ in pairs)
+    assert int(pairs[0][1]) == 1 and not pairs[-1][0].numpy().any()  # "" and "!!": padding
     x, y = next(iter(vectorize_dataset(ds.batch(3), vectorizer)))
     assert x.dtype == tf.int32 and x.shape == (3, SEQ) and list(y.numpy()) == [1, 0, 1]
 
