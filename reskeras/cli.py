@@ -30,9 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", type=int, help="per replica")
     t.add_argument("--lr", type=float, help="peak learning rate (default: 0.1 x batch/256)")
-    t.add_argument("--optimizer", help="sgd (Nesterov) or adamw")
+    t.add_argument("--optimizer", help="sgd (Nesterov; image default) or adamw (text default)")
     t.add_argument("--schedule", help="cosine, onecycle or constant")
-    t.add_argument("--weight-decay", type=float)
+    t.add_argument("--weight-decay", type=float, help="decoupled (default 5e-4 SGD, 0.05 AdamW)")
+    t.add_argument("--warmup-epochs", type=int, help="linear warm-up (default 1 image, 0 text)")
     t.add_argument("--label-smoothing", type=float)
     t.add_argument("--precision", help="float32, mixed_bfloat16, mixed_float16")
     t.add_argument("--no-xla", action="store_true", help="compile without XLA (jit_compile)")
@@ -43,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--data-dir", help="tensorflow-datasets data_dir")
     t.add_argument("--text-column", help="text column name or index (text_file)")
     t.add_argument("--label-column", help="label column name or index (text_file)")
+    t.add_argument("--sequence-length", type=int, help="text: tokens per example (64)")
+    t.add_argument("--vocabulary-size", type=int, help="text: vocabulary cap (20000)")
     t.add_argument("--limit-train", type=int, help="use only the first N training examples")
     t.add_argument("--limit-test", type=int, help="use only the first N test examples")
     t.add_argument("--early-stopping", type=int, metavar="PATIENCE")
@@ -101,6 +104,9 @@ def _cmd_train(args) -> None:
         "optimizer": args.optimizer,
         "schedule": args.schedule,
         "weight_decay": args.weight_decay,
+        "warmup_epochs": args.warmup_epochs,
+        "sequence_length": args.sequence_length,
+        "vocabulary_size": args.vocabulary_size,
         "label_smoothing": args.label_smoothing,
         "precision": args.precision,
         "jit_compile": False if args.no_xla else None,

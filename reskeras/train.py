@@ -281,10 +281,10 @@ DEFAULTS: dict[str, Any] = {
     "epochs": 10,
     "batch_size": 128,
     "lr": None,
-    "optimizer": "sgd",
+    "optimizer": None,
     "schedule": "cosine",
-    "warmup_epochs": 1,
-    "weight_decay": 5e-4,
+    "warmup_epochs": None,
+    "weight_decay": None,
     "label_smoothing": 0.1,
     "precision": "float32",
     "jit_compile": True,
@@ -301,7 +301,18 @@ DEFAULTS: dict[str, Any] = {
     "sequence_length": None,
     "vocabulary_size": None,
 }
-TEXT_DEFAULTS = {"sequence_length": 64, "vocabulary_size": 20_000}
+# Options left at None take their task kind's default: SGD for image nets (Goyal et al.),
+# AdamW for text, where embeddings need adaptive steps.
+KIND_DEFAULTS = {
+    "image": {"optimizer": "sgd", "weight_decay": 5e-4, "warmup_epochs": 1},
+    "text": {
+        "optimizer": "adamw",
+        "weight_decay": 0.05,
+        "warmup_epochs": 0,
+        "sequence_length": 64,
+        "vocabulary_size": 20_000,
+    },
+}
 
 
 def _default_lr(optimizer: str, batch_size: int) -> float:
@@ -358,7 +369,7 @@ def _prepare_data(cfg: dict, global_batch: int):
     return ds, train_ds, test_ds, vectorizer
 
 
-def _build(cfg: dict, ds) -> keras.Model:
+def _build(cfg: dict, ds, vocabulary_size: int | None = None) -> keras.Model:
     family, _, _ = resolve_model(cfg["model"], cfg["depth"])
     if family.kind != ds.spec.kind:
         choices = ", ".join(sorted(f for f in FAMILIES if FAMILIES[f].kind == ds.spec.kind))
@@ -372,9 +383,8 @@ def _build(cfg: dict, ds) -> keras.Model:
         if ds.spec.input_mean is not None:
             kwargs.update(input_mean=ds.spec.input_mean, input_std=ds.spec.input_std)
     else:
-        kwargs.update(
-            sequence_length=cfg["sequence_length"], vocabulary_size=cfg["vocabulary_size"]
-        )
+        # The adapted vocabulary may be smaller than the cap: size the embedding to it.
+        kwargs.update(sequence_length=cfg["sequence_length"], vocabulary_size=vocabulary_size)
     return build_model(cfg["model"], depth=cfg["depth"], num_classes=len(ds.class_names), **kwargs)
 
 
@@ -412,7 +422,8 @@ def train(
 ) -> TrainResult:
     """Trains ``model`` on ``task`` and writes a run directory; see the module docstring.
 
-    Options (defaults in ``DEFAULTS``): ``depth``, ``data``, ``epochs``, ``batch_size`` (per
+    Options (defaults in ``DEFAULTS``, and ``KIND_DEFAULTS`` for those left at None: SGD for
+    image tasks, AdamW for text): ``depth``, ``data``, ``epochs``, ``batch_size`` (per
     replica), ``lr`` (default: 0.1 x batch/256 for SGD, 1e-3 for AdamW), ``optimizer``,
     ``schedule``, ``warmup_epochs``, ``weight_decay``, ``label_smoothing``, ``precision``,
     ``jit_compile``, ``strategy``, ``seed``, ``deterministic``, ``early_stopping_patience``,
@@ -423,6 +434,10 @@ def train(
     cfg, run_dir, state, history = _resolve_config(
         resume, {"task": task, "model": model, **options}
     )
+    spec = data_lib.get_task(cfg["task"])
+    for key, value in KIND_DEFAULTS[spec.kind].items():
+        if cfg[key] is None:
+            cfg[key] = value
     _check("precision", cfg["precision"], PRECISIONS)
     _check("optimizer", cfg["optimizer"], OPTIMIZERS)
     _check("schedule", cfg["schedule"], SCHEDULES)
@@ -439,10 +454,6 @@ def train(
         tf.config.experimental.enable_op_determinism()
     strategy = make_strategy(cfg["strategy"])
     global_batch = cfg["batch_size"] * strategy.num_replicas_in_sync
-    spec = data_lib.get_task(cfg["task"])
-    if spec.kind == "text":
-        for key, value in TEXT_DEFAULTS.items():
-            cfg[key] = cfg[key] or value
     ds, train_ds, test_ds, vectorizer = _prepare_data(cfg, global_batch)
     steps_per_epoch = int(train_ds.cardinality())
     if steps_per_epoch < 1:
@@ -480,7 +491,8 @@ def train(
             if epochs_done:
                 net = keras.saving.load_model(checkpoint, safe_mode=True)
             else:
-                net = _build(cfg, ds)
+                vocab = vectorizer.vocabulary_size() if vectorizer is not None else None
+                net = _build(cfg, ds, vocab)
                 lr = cfg["lr"] or _default_lr(cfg["optimizer"], global_batch)
                 total = steps_per_epoch * cfg["epochs"]
                 # Warm-up is capped at a fifth of training, so short runs still decay.

@@ -171,6 +171,32 @@ def test_cli_image_folder_train_and_export(tmp_path, capsys):
     assert "../evil" in capsys.readouterr().err
 
 
+def test_cli_text_file_train_evaluate(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    good, bad = ["great", "superb", "lovely", "fun"], ["awful", "dull", "boring", "bad"]
+    lines = ["review\tsentiment"]
+    for i in range(160):
+        words = good if i % 2 else bad
+        lines.append(f"a {rng.choice(words)} film , {rng.choice(words)} acting\t"
+                     f"{'pos' if i % 2 else 'neg'}")  # fmt: skip
+    tsv = tmp_path / "reviews.tsv"
+    tsv.write_text("\n".join(lines) + "\n")
+    run = tmp_path / "text_run"
+    argv = ["train", "--task", "text_file", "--data", str(tsv), "--text-column", "review",
+            "--label-column", "sentiment", "--model", "text_resnet9", "--epochs", "2",
+            "--batch-size", "16", "--sequence-length", "16", "--out", str(run)]  # fmt: skip
+    assert main(argv) == 0
+    assert json.loads((run / "labels.json").read_text()) == ["neg", "pos"]
+    config = json.loads((run / "config.json").read_text())
+    assert config["kind"] == "text" and config["train"]["optimizer"] == "adamw"
+    assert (run / "preprocessor.keras").exists()
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(run)]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["num_examples"] == 16 and set(report["per_class_recall"]) == {"neg", "pos"}
+    assert report["accuracy"] > 0.6
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -181,6 +207,7 @@ def test_cli_image_folder_train_and_export(tmp_path, capsys):
         (["train", "--precision", "float8"], r"float8.*mixed_bfloat16"),
         (["train", "--optimizer", "adam"], r"adam'.*adamw"),
         (["train", "--task", "image_folder"], r"image_folder.*data"),
+        (["train", "--task", "sst2", "--model", "cifar_resnet20"], r"image data.*text_resnet"),
         (["train", "--task", "image_folder", "--data", "/nonexistent"], r"/nonexistent"),
         (["evaluate", "--run", "/nonexistent/run"], r"/nonexistent/run.*model.keras"),
     ],
