@@ -370,13 +370,6 @@ def _prepare_data(cfg: dict, global_batch: int):
 
 
 def _build(cfg: dict, ds, vocabulary_size: int | None = None) -> keras.Model:
-    family, _, _ = resolve_model(cfg["model"], cfg["depth"])
-    if family.kind != ds.spec.kind:
-        choices = ", ".join(sorted(f for f in FAMILIES if FAMILIES[f].kind == ds.spec.kind))
-        raise ValueError(
-            f"Model {cfg['model']!r} is for {family.kind} data but task {cfg['task']!r} is "
-            f"{ds.spec.kind}; choose a {ds.spec.kind} family: {choices}."
-        )
     kwargs = dict(cfg["model_kwargs"])
     if ds.spec.kind == "image":
         kwargs.update(input_shape=ds.spec.input_shape)
@@ -445,7 +438,13 @@ def train(
     for key in ("epochs", "batch_size"):
         if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] < 1:
             raise ValueError(f"`{key}` must be a positive integer, got {cfg[key]!r}.")
-    resolve_model(cfg["model"], cfg["depth"])  # fail on a bad model before loading data
+    family, _, _ = resolve_model(cfg["model"], cfg["depth"])  # fail before loading data
+    if family.kind != spec.kind:
+        choices = ", ".join(sorted(f for f in FAMILIES if FAMILIES[f].kind == spec.kind))
+        raise ValueError(
+            f"Model {cfg['model']!r} is for {family.kind} data but task {cfg['task']!r} is "
+            f"{spec.kind}; choose a {spec.kind} family: {choices or 'none registered'}."
+        )
     if run_dir is None:
         run_dir = _new_run_dir(out, cfg["task"], cfg["model"])
 
