@@ -43,4 +43,4 @@ format:
 	$(BIN)/python -m ruff check --fix reskeras tests bench
 
 lab: install
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(ROOT)),--allow-root)

@@ -40,11 +40,6 @@ import keras
 from reskeras import data as rdata
 from reskeras.models import FAMILIES, assemble, build_model, describe_model
 
-try:  # registers the text model families (kind="text") in FAMILIES
-    import reskeras.text_models  # noqa: F401
-except ImportError:  # pragma: no cover - text models are optional for the image app
-    pass
-
 __all__ = [
     "BATCH_SIZES",
     "OPTIMIZERS",
@@ -317,14 +312,26 @@ def format_flops(n: float) -> str:
 def summary_html(description: Mapping[str, Any], note: str = "") -> str:
     """An HTML summary of :func:`reskeras.models.describe_model`'s output: totals + stage table."""
     esc = html.escape
+    cell = "<td style='padding:1px 10px;text-align:{}'>{}</td>"
     rows = "".join(
         "<tr>"
-        f"<td>{esc(str(s['name']))}</td><td>{s['blocks']}</td>"
-        f"<td style='text-align:right'>{format_count(s['params'])}</td>"
-        f"<td style='text-align:right'>{format_flops(s['flops'])}</td>"
-        f"<td>{esc(' x '.join(str(d) for d in s['output_shape'] or ()))}</td>"
-        "</tr>"
+        + cell.format("left", esc(str(s["name"])))
+        + cell.format("right", s["blocks"])
+        + cell.format("right", format_count(s["params"]))
+        + cell.format("right", format_flops(s["flops"]))
+        + cell.format("left", esc(" x ".join(str(d) for d in s["output_shape"] or ())))
+        + "</tr>"
         for s in description.get("stages", ())
+    )
+    head = "".join(
+        f"<th style='padding:1px 10px;text-align:{align}'>{name}</th>"
+        for name, align in (
+            ("stage", "left"),
+            ("blocks", "right"),
+            ("params", "right"),
+            ("FLOPs", "right"),
+            ("output", "left"),
+        )
     )
     params = format_count(description["params"])
     trainable = format_count(description["trainable_params"])
@@ -339,8 +346,7 @@ def summary_html(description: Mapping[str, Any], note: str = "") -> str:
     if rows:
         parts.append(
             "<table class='reskeras-stages' style='border-collapse:collapse;margin-top:4px'>"
-            "<thead><tr><th>stage</th><th>blocks</th><th>params</th><th>FLOPs</th>"
-            "<th>output</th></tr></thead>"
+            f"<thead><tr>{head}</tr></thead>"
             f"<tbody>{rows}</tbody></table>"
         )
     if note:
@@ -426,6 +432,11 @@ def history_svg(history: Sequence[Mapping[str, Any]], width: int = 640, height: 
                 f"<line x1='{lx}' y1='{y - 4}' x2='{lx + 16}' y2='{y - 4}' stroke='{colors[k]}' "
                 f"stroke-width='2'{dash}/><text x='{lx + 20}' y='{y}'>{k}</text>"
             )
+    if not history:
+        out.append(
+            f"<text x='{width / 2}' y='{height / 2}' text-anchor='middle' fill='#888'>"
+            "press Train: one point per epoch</text>"
+        )
     out.append("</svg>")
     return "".join(out)
 
@@ -580,6 +591,8 @@ class TrainerApp:
                     )
                 self.depth.value = depth
             self.set(**settings)
+            if "lr" not in settings:  # train()'s default for the chosen optimizer and batch
+                self.lr.value = default_lr(self.optimizer.value, self.batch_size.value)
         self._connect()
         self._update_visibility()
         if build:

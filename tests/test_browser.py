@@ -41,6 +41,8 @@ SCREENSHOT_COPY = Path("/tmp/rk/browser_screenshot.png")
 SERVER_START_S = 90
 UI_TIMEOUT_MS = 120_000
 
+KERNEL_IDLE = re.compile(r"^(?!No Kernel).+ \| Idle$")
+
 pytestmark = pytest.mark.slow
 
 
@@ -76,6 +78,47 @@ def _wait_for_server(url: str, proc: subprocess.Popen, log: Path) -> None:
         except OSError:
             time.sleep(0.5)
     pytest.fail(f"jupyter lab did not answer {url}:\n{log.read_text()[-3000:]}")
+
+
+def _start_session(base: str, token: str) -> None:
+    """Starts the notebook's kernel through the REST API, so the page finds it running (and
+    JupyterLab never asks which kernel to use)."""
+    body = {"path": NOTEBOOK, "type": "notebook", "name": NOTEBOOK, "kernel": {"name": "python3"}}
+    request = urllib.request.Request(
+        f"{base}/api/sessions",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.status == 201, response.read()
+
+
+def _run_all_cells(page, until) -> None:
+    """Run > Run All Cells, until ``until`` (a locator) shows up.
+
+    JupyterLab sometimes asks "Select Kernel" even though the session's kernel is running;
+    the preselected kernel is ours, so the dialog is accepted and the cells are run again.
+    """
+    dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
+    deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        if dialog.is_visible():
+            dialog.locator("button.jp-mod-accept").click()
+            dialog.wait_for(state="hidden")
+        # The status bar reads "No Kernel | Initializing" first, "<kernel> | Idle" once the
+        # notebook is attached to the kernel; cells run before that end up asking for one.
+        page.locator(".jp-StatusBar-TextItem", has_text=KERNEL_IDLE).first.wait_for()
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        label = page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$"))
+        page.locator(".lm-Menu-item", has=label).click()
+        for _ in range(120):
+            if until.count() and until.first.is_visible():
+                return
+            if dialog.is_visible():
+                break
+            page.wait_for_timeout(500)
+    until.wait_for(timeout=1)  # fails with Playwright's message
 
 
 def _stop_group(proc: subprocess.Popen) -> None:
@@ -143,6 +186,7 @@ def jupyter_lab(tmp_path):
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_for_server(f"{base}/api/status?token={token}", proc, log)
+        _start_session(base, token)
         yield base, token
     finally:
         _stop_group(proc)
@@ -161,15 +205,8 @@ def test_app_builds_in_jupyterlab(jupyter_lab, tmp_path):
             page.set_default_timeout(UI_TIMEOUT_MS)
             page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={token}")
             page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
-            # The kernel must be up before "Run All" (otherwise JupyterLab queues a dialog).
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
-
-            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-            label = page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$"))
-            page.locator(".lm-Menu-item", has=label).click()
-
             params = page.locator(".reskeras-app .reskeras-params")
-            params.wait_for()
+            _run_all_cells(page, until=params)
             app = page.locator(".reskeras-app")
             app.scroll_into_view_if_needed()
             before = params.inner_text()

@@ -116,6 +116,8 @@ def test_learning_rate_follows_optimizer_and_batch_size():
     assert app.lr.value == pytest.approx(0.1)
     app.optimizer.value = "adamw"
     assert app.lr.value == pytest.approx(1e-3)
+    assert _app(build=False, batch_size=32).lr.value == pytest.approx(0.0125)
+    assert _app(build=False, batch_size=32, lr=0.2).lr.value == pytest.approx(0.2)
     assert isinstance(app.lr, widgets.FloatLogSlider) and not app.lr.continuous_update
 
 
