@@ -22,8 +22,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from support import REPO, write_kernelspec
 
-REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -44,20 +44,6 @@ UI_TIMEOUT_MS = 120_000
 KERNEL_IDLE = re.compile(r"^(?!No Kernel).+ \| Idle$")
 
 pytestmark = pytest.mark.slow
-
-
-def write_kernelspec(root: Path) -> Path:
-    """A ``python3`` kernelspec for this interpreter under ``root/kernels``; returns ``root``."""
-    spec_dir = root / "kernels" / "python3"
-    spec_dir.mkdir(parents=True, exist_ok=True)
-    spec = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (reskeras test)",
-        "language": "python",
-        "env": {"PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"},
-    }
-    (spec_dir / "kernel.json").write_text(json.dumps(spec))
-    return root
 
 
 def _free_port() -> int:

@@ -10,13 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from support import FASHION_DIR, SST2_DIR
 from synthetic import write_idx
 
 from reskeras import data as D
 from reskeras.data import DataError
-
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-SST2_DIR = Path(__file__).resolve().parents[2] / "shared/data/sst2"
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from support import REPO
 from tensorflow_serving.apis import prediction_log_pb2
 
 from reskeras.export import (
@@ -27,7 +28,6 @@ from reskeras.export import (
 )
 from reskeras.models import build_model
 
-REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CLASSES = ["cat", "dog", "bird"]
 TEXT_CLASSES = ["negative", "positive", "neutral"]

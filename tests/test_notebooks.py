@@ -7,17 +7,14 @@ clone and never touches ``~/.local/share/jupyter``.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from support import FASHION_DIR, REPO, SST2_DIR, write_kernelspec
 
-REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
-FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
-SST2 = Path(__file__).resolve().parents[2] / "shared/data/sst2"
+FASHION_MNIST = FASHION_DIR / "train-images-idx3-ubyte.gz"
 NAMES = [
     "01_image_classification.ipynb",
     "02_text_classification.ipynb",
@@ -26,20 +23,6 @@ NAMES = [
 ]
 
 pytestmark = pytest.mark.slow
-
-
-def write_kernelspec(root: Path) -> Path:
-    """A ``python3`` kernelspec for this interpreter under ``root/kernels``; returns ``root``."""
-    spec_dir = root / "kernels" / "python3"
-    spec_dir.mkdir(parents=True, exist_ok=True)
-    spec = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (reskeras test)",
-        "language": "python",
-        "env": {"PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"},
-    }
-    (spec_dir / "kernel.json").write_text(json.dumps(spec))
-    return root
 
 
 @pytest.fixture
@@ -68,7 +51,7 @@ def tiny_parameters(name: str, tmp_path: Path) -> dict:
             "BATCH_SIZE": 32,
             "SEQUENCE_LENGTH": 32,
             "VOCABULARY_SIZE": 2000,
-            "RUN_TRAINING": SST2.is_dir(),
+            "RUN_TRAINING": SST2_DIR.is_dir(),
         },
         "03_why_residual.ipynb": {**common, "DEPTHS": [8, 14], "BATCH": 32},
         "04_export_and_serve.ipynb": {
@@ -123,7 +106,7 @@ def test_notebook_runs_end_to_end(name, jupyter_env):
         assert list((tmp_path / "runs").glob("fashion_mnist-cifar_resnet8-*/model.keras"))
     elif name == "02_text_classification.ipynb":
         assert "application/vnd.jupyter.widget-view+json" in mimes
-        if SST2.is_dir():
+        if SST2_DIR.is_dir():
             assert "SST-2 found in" in text and "macro_f1" in text
     elif name == "03_why_residual.ipynb":
         assert "image/png" in mimes  # the gradient-norm plot and the training curves

@@ -1,18 +1,16 @@
 """Text preprocessing, raw-string serving of a text model, and a tiny SST-2 train + evaluate."""
 
-from pathlib import Path
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from support import SST2_DIR
 
 import reskeras.text_models  # noqa: F401  (registers the text families)
 from reskeras.export import export_for_serving
 from reskeras.models import build_model
 from reskeras.text import adapt_vectorizer, preprocessor_model, vectorize_dataset
 
-SST2 = Path(__file__).resolve().parents[2] / "shared/data/sst2"
 CORPUS = [
     "A charming, often affecting journey.",
     "Unflinchingly bleak and desperate!",
@@ -119,13 +117,13 @@ def test_export_serves_raw_strings(vectorizer, tmp_path):
     np.testing.assert_allclose(probs, expected, atol=1e-5)
 
 
-@pytest.mark.skipif(not (SST2 / "train.tsv").exists(), reason=f"SST-2 not found at {SST2}")
+@pytest.mark.skipif(not (SST2_DIR / "train.tsv").exists(), reason=f"SST-2 not found at {SST2_DIR}")
 def test_sst2_train_evaluate_and_export_run(tmp_path):
     from reskeras.train import evaluate, train
 
     result = train(
         task="sst2",
-        data=str(SST2),
+        data=str(SST2_DIR),
         model="text_resnet9",
         epochs=1,
         batch_size=32,
@@ -143,7 +141,7 @@ def test_sst2_train_evaluate_and_export_run(tmp_path):
     assert len(result.history) == 1 and np.isfinite(result.history[0]["loss"])
     assert 0.0 <= result.test_accuracy <= 1.0
     assert (result.run_dir / "preprocessor.keras").exists()
-    metrics = evaluate(result.run_dir, data=str(SST2))
+    metrics = evaluate(result.run_dir, data=str(SST2_DIR))
     assert metrics["num_examples"] > 0 and 0.0 <= metrics["accuracy"] <= 1.0
     exported = export_for_serving(result.run_dir, "sst2_run", base_dir=tmp_path / "serving")
     serve = tf.saved_model.load(str(exported.path)).signatures["serving_default"]
