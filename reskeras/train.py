@@ -315,8 +315,9 @@ KIND_DEFAULTS = {
 }
 
 
-def _default_lr(optimizer: str, batch_size: int) -> float:
-    # Linear scaling rule (Goyal et al. 2017): 0.1 per 256 examples for SGD.
+def default_lr(optimizer: str, batch_size: int) -> float:
+    """The learning rate ``train`` picks when none is given: 0.1 x batch/256 for SGD (the
+    linear scaling rule of Goyal et al. 2017), 1e-3 for AdamW."""
     return 0.1 * batch_size / 256 if optimizer == "sgd" else 1e-3
 
 
@@ -492,7 +493,7 @@ def train(
             else:
                 vocab = vectorizer.vocabulary_size() if vectorizer is not None else None
                 net = _build(cfg, ds, vocab)
-                lr = cfg["lr"] or _default_lr(cfg["optimizer"], global_batch)
+                lr = cfg["lr"] or default_lr(cfg["optimizer"], global_batch)
                 total = steps_per_epoch * cfg["epochs"]
                 # Warm-up is capped at a fifth of training, so short runs still decay.
                 warmup = min(steps_per_epoch * cfg["warmup_epochs"], total // 5)

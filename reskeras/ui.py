@@ -39,6 +39,7 @@ import keras
 
 from reskeras import data as rdata
 from reskeras.models import FAMILIES, assemble, build_model, describe_model
+from reskeras.train import OPTIMIZERS, PRECISIONS, default_lr, train
 
 __all__ = [
     "BATCH_SIZES",
@@ -62,14 +63,6 @@ __all__ = [
 ]
 
 USER_TASKS = ("image_folder", "text_file")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-OPTIMIZERS = ("sgd", "adamw")
-
-
-def default_lr(optimizer: str, batch_size: int) -> float:
-    """The learning rate ``train`` would pick: 0.1 x batch/256 for SGD, 1e-3 for AdamW."""
-    return 0.1 * batch_size / 256 if optimizer == "sgd" else 1e-3
-
 
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)
 #: What Build assumes for image_folder before the data has been pointed at.
@@ -997,8 +990,6 @@ class TrainerApp:
 
     def _train_worker(self, config: dict[str, Any]) -> None:
         try:
-            from reskeras.train import train
-
             callback = _AppCallback(self, epochs=config["epochs"])
             result = train(**config, callbacks=[callback], stop_event=self._stop_event, verbose=0)
             self.result = result
