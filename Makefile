@@ -32,7 +32,7 @@ demo: install system-deps
 
 test: install system-deps
 	$(BIN)/python -m ruff check reskeras tests bench
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 lint:
 	$(BIN)/python -m ruff check reskeras tests bench

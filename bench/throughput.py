@@ -3,7 +3,9 @@ CIFAR ResNet-20 against the CPU's fp32 peak. Prints one JSON line.
 
     python bench/throughput.py [--steps 10] [--batch 32] [--size 64]
 
-Both ResNet-50s train on the same random batches (uint8-range pixels, 10 classes, logits,
+The ResNet-50s (reskeras' default v1.5, reskeras v1 — the same architecture as
+keras.applications, stride on the first 1x1 — and keras.applications) train on the same
+random batches (uint8-range pixels, 10 classes, logits,
 SGD) in the same process, with and without XLA (``jit_compile``). Images/s are measured over
 ``--steps`` steps after two warm-up steps that include compilation.
 
@@ -65,8 +67,8 @@ def main() -> None:
     args = parser.parse_args()
     shape = (args.size, args.size, 3)
 
-    def ours():
-        return rk.resnet(50, num_classes=10, input_shape=shape)
+    def ours(version="v1.5"):
+        return rk.resnet(50, version, num_classes=10, input_shape=shape)
 
     def reference():
         return keras.applications.ResNet50(
@@ -77,11 +79,17 @@ def main() -> None:
     for jit in (False, True):
         key = "xla" if jit else "no_xla"
         a = images_per_second(ours(), args.batch, args.steps, jit)
+        keras.backend.clear_session()
+        v1 = images_per_second(ours("v1"), args.batch, args.steps, jit)
+        keras.backend.clear_session()
         b = images_per_second(reference(), args.batch, args.steps, jit)
+        keras.backend.clear_session()
         result[key] = {
             "reskeras_resnet50": round(a, 1),
+            "reskeras_resnet50_v1": round(v1, 1),
             "keras_applications_resnet50": round(b, 1),
             "ratio": round(a / b, 3),
+            "ratio_v1": round(v1 / b, 3),
         }
 
     cifar = rk.cifar_resnet(20, num_classes=10, input_shape=(32, 32, 3))
