@@ -333,7 +333,9 @@ def _new_run_dir(out, task: str, model: str) -> Path:
     return run_dir
 
 
-def _prepare_data(cfg: dict, global_batch: int):
+def _prepare_data(cfg: dict, global_batch: int, saved_preprocessor: Path | None = None):
+    """Loads the task and builds the pipelines; text is vectorized with the run's saved
+    preprocessor when resuming (token ids must mean what they meant), else a new one."""
     ds = data_lib.load_task(
         cfg["task"],
         cfg["data"],
@@ -351,11 +353,17 @@ def _prepare_data(cfg: dict, global_batch: int):
     if ds.spec.kind == "text":
         from reskeras import text as text_lib
 
-        vectorizer = text_lib.adapt_vectorizer(
-            train_split.map(lambda x, y: x),
-            vocabulary_size=cfg["vocabulary_size"],
-            sequence_length=cfg["sequence_length"],
-        )
+        if saved_preprocessor is not None and saved_preprocessor.exists():
+            saved = keras.saving.load_model(saved_preprocessor, safe_mode=True)
+            vectorizer = next(
+                layer for layer in saved.layers if isinstance(layer, keras.layers.TextVectorization)
+            )
+        else:
+            vectorizer = text_lib.adapt_vectorizer(
+                train_split.map(lambda x, y: x),
+                vocabulary_size=cfg["vocabulary_size"],
+                sequence_length=cfg["sequence_length"],
+            )
         train_split = text_lib.vectorize_dataset(train_split, vectorizer)
         test_split = text_lib.vectorize_dataset(test_split, vectorizer)
     train_ds = data_lib.make_pipeline(
@@ -454,7 +462,8 @@ def train(
         tf.config.experimental.enable_op_determinism()
     strategy = make_strategy(cfg["strategy"])
     global_batch = cfg["batch_size"] * strategy.num_replicas_in_sync
-    ds, train_ds, test_ds, vectorizer = _prepare_data(cfg, global_batch)
+    resumed_preprocessor = run_dir / "preprocessor.keras" if state else None
+    ds, train_ds, test_ds, vectorizer = _prepare_data(cfg, global_batch, resumed_preprocessor)
     steps_per_epoch = int(train_ds.cardinality())
     if steps_per_epoch < 1:
         raise data_lib.DataError(
@@ -475,7 +484,7 @@ def train(
     }
     _atomic_json(config, run_dir / "config.json")
     _atomic_json(list(ds.class_names), run_dir / "labels.json")
-    if vectorizer is not None:
+    if vectorizer is not None and resumed_preprocessor is None:
         from reskeras import text as text_lib
 
         text_lib.preprocessor_model(vectorizer).save(run_dir / "preprocessor.keras")

@@ -195,6 +195,11 @@ def test_cli_text_file_train_evaluate(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["num_examples"] == 16 and set(report["per_class_recall"]) == {"neg", "pos"}
     assert report["accuracy"] > 0.6
+    # Resuming reuses the saved vocabulary: the ids the checkpoint learned keep their meaning.
+    before = (run / "preprocessor.keras").read_bytes()
+    assert main(["train", "--resume", str(run), "--epochs", "3"]) == 0
+    assert (run / "preprocessor.keras").read_bytes() == before
+    assert json.loads((run / "config.json").read_text())["epochs_done"] == 3
 
 
 @pytest.mark.parametrize(
