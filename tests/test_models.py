@@ -151,6 +151,8 @@ def test_registry_lists_required_models():
         (lambda: rk.build_model("cifar_resnet", num_classes=10), r"needs a depth.*6n\+2"),
         (lambda: rk.resnet(50, version="v3"), r"v3.*v1.5"),
         (lambda: rk.cifar_resnet(20, shortcut="C"), r"'C'.*'A', 'B'"),
+        (lambda: rk.cifar_resnet(20, width=1.5), r"width.*1.5"),
+        (lambda: rk.cifar_resnet(20, stem_strides=4), r"stem_strides.*1 or 2.*4"),
         (lambda: rk.cifar_resnet(20, num_classes=0), r"num_classes.*0"),
         (lambda: rk.cifar_resnet(20, pooling="sum"), r"pooling.*sum"),
         (lambda: rk.cifar_resnet(20, input_shape=(32, 32)), r"input_shape"),
@@ -167,6 +169,19 @@ def test_headless_backbone_and_pooling():
     assert features.output_shape == (None, 512)
     maps = rk.cifar_resnet(8, include_top=False, num_classes=None, input_shape=TINY)
     assert maps.output_shape == (None, 4, 4, 64)
+
+
+def test_fast_cifar_resnet_halves_the_maps_and_doubles_the_filters():
+    model = rk.build_model("cifar_resnet14_fast", num_classes=10, input_shape=(28, 28, 1))
+    assert model.name == "cifar_resnet14_fast"
+    assert model.get_layer("stem_conv").output.shape[1:] == (14, 14, 32)
+    assert model.get_layer("stage3_block2").output.shape[1:] == (4, 4, 128)
+    blocks = [layer for layer in model.layers if isinstance(layer, rk.BasicBlock)]
+    assert [b.filters for b in blocks] == [32, 32, 64, 64, 128, 128]
+    # Same blocks at the same width, full-resolution stem: four times the FLOPs in stage 1.
+    full = rk.cifar_resnet(14, "B", 10, (28, 28, 1), width=2)
+    assert full.count_params() == model.count_params()
+    assert rk.describe_model(model)["flops"] < rk.describe_model(full)["flops"] / 3
 
 
 def test_describe_model_reports_stages_and_flops():
