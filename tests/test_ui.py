@@ -74,10 +74,13 @@ def test_valid_depths_and_default_depth():
 
 def test_family_options_and_model_kwargs():
     assert ui.family_options("wide_resnet") == {"width": 10, "residual": True, "drop_path": True}
-    assert ui.family_options("cifar_resnet")["width"] is None
+    # cifar_resnet's width multiplier defaults to 1 (16/32/64 filters).
+    assert ui.family_options("cifar_resnet")["width"] == 1
     values = {"family": "wide_resnet", "width": 4.0, "residual": False, "drop_path_rate": 0.1}
     assert ui.model_kwargs(values) == {"width": 4, "residual": False, "drop_path_rate": 0.1}
     values["family"] = "cifar_resnet"
+    assert ui.model_kwargs(values) == {"width": 4, "residual": False, "drop_path_rate": 0.1}
+    values["family"] = "resnet"  # ImageNet ResNets have no width knob
     assert ui.model_kwargs(values) == {"residual": False, "drop_path_rate": 0.1}
 
 
@@ -100,7 +103,7 @@ def test_train_config_from_widget_values():
         "seed": 7,
         "limit_train": 100,
         "limit_test": None,
-        "model_kwargs": {"residual": False},
+        "model_kwargs": {"width": 1, "residual": False},
         "out": "runs/x",
     }
     with pytest.raises(ValueError, match="takes image inputs but task 'sst2' is text"):
