@@ -37,6 +37,11 @@ def _check_fraction(name: str, value: float, upper_inclusive: bool = False) -> f
     return float(value)
 
 
+def _check_choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"Invalid {name} {value!r}; expected one of {list(choices)}.")
+
+
 def _check_positive_int(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")

@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 import keras
 from keras import layers
 
-from reskeras.blocks import BasicBlock, BottleneckBlock, ResidualBlock
+from reskeras.blocks import (
+    BasicBlock,
+    BottleneckBlock,
+    ResidualBlock,
+    _check_choice,
+    _check_positive_int,
+)
 
 BLOCKS: dict[str, type[ResidualBlock]] = {"basic": BasicBlock, "bottleneck": BottleneckBlock}
 
@@ -52,11 +58,6 @@ def _stages(block: str, filters: Sequence[int], repeats: Sequence[int], first_st
         Stage(block, f, r, first_stride if i == 0 else 2)
         for i, (f, r) in enumerate(zip(filters, repeats, strict=True))
     ]
-
-
-def _check_choice(name: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"Invalid {name} {value!r}; expected one of {list(choices)}.")
 
 
 def _input_scaling(input_shape, input_mean, input_std) -> layers.Rescaling:
@@ -254,8 +255,7 @@ def cifar_resnet(
     """
     n = _blocks_per_stage(depth, "cifar_resnet", 2, 6, "110, 1202")
     _check_choice("shortcut (He et al. option)", shortcut, CIFAR_SHORTCUTS)
-    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        raise ValueError(f"`width` must be a positive integer, got {width!r}.")
+    _check_positive_int("width", width)
     default = f"{'cifar_resnet' if residual else 'plain'}{depth}"
     return assemble(
         _stages("basic", (16 * width, 32 * width, 64 * width), (n, n, n), first_stride=1),
@@ -287,8 +287,7 @@ def wide_resnet(
     """WRN-d-k (Zagoruyko & Komodakis 2016): pre-activation basic blocks, 16k/32k/64k
     filters, ``dropout`` between the two convolutions of each block."""
     n = _blocks_per_stage(depth, "wide_resnet", 4, 6, "16, 22, 28, 40")
-    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        raise ValueError(f"`width` must be a positive integer, got {width!r}.")
+    _check_positive_int("width", width)
     default = f"{'wrn' if residual else 'plain_wrn'}_{depth}_{width}"
     return assemble(
         _stages("basic", (16 * width, 32 * width, 64 * width), (n, n, n), first_stride=1),

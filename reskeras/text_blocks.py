@@ -32,7 +32,13 @@ from keras_hub.src.layers.modeling.transformer_layer_utils import (
     merge_padding_and_attention_mask,
 )
 
-from reskeras.blocks import DropPath, ZeroPadShortcut, _check_fraction, _check_positive_int
+from reskeras.blocks import (
+    DropPath,
+    ZeroPadShortcut,
+    _check_choice,
+    _check_fraction,
+    _check_positive_int,
+)
 
 CONV1D_SHORTCUTS = ("auto", "identity", "projection", "zero_pad")
 RNN_SHORTCUTS = ("auto", "identity", "projection")
@@ -42,11 +48,6 @@ CELLS = ("lstm", "gru")
 POOL_MODES = ("max", "avg")
 
 _register = keras.saving.register_keras_serializable(package="reskeras")
-
-
-def _check_choice(name: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"Invalid {name} {value!r}; expected one of {list(choices)}.")
 
 
 def _dense_flops(kernel) -> int:

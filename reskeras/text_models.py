@@ -16,7 +16,8 @@ import keras
 import keras_hub
 from keras import layers
 
-from reskeras.models import Family, _check_choice, register_family, register_model
+from reskeras.blocks import _check_choice, _check_positive_int
+from reskeras.models import Family, register_family, register_model
 from reskeras.text_blocks import (
     KMaxPooling1D,
     MaskedGlobalPooling1D,
@@ -244,8 +245,7 @@ def transformer_classifier(
     _check_stack_depth(depth, "transformer")
     _check_text_args(num_classes, sequence_length, vocabulary_size, input_shape)
     _check_choice("pooling", pooling, RNN_POOLINGS)
-    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        raise ValueError(f"`width` must be a positive integer, got {width!r}.")
+    _check_positive_int("width", width)
     if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1 or width % heads:
         raise ValueError(f"`heads` must be a positive divisor of width={width}, got {heads!r}.")
     inputs = _token_input(sequence_length)
