@@ -78,13 +78,13 @@ def probe_images_per_second(model_name: str, batch: int, steps: int = 20) -> flo
     )
     x = np.random.default_rng(0).integers(0, 256, (batch, 28, 28, 1)).astype("uint8")
     ds = tf.data.Dataset.from_tensors((x, np.arange(batch) % 10)).repeat()
-    model.fit(ds, steps_per_epoch=3, verbose=0)
+    model.fit(ds, steps_per_epoch=3, shuffle=False, verbose=0)
     # Best of three: on a shared VM one timing can be off by 40%, and a low probe would
     # needlessly cut epochs from the schedule.
     rates = []
     for _ in range(3):
         start = time.perf_counter()
-        model.fit(ds, steps_per_epoch=steps, verbose=0)
+        model.fit(ds, steps_per_epoch=steps, shuffle=False, verbose=0)
         rates.append(batch * steps / (time.perf_counter() - start))
     return max(rates)
 

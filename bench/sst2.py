@@ -52,7 +52,7 @@ RECIPE = {
 def run(data: Path, out: Path, **overrides) -> dict:
     """Trains one model with the recipe (plus overrides); returns its figures."""
     import reskeras.text_models  # noqa: F401  (registers the text families)
-    from reskeras.train import train
+    from reskeras.training import train
 
     cfg = {**RECIPE, **overrides}
     start = time.perf_counter()

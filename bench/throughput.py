@@ -41,9 +41,9 @@ def images_per_second(model: keras.Model, batch: int, steps: int, jit: bool) -> 
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         jit_compile=jit,
     )
-    model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)  # compile + warm up
+    model.fit(ds, steps_per_epoch=2, epochs=1, shuffle=False, verbose=0)  # compile + warm up
     start = time.perf_counter()
-    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
+    model.fit(ds, steps_per_epoch=steps, epochs=1, shuffle=False, verbose=0)
     return batch * steps / (time.perf_counter() - start)
 
 

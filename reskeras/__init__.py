@@ -1,7 +1,7 @@
 """reskeras: residual networks for Keras 3.
 
 The package reads top-down: ``blocks`` (residual layers) -> ``models`` (builders and the
-registry) -> ``data`` (tasks and tf.data pipelines) -> ``train`` (the engine) -> ``export``
+registry) -> ``data`` (tasks and tf.data pipelines) -> ``training`` (the engine) -> ``export``
 (SavedModels for TF Serving) -> ``serving`` (client helpers) -> ``ui`` / ``cli``.
 """
 
@@ -50,10 +50,10 @@ _LAZY = {
     "list_tasks": "reskeras.data",
     "load_task": "reskeras.data",
     "make_pipeline": "reskeras.data",
-    "TrainingError": "reskeras.train",
-    "TrainResult": "reskeras.train",
-    "evaluate": "reskeras.train",
-    "train": "reskeras.train",
+    "TrainingError": "reskeras.training",
+    "TrainResult": "reskeras.training",
+    "evaluate": "reskeras.training",
+    "train": "reskeras.training",
     "adapt_vectorizer": "reskeras.text",
     "preprocessor_model": "reskeras.text",
     "vectorize_dataset": "reskeras.text",
@@ -64,7 +64,7 @@ _LAZY = {
     "ExportResult": "reskeras.export",
     "export_for_serving": "reskeras.export",
 }
-_SUBMODULES = ("data", "train", "export", "serving", "text", "ui", "diagnostics", "cli")
+_SUBMODULES = ("data", "training", "export", "serving", "text", "ui", "diagnostics", "cli")
 
 
 def __getattr__(name: str):

@@ -94,7 +94,7 @@ def _cmd_list(_args) -> None:
 
 
 def _cmd_train(args) -> None:
-    from reskeras.train import train
+    from reskeras.training import train
 
     options = {
         "depth": args.depth,
@@ -140,7 +140,7 @@ def _cmd_train(args) -> None:
 
 
 def _cmd_evaluate(args) -> None:
-    from reskeras.train import evaluate
+    from reskeras.training import evaluate
 
     print(json.dumps(evaluate(args.run, task=args.task, data=args.data)))
 
@@ -158,7 +158,7 @@ def _cmd_demo(args) -> None:
     from pathlib import Path
 
     from reskeras.export import export_for_serving
-    from reskeras.train import train
+    from reskeras.training import train
 
     out = Path(args.out)
     if out.exists():
@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``reskeras`` console script."""
     args = _parser().parse_args(argv)
     from reskeras.data import DataError
-    from reskeras.train import TrainingError
+    from reskeras.training import TrainingError
 
     try:
         COMMANDS[args.command](args)

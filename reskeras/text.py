@@ -5,7 +5,7 @@ split on whitespace, int ids: 0 = padding, 1 = ``[UNK]``, fixed ``output_sequenc
 so an exported model that takes raw strings needs only stock TensorFlow ops (no
 tensorflow-text) at serving time.
 
-Typical use (what ``reskeras.train`` does for text tasks)::
+Typical use (what ``reskeras.train()`` does for text tasks)::
 
     data = load_task("sst2")
     vectorizer = adapt_vectorizer(data.train.map(lambda x, y: x), vocabulary_size=20000,

@@ -12,7 +12,7 @@ The app's logic lives in small pure functions (:func:`families_for_kind`, :func:
 (``app.depth``, ``app.build_button`` ...) so tests and notebooks can drive the app by setting
 values and calling ``button.click()``.
 
-Training runs ``reskeras.train.train`` in a background thread: a Keras callback moves the
+Training runs ``reskeras.training.train`` in a background thread: a Keras callback moves the
 progress bar and redraws the loss/accuracy plot (an inline SVG, so it renders headless and in
 the browser alike), **Stop** sets the ``threading.Event`` handed to ``train(stop_event=...)``,
 and any exception ends up as a one-line message in the status area.
@@ -39,7 +39,7 @@ import keras
 
 from reskeras import data as rdata
 from reskeras.models import FAMILIES, assemble, build_model, describe_model
-from reskeras.train import OPTIMIZERS, PRECISIONS, default_lr, train
+from reskeras.training import OPTIMIZERS, PRECISIONS, default_lr, train
 
 __all__ = [
     "BATCH_SIZES",
@@ -172,7 +172,7 @@ def model_kwargs(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def train_config(values: Mapping[str, Any], out: str | Path | None = None) -> dict[str, Any]:
-    """Keyword arguments for :func:`reskeras.train.train` from the app's widget values.
+    """Keyword arguments for :func:`reskeras.training.train` from the app's widget values.
 
     ``values`` holds ``task, data, family, depth, width, residual, drop_path_rate, epochs,
     batch_size, lr, optimizer, precision, xla, seed, limit_train, limit_test, sequence_length,
@@ -925,7 +925,7 @@ class TrainerApp:
         return self
 
     def train_config(self) -> dict[str, Any]:
-        """The keyword arguments the Train button hands to :func:`reskeras.train.train`."""
+        """The keyword arguments the Train button hands to :func:`reskeras.training.train`."""
         values = self.values()
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         base = f"{values['task']}-{values['family']}{values['depth']}-{stamp}"

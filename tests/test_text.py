@@ -119,7 +119,7 @@ def test_export_serves_raw_strings(vectorizer, tmp_path):
 
 @pytest.mark.skipif(not (SST2_DIR / "train.tsv").exists(), reason=f"SST-2 not found at {SST2_DIR}")
 def test_sst2_train_evaluate_and_export_run(tmp_path):
-    from reskeras.train import evaluate, train
+    from reskeras.training import evaluate, train
 
     result = train(
         task="sst2",

@@ -15,11 +15,12 @@ from synthetic import make_idx_dir, make_image_folder
 
 from reskeras.cli import main
 from reskeras.data import DataError
-from reskeras.train import (
+from reskeras.training import (
     OneCycle,
     TrainingError,
     WarmupCosine,
     evaluate,
+    load_run,
     make_optimizer,
     make_strategy,
     train,
@@ -66,7 +67,7 @@ def test_mixed_precision_run_keeps_float32_logits(fmnist, tmp_path):
         out=tmp_path / "mp",
         **TINY,
     )
-    model = keras.saving.load_model(result.run_dir / "model.keras")
+    model, _, _ = load_run(result.run_dir)
     assert model.get_layer("stage1_block1").compute_dtype == "float16"
     logits = model(np.zeros((1, 28, 28, 1), "float32"))
     assert keras.backend.standardize_dtype(logits.dtype) == "float32"
@@ -253,3 +254,14 @@ def test_schedules_and_optimizers():
         make_strategy("multi_worker")
     with pytest.raises(ValueError, match="'gpu'.*mirrored"):
         make_strategy("gpu")
+
+
+def test_package_train_is_always_the_function():
+    # The engine's module used to be `reskeras.train`: importing it replaced the lazily
+    # loaded `reskeras.train` function with the module, so a second `rk.train(...)` failed.
+    import reskeras as rk
+    import reskeras.training
+
+    assert rk.train is reskeras.training.train
+    assert callable(rk.train) and rk.train is rk.train
+    assert rk.training is reskeras.training

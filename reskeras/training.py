@@ -36,6 +36,7 @@ import tensorflow as tf
 from keras import ops
 
 from reskeras import data as data_lib
+from reskeras.blocks import _check_choice, _check_positive_int
 from reskeras.models import FAMILIES, build_model, resolve_model
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -143,7 +144,7 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
 
 def make_schedule(name: str, peak: float, total_steps: int, warmup_steps: int):
     """A learning-rate schedule by name: ``cosine`` (with warm-up), ``onecycle``, ``constant``."""
-    _check("schedule", name, SCHEDULES)
+    _check_choice("schedule", name, SCHEDULES)
     if name == "cosine":
         return WarmupCosine(peak, total_steps, warmup_steps)
     if name == "onecycle":
@@ -154,7 +155,7 @@ def make_schedule(name: str, peak: float, total_steps: int, warmup_steps: int):
 def make_optimizer(name: str, schedule, weight_decay: float) -> keras.optimizers.Optimizer:
     """SGD with Nesterov momentum or AdamW, both with decoupled weight decay that spares
     normalization parameters and biases."""
-    _check("optimizer", name, OPTIMIZERS)
+    _check_choice("optimizer", name, OPTIMIZERS)
     if name == "sgd":
         opt = keras.optimizers.SGD(
             schedule, momentum=0.9, nesterov=True, weight_decay=weight_decay or None
@@ -167,7 +168,7 @@ def make_optimizer(name: str, schedule, weight_decay: float) -> keras.optimizers
 
 def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     """``auto``: MirroredStrategy when more than one GPU, else the default strategy."""
-    _check("strategy", name, STRATEGIES)
+    _check_choice("strategy", name, STRATEGIES)
     if name == "auto":
         gpus = tf.config.list_logical_devices("GPU")
         return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
@@ -186,11 +187,6 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
-
-
-def _check(what: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"Invalid {what} {value!r}; expected one of {list(choices)}.")
 
 
 # -- callbacks --------------------------------------------------------------------------
@@ -440,13 +436,12 @@ def train(
     for key, value in KIND_DEFAULTS[spec.kind].items():
         if cfg[key] is None:
             cfg[key] = value
-    _check("precision", cfg["precision"], PRECISIONS)
-    _check("optimizer", cfg["optimizer"], OPTIMIZERS)
-    _check("schedule", cfg["schedule"], SCHEDULES)
-    _check("strategy", cfg["strategy"], STRATEGIES)
+    _check_choice("precision", cfg["precision"], PRECISIONS)
+    _check_choice("optimizer", cfg["optimizer"], OPTIMIZERS)
+    _check_choice("schedule", cfg["schedule"], SCHEDULES)
+    _check_choice("strategy", cfg["strategy"], STRATEGIES)
     for key in ("epochs", "batch_size"):
-        if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] < 1:
-            raise ValueError(f"`{key}` must be a positive integer, got {cfg[key]!r}.")
+        _check_positive_int(key, cfg[key])
     family, _, _ = resolve_model(cfg["model"], cfg["depth"])  # fail before loading data
     if family.kind != spec.kind:
         choices = ", ".join(sorted(f for f in FAMILIES if FAMILIES[f].kind == spec.kind))
@@ -572,14 +567,15 @@ def train(
 
 
 def load_run(run_dir: str | os.PathLike) -> tuple[keras.Model, dict, list[str]]:
-    """The trained model, config and class names of a run directory."""
+    """The trained model (uncompiled: for inference and export; train(resume=...) continues
+    training), config and class names of a run directory."""
     run_dir = Path(run_dir)
     path = run_dir / "model.keras"
     if not path.exists():
         raise TrainingError(
             f"{str(run_dir)!r} holds no finished run (no model.keras); finish it with --resume."
         )
-    model = keras.saving.load_model(path, safe_mode=True)
+    model = keras.saving.load_model(path, safe_mode=True, compile=False)
     config = json.loads((run_dir / "config.json").read_text())
     labels = json.loads((run_dir / "labels.json").read_text())
     return model, config, labels
