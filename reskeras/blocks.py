@@ -42,6 +42,12 @@ def _check_choice(name: str, value, choices) -> None:
         raise ValueError(f"Invalid {name} {value!r}; expected one of {list(choices)}.")
 
 
+def _check_int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"`{name}` must be an integer >= {low}, got {value!r}.")
+    return value
+
+
 def _check_positive_int(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")

@@ -21,15 +21,11 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from reskeras.blocks import _check_int
+
 __all__ = ["adapt_vectorizer", "preprocessor_model", "vectorize_dataset"]
 
 STANDARDIZE = "lower_and_strip_punctuation"
-
-
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"`{name}` must be an integer >= {low}, got {value!r}.")
-    return value
 
 
 def adapt_vectorizer(

@@ -16,7 +16,7 @@ import keras
 import keras_hub
 from keras import layers
 
-from reskeras.blocks import _check_choice, _check_positive_int
+from reskeras.blocks import _check_choice, _check_int, _check_positive_int
 from reskeras.models import Family, register_family, register_model
 from reskeras.text_blocks import (
     KMaxPooling1D,
@@ -40,13 +40,9 @@ MAX_STACK_DEPTH = 48
 
 
 def _check_text_args(num_classes, sequence_length, vocabulary_size, input_shape) -> None:
-    for what, value, low in (
-        ("num_classes", num_classes, 1),
-        ("sequence_length", sequence_length, 1),
-        ("vocabulary_size", vocabulary_size, 3),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"`{what}` must be an integer >= {low}, got {value!r}.")
+    _check_int("num_classes", num_classes, 1)
+    _check_int("sequence_length", sequence_length, 1)
+    _check_int("vocabulary_size", vocabulary_size, 3)
     if input_shape not in (None, (), (sequence_length,)):
         raise ValueError(
             f"Text models take token ids of shape (sequence_length,) = ({sequence_length},); "

@@ -126,6 +126,7 @@ def test_padding_embedding_does_not_reach_the_logits(name):
         ("text_resnet9", {"pooling": "sum"}, "sum"),
         ("text_resnet9", {"input_shape": (32, 32, 3)}, "input_shape"),
         ("text_resnet9", {"sequence_length": 0}, "sequence_length"),
+        ("text_resnet9", {"vocabulary_size": 2}, "vocabulary_size` must be an integer >= 3, got 2"),
         ("text_resnet9", {"width": -1}, "width"),
         ("bilstm2", {"units": 7}, "even"),
         ("transformer2", {"heads": 3}, "heads"),
