@@ -1,15 +1,16 @@
 """Time to accuracy of the default image recipe on the full Fashion-MNIST. One JSON line.
 
-    python bench/fashion_mnist.py [--budget-s 600] [--model cifar_resnet14_fast]
-                                  [--batch-size 128] [--augment]
+    python bench/fashion_mnist.py [--budget-s 600] [--epochs N] [--augment]
 
-The recipe: ``cifar_resnet14_fast`` (CIFAR ResNet-14 with 32/64/128 filters behind a stride-2
-stem, so it works on 14x14/7x7/4x4 maps) on 28x28x1, SGD with Nesterov momentum, one-cycle
-schedule, label smoothing 0.1, weight decay 5e-4, no augmentation, XLA, float32 (the CPU here
-has no bf16 units). Why: on 2 CPU cores ResNet-20 at full resolution trains at ~240 images/s
-(2 epochs in 10 minutes, 90.8%); the stride-2 stem at twice the width trains at ~500-570 and
-fits 5 epochs. In 5 epochs random crops cost more than they regularize (91.6% with crop+flip
-vs 93.0% without, measured); ``--augment`` turns them back on for longer budgets.
+The default image recipe (``reskeras.config.RECIPES["image"]``, what ``reskeras train`` runs)
+with its epochs fitted to the time budget: ``cifar_resnet14_fast`` (CIFAR ResNet-14 with
+32/64/128 filters behind a stride-2 stem, so it works on 14x14/7x7/4x4 maps) on 28x28x1, SGD
+with Nesterov momentum, one-cycle schedule, label smoothing 0.1, weight decay 5e-4, no
+augmentation, XLA, float32 (the CPU here has no bf16 units). Why: on 2 CPU cores ResNet-20 at
+full resolution trains at ~240 images/s (2 epochs in 10 minutes, 90.8%); the stride-2 stem at
+twice the width trains at ~500-570 and fits 5 epochs. In 5 epochs random crops cost more than
+they regularize (91.6% with crop+flip vs 93.0% without, measured); ``--augment`` turns them
+back on for longer budgets.
 
 The number of epochs is fitted to the time budget: a short probe measures training images/s,
 and the one-cycle schedule is laid out for as many epochs as fit in ``--budget-s`` seconds, so
@@ -37,6 +38,7 @@ import tensorflow as tf  # noqa: E402
 
 import reskeras as rk  # noqa: E402
 from reskeras import data  # noqa: E402
+from reskeras.config import RECIPES  # noqa: E402
 
 
 class Clock(keras.callbacks.Callback):
@@ -101,48 +103,40 @@ def pipeline_images_per_second(ds, batch: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget-s", type=float, default=600.0)
-    parser.add_argument("--model", default="cifar_resnet14_fast")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=0.2)
     parser.add_argument("--epochs", type=int, help="override the budget-fitted epoch count")
     parser.add_argument(
         "--augment", action="store_true", help="random crop (pad 4) + flip while training"
     )
     args = parser.parse_args()
+    recipe = RECIPES["image"]  # everything but the epochs comes from the default recipe
 
     ds = data.load_task("fashion_mnist")
-    probe = probe_images_per_second(args.model, args.batch_size)
+    probe = probe_images_per_second(recipe.model, recipe.batch_size)
     # Budget: training at the probed rate plus ~8% for per-epoch evaluation and compilation.
     epochs = args.epochs or max(1, int(args.budget_s / 1.08 * probe / ds.num_train))
     clock = Clock()
-    clock.batch_size = args.batch_size
+    clock.batch_size = recipe.batch_size
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         result = rk.train(
             "fashion_mnist",
-            args.model,
             epochs=epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            schedule="onecycle",
-            label_smoothing=0.1,
-            weight_decay=5e-4,
-            augment=args.augment,
+            augment=args.augment or None,
             callbacks=[clock],
             out=os.path.join(tmp, "run"),
             verbose=0,
         )
         wall = time.perf_counter() - start
     train_rate = clock.images / clock.train_seconds
-    pipe_rate = pipeline_images_per_second(ds, args.batch_size)
+    pipe_rate = pipeline_images_per_second(ds, recipe.batch_size)
     print(
         json.dumps(
             {
                 "bench": "fashion_mnist",
-                "model": args.model,
+                "model": recipe.model,
                 "epochs": epochs,
-                "batch_size": args.batch_size,
-                "augment": args.augment,
+                "batch_size": recipe.batch_size,
+                "augment": args.augment or recipe.augment,
                 "probe_images_per_s": round(probe, 1),
                 "seconds_to_93": clock.targets[0.93],
                 "seconds_to_94": clock.targets[0.94],

@@ -1,8 +1,9 @@
 """SST-2 benchmark: train the default text recipe from scratch and print ONE JSON line.
 
-    nice python bench/sst2.py                      # default recipe, ~10 min on 2 CPU cores
+    nice python bench/sst2.py                      # the default text recipe (reskeras.config)
     nice python bench/sst2.py --compare --epochs 1 # also residual vs plain at depth 29
 
+The recipe is ``reskeras.config.RECIPES["text"]``, what ``reskeras train --task sst2`` runs.
 Embeddings are randomly initialised (no pre-trained vectors). Anchors on SST-2 dev: Kim's CNN
 with random embeddings 83.7 %, an LSTM with GloVe 86.3 %. The JSON line holds the dev
 accuracy, wall time (seconds, data loading included), training examples/s and, with
@@ -25,43 +26,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared/data/sst2"
 
-# The default text recipe (what the README quotes): a VDCNN-style residual CNN over word ids.
-RECIPE = {
-    "model": "text_resnet9",
-    "epochs": 3,
-    "batch_size": 64,
-    "optimizer": "adamw",
-    "lr": 2e-3,
-    "weight_decay": 0.05,
-    "schedule": "cosine",
-    "warmup_epochs": 0,
-    "label_smoothing": 0.1,
-    "sequence_length": 48,
-    "vocabulary_size": 20000,
-    "model_kwargs": {
-        "width": 0.25,
-        "embedding_dim": 128,
-        "pooling": "max",
-        "downsample": None,
-        "embedding_dropout": 0.25,
-        "dropout_rate": 0.5,
-    },
-}
-
 
 def run(data: Path, out: Path, **overrides) -> dict:
-    """Trains one model with the recipe (plus overrides); returns its figures."""
-    import reskeras.text_models  # noqa: F401  (registers the text families)
+    """Trains the default text recipe (plus overrides) on SST-2; returns its figures."""
+    from reskeras.config import RECIPES
     from reskeras.training import train
 
-    cfg = {**RECIPE, **overrides}
     start = time.perf_counter()
-    result = train(task="sst2", data=str(data), out=out, verbose=0, **cfg)
+    result = train(task="sst2", data=str(data), out=out, verbose=0, **overrides)
     wall = time.perf_counter() - start
     train_seconds = sum(h["seconds"] for h in result.history)
-    examples = 67349 * len(result.history)
+    config = json.loads((result.run_dir / "config.json").read_text())
+    examples = config["steps_per_epoch"] * config["global_batch_size"] * len(result.history)
     return {
-        "model": cfg["model"],
+        "model": overrides.get("model", RECIPES["text"].model),
         "dev_accuracy": round(result.test_accuracy, 4),
         "epochs": len(result.history),
         "train_loss": round(result.history[-1]["loss"], 4),
@@ -76,8 +54,8 @@ def run(data: Path, out: Path, **overrides) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SST-2 directory")
-    parser.add_argument("--model", default=RECIPE["model"])
-    parser.add_argument("--epochs", type=int, default=RECIPE["epochs"])
+    parser.add_argument("--model", help="another model, trained with the same recipe")
+    parser.add_argument("--epochs", type=int, help="passes over the data (default: the recipe)")
     parser.add_argument("--compare", action="store_true", help="also residual vs plain at depth")
     parser.add_argument("--compare-depth", type=int, default=29, choices=(9, 17, 29, 49))
     parser.add_argument("--compare-epochs", type=int, default=1)
@@ -92,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     line: dict = {"bench": "sst2", "cpu_threads": threads, "tf": tf.__version__}
     with tempfile.TemporaryDirectory(prefix="reskeras-bench-") as tmp:
         if not args.skip_main:
-            line.update(run(args.data, Path(tmp) / "main", model=args.model, epochs=args.epochs))
+            main_run = {k: v for k, v in (("model", args.model), ("epochs", args.epochs)) if v}
+            line.update(run(args.data, Path(tmp) / "main", **main_run))
         if args.compare:
             line["compare"] = {
                 name: run(args.data, Path(tmp) / name, model=name, epochs=args.compare_epochs)

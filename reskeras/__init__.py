@@ -1,8 +1,10 @@
 """reskeras: residual networks for Keras 3.
 
-The package reads top-down: ``blocks`` (residual layers) -> ``models`` (builders and the
-registry) -> ``data`` (tasks and tf.data pipelines) -> ``training`` (the engine) -> ``export``
-(SavedModels for TF Serving) -> ``serving`` (client helpers) -> ``ui`` / ``cli``.
+The package reads top-down: ``checks``/``norm``/``depths`` (small shared pieces) ->
+``blocks``, ``text_blocks``, ``transformer_blocks`` (residual layers) -> ``models``,
+``text_models`` (builders) -> ``registry`` (families and named models) -> ``config`` (training
+options and recipes) -> ``data`` (tasks, readers, pipelines) -> ``training``, ``evaluation``,
+``rundir`` -> ``export``/``serving`` -> ``ui``/``cli``.
 """
 
 import importlib
@@ -15,33 +17,31 @@ from reskeras.blocks import (
     SqueezeExcite,
     ZeroPadShortcut,
 )
-from reskeras.models import (
+from reskeras.config import RECIPES, TrainConfig
+from reskeras.describe import describe_model
+from reskeras.models import Stage, assemble, cifar_resnet, resnet, wide_resnet
+from reskeras.norm import DebiasedBatchNormalization
+from reskeras.registry import (
     FAMILIES,
     MODELS,
     Family,
-    Stage,
-    assemble,
     build_model,
-    cifar_resnet,
-    describe_model,
     list_families,
     list_models,
     register_family,
     register_model,
-    resnet,
-    wide_resnet,
 )
 from reskeras.text_blocks import (
     KMaxPooling1D,
     MaskedGlobalPooling1D,
     ResidualConv1DBlock,
     ResidualRNNBlock,
-    TransformerEncoderBlock,
 )
 from reskeras.text_models import residual_lstm, text_resnet, transformer_classifier
+from reskeras.transformer_blocks import TokenAndPositionEmbedding, TransformerEncoderBlock
 
-# Blocks and builders are pure Keras and load on any backend. Everything that needs
-# TensorFlow (tf.data, training, SavedModel export) loads on first use, so that
+# Blocks, builders and the config are pure Keras / Python and load on any backend. Everything
+# that needs TensorFlow (tf.data, training, SavedModel export) loads on first use, so that
 # ``import reskeras`` works on the JAX and PyTorch backends without TensorFlow installed.
 _LAZY = {
     "DataError": "reskeras.data",
@@ -49,14 +49,17 @@ _LAZY = {
     "get_task": "reskeras.data",
     "list_tasks": "reskeras.data",
     "load_task": "reskeras.data",
+    "load_test_set": "reskeras.data",
     "make_pipeline": "reskeras.data",
     "TrainingError": "reskeras.training",
     "TrainResult": "reskeras.training",
-    "evaluate": "reskeras.training",
     "train": "reskeras.training",
-    "adapt_vectorizer": "reskeras.text",
-    "preprocessor_model": "reskeras.text",
-    "vectorize_dataset": "reskeras.text",
+    "evaluate": "reskeras.evaluation",
+    "RunDir": "reskeras.rundir",
+    "RunError": "reskeras.rundir",
+    "adapt_vectorizer": "reskeras.data.text",
+    "preprocessor_model": "reskeras.data.text",
+    "vectorize_dataset": "reskeras.data.text",
     "TrainerApp": "reskeras.ui",
     "block_gradient_norms": "reskeras.diagnostics",
     "plot_gradient_norms": "reskeras.diagnostics",
@@ -64,7 +67,7 @@ _LAZY = {
     "ExportResult": "reskeras.export",
     "export_for_serving": "reskeras.export",
 }
-_SUBMODULES = ("data", "training", "export", "serving", "text", "ui", "diagnostics", "cli")
+_SUBMODULES = ("data", "training", "evaluation", "export", "serving", "ui", "diagnostics", "cli")
 
 
 def __getattr__(name: str):
@@ -78,52 +81,58 @@ def __getattr__(name: str):
 __version__ = "0.1.0"
 
 __all__ = [
-    "FAMILIES",
-    "MODELS",
-    "KMaxPooling1D",
-    "MaskedGlobalPooling1D",
-    "ResidualConv1DBlock",
-    "ResidualRNNBlock",
-    "TransformerEncoderBlock",
     "adapt_vectorizer",
-    "preprocessor_model",
-    "residual_lstm",
-    "text_resnet",
-    "transformer_classifier",
-    "vectorize_dataset",
-    "BasicBlock",
-    "BottleneckBlock",
-    "DataError",
-    "DropPath",
-    "ExportError",
-    "ExportResult",
-    "Family",
-    "ResidualBlock",
-    "SqueezeExcite",
-    "Stage",
-    "TrainResult",
-    "TrainerApp",
-    "TrainingError",
-    "ZeroPadShortcut",
     "assemble",
+    "BasicBlock",
     "block_gradient_norms",
+    "BottleneckBlock",
     "build_model",
     "cifar_resnet",
+    "DataError",
+    "DebiasedBatchNormalization",
     "describe_model",
     "describe_tasks",
+    "DropPath",
     "evaluate",
     "export_for_serving",
+    "ExportError",
+    "ExportResult",
+    "FAMILIES",
+    "Family",
     "get_task",
+    "KMaxPooling1D",
     "list_families",
     "list_models",
     "list_tasks",
     "load_task",
+    "load_test_set",
     "make_pipeline",
+    "MaskedGlobalPooling1D",
+    "MODELS",
     "plot_gradient_norms",
+    "preprocessor_model",
+    "RECIPES",
     "register_family",
     "register_model",
+    "residual_lstm",
+    "ResidualBlock",
+    "ResidualConv1DBlock",
+    "ResidualRNNBlock",
     "resnet",
-    "serving",
+    "RunDir",
+    "RunError",
+    "SqueezeExcite",
+    "Stage",
+    "text_resnet",
+    "TokenAndPositionEmbedding",
     "train",
+    "TrainConfig",
+    "TrainerApp",
+    "TrainingError",
+    "TrainResult",
+    "transformer_classifier",
+    "TransformerEncoderBlock",
+    "vectorize_dataset",
     "wide_resnet",
+    "ZeroPadShortcut",
 ]

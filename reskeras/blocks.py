@@ -24,34 +24,12 @@ import math
 import keras
 from keras import layers, ops
 
+from reskeras.checks import check_fraction, check_positive_int
+from reskeras.norm import BN_EPSILON, BN_MOMENTUM
+
 SHORTCUTS = ("auto", "identity", "projection", "zero_pad", "avg_down")
 
 _register = keras.saving.register_keras_serializable(package="reskeras")
-
-
-def _check_fraction(name: str, value: float, upper_inclusive: bool = False) -> float:
-    ok = 0.0 <= value <= 1.0 if upper_inclusive else 0.0 <= value < 1.0
-    if not ok:
-        bound = "[0, 1]" if upper_inclusive else "[0, 1)"
-        raise ValueError(f"`{name}` must be in {bound}, got {value!r}.")
-    return float(value)
-
-
-def _check_choice(name: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"Invalid {name} {value!r}; expected one of {list(choices)}.")
-
-
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"`{name}` must be an integer >= {low}, got {value!r}.")
-    return value
-
-
-def _check_positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
-    return value
 
 
 @_register
@@ -64,7 +42,7 @@ class DropPath(layers.Layer):
 
     def __init__(self, rate: float = 0.0, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.rate = _check_fraction("rate", rate)
+        self.rate = check_fraction("rate", rate)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -92,8 +70,8 @@ class ZeroPadShortcut(layers.Layer):
 
     def __init__(self, filters: int, strides: int = 1, **kwargs):
         super().__init__(**kwargs)
-        self.filters = _check_positive_int("filters", filters)
-        self.strides = _check_positive_int("strides", strides)
+        self.filters = check_positive_int("filters", filters)
+        self.strides = check_positive_int("strides", strides)
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -182,13 +160,13 @@ class ResidualBlock(layers.Layer):
         dropout: float = 0.0,
         residual: bool = True,
         activation: str = "relu",
-        bn_momentum: float = 0.9,
-        bn_epsilon: float = 1e-5,
+        bn_momentum: float = BN_MOMENTUM,
+        bn_epsilon: float = BN_EPSILON,
         kernel_initializer: str = "he_normal",
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters = _check_positive_int("filters", filters)
+        self.filters = check_positive_int("filters", filters)
         if strides not in (1, 2):
             raise ValueError(f"`strides` must be 1 or 2, got {strides!r}.")
         if shortcut not in SHORTCUTS:
@@ -197,9 +175,9 @@ class ResidualBlock(layers.Layer):
         self.preact = bool(preact)
         self.shortcut = shortcut
         self.zero_init_last = bool(zero_init_last)
-        self.drop_path = _check_fraction("drop_path", drop_path)
-        self.se_ratio = _check_fraction("se_ratio", se_ratio, upper_inclusive=True)
-        self.dropout = _check_fraction("dropout", dropout)
+        self.drop_path = check_fraction("drop_path", drop_path)
+        self.se_ratio = check_fraction("se_ratio", se_ratio, upper_inclusive=True)
+        self.dropout = check_fraction("dropout", dropout)
         self.residual = bool(residual)
         self.activation = activation
         self.act_fn = keras.activations.get(activation)

@@ -15,48 +15,36 @@ from collections.abc import Sequence
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose mistakes are one ``reskeras: error:`` line, like all others."""
+
+    def error(self, message: str):
+        print(f"reskeras: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from reskeras.config import add_arguments
+
+    parser = _Parser(
         prog="reskeras", description="Residual networks for Keras: train, evaluate, export."
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("list", help="list models, families and tasks")
 
     t = sub.add_parser("train", help="train a model on a task and write a run directory")
-    t.add_argument("--task", default="fashion_mnist")
-    t.add_argument("--model", default="cifar_resnet20", help="a model or family name")
-    t.add_argument("--depth", type=int, help="depth, for a family name (or to change a model's)")
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--batch-size", type=int, help="per replica")
-    t.add_argument("--lr", type=float, help="peak learning rate (default: 0.1 x batch/256)")
-    t.add_argument("--optimizer", help="sgd (Nesterov; image default) or adamw (text default)")
-    t.add_argument("--schedule", help="cosine, onecycle or constant")
-    t.add_argument("--weight-decay", type=float, help="decoupled (default 5e-4 SGD, 0.05 AdamW)")
-    t.add_argument("--warmup-epochs", type=int, help="linear warm-up (default 1 image, 0 text)")
-    t.add_argument("--label-smoothing", type=float)
-    t.add_argument("--precision", help="float32, mixed_bfloat16, mixed_float16")
-    t.add_argument("--no-xla", action="store_true", help="compile without XLA (jit_compile)")
-    t.add_argument("--strategy", help="auto, default, mirrored, multi_worker, tpu")
-    t.add_argument("--seed", type=int)
-    t.add_argument("--deterministic", action="store_true", help="deterministic TF ops")
-    t.add_argument("--data", help="dataset path (required for image_folder and text_file)")
-    t.add_argument("--data-dir", help="tensorflow-datasets data_dir")
-    t.add_argument("--text-column", help="text column name or index (text_file)")
-    t.add_argument("--label-column", help="label column name or index (text_file)")
-    t.add_argument("--sequence-length", type=int, help="text: tokens per example (64)")
-    t.add_argument("--vocabulary-size", type=int, help="text: vocabulary cap (20000)")
-    t.add_argument("--limit-train", type=int, help="use only the first N training examples")
-    t.add_argument("--limit-test", type=int, help="use only the first N test examples")
-    t.add_argument("--early-stopping", type=int, metavar="PATIENCE")
+    add_arguments(t)  # one flag per reskeras.config.TrainConfig option
     t.add_argument("--no-residual", action="store_true", help="build the plain twin")
     t.add_argument("--out", help="run directory (default runs/<task>-<model>-<time>)")
     t.add_argument("--resume", help="continue the run in this directory")
 
     e = sub.add_parser("evaluate", help="evaluate a run; prints one JSON line")
     e.add_argument("--run", required=True)
-    e.add_argument("--task")
-    e.add_argument("--data")
+    e.add_argument("--task", help="score on this task's test split instead")
+    e.add_argument("--data", help="a file or folder to score whole (labels: class names or ids)")
+    e.add_argument("--text-column", type=_column, help="text column name or index (text files)")
+    e.add_argument("--label-column", type=_column, help="label column name or index")
 
     x = sub.add_parser("export", help="export a run as a SavedModel for TF Serving")
     x.add_argument("--run", required=True)
@@ -71,13 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _column(value: str | None):
-    return int(value) if value is not None and value.isdigit() else value
+def _column(value: str) -> str | int:
+    return int(value) if value.strip().isdigit() else value
 
 
 def _cmd_list(_args) -> None:
     from reskeras.data import describe_tasks
-    from reskeras.models import FAMILIES, MODELS
+    from reskeras.registry import FAMILIES, MODELS
 
     print("Families (use --model FAMILY --depth D):")
     for f in FAMILIES.values():
@@ -94,39 +82,16 @@ def _cmd_list(_args) -> None:
 
 
 def _cmd_train(args) -> None:
+    from reskeras.config import from_arguments
     from reskeras.training import train
 
-    options = {
-        "depth": args.depth,
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "optimizer": args.optimizer,
-        "schedule": args.schedule,
-        "weight_decay": args.weight_decay,
-        "warmup_epochs": args.warmup_epochs,
-        "sequence_length": args.sequence_length,
-        "vocabulary_size": args.vocabulary_size,
-        "label_smoothing": args.label_smoothing,
-        "precision": args.precision,
-        "jit_compile": False if args.no_xla else None,
-        "strategy": args.strategy,
-        "seed": args.seed,
-        "deterministic": args.deterministic or None,
-        "data": args.data,
-        "data_dir": args.data_dir,
-        "text_column": _column(args.text_column),
-        "label_column": _column(args.label_column),
-        "limit_train": args.limit_train,
-        "limit_test": args.limit_test,
-        "early_stopping_patience": args.early_stopping,
-        "model_kwargs": {"residual": False} if args.no_residual else None,
-    }
-    # Unset options take train()'s defaults; a resumed run keeps its own, bar --epochs.
-    options = {k: v for k, v in options.items() if v is not None}
+    # Unset options take the recipe's values; a resumed run keeps its own, bar --epochs.
+    options = from_arguments(args)
+    if args.no_residual:
+        options["model_kwargs"] = {"residual": False}
     if args.resume:
         options = {k: v for k, v in options.items() if k == "epochs"}
-    result = train(args.task, args.model, out=args.out, resume=args.resume, **options)
+    result = train(out=args.out, resume=args.resume, **options)
     print(
         json.dumps(
             {
@@ -134,15 +99,29 @@ def _cmd_train(args) -> None:
                 "epochs_done": len(result.history),
                 "test_accuracy": round(result.test_accuracy, 4),
                 "test_loss": round(result.test_loss, 4),
+                "collapsed_epochs": [c["epoch"] for c in result.collapses],
             }
         )
     )
 
 
 def _cmd_evaluate(args) -> None:
-    from reskeras.training import evaluate
+    from reskeras.collapse import collapse_message
+    from reskeras.evaluation import evaluate
 
-    print(json.dumps(evaluate(args.run, task=args.task, data=args.data)))
+    report = evaluate(
+        args.run,
+        task=args.task,
+        data=args.data,
+        text_column=args.text_column,
+        label_column=args.label_column,
+    )
+    print(json.dumps(report))
+    if "collapsed" in report:
+        print(
+            f"reskeras: warning: {collapse_message(report['collapsed'], 'evaluation')}",
+            file=sys.stderr,
+        )
 
 
 def _cmd_export(args) -> None:
@@ -163,15 +142,7 @@ def _cmd_demo(args) -> None:
     out = Path(args.out)
     if out.exists():
         shutil.rmtree(out)  # the demo's own scratch run, recreated every time
-    result = train(
-        "fashion_mnist",
-        "cifar_resnet20",
-        epochs=args.epochs,
-        limit_train=args.limit_train,
-        schedule="onecycle",
-        lr=0.2,
-        out=out,
-    )
+    result = train("fashion_mnist", epochs=args.epochs, limit_train=args.limit_train, out=out)
     exported = export_for_serving(result.run_dir, "fashion_mnist_demo")
     print(f"test accuracy {result.test_accuracy:.4f} after {len(result.history)} epoch(s)")
     print(f"run directory: {result.run_dir}")
@@ -189,7 +160,10 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``reskeras`` console script."""
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as stop:  # --help, or a usage error already reported in one line
+        return int(stop.code or 0)
     from reskeras.data import DataError
     from reskeras.training import TrainingError
 

@@ -21,20 +21,20 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import re
 import secrets
 import shutil
-import tempfile
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
+
+from reskeras.rundir import RunDir, RunError, atomic_write, fsync_dir
 
 __all__ = [
     "ExportError",
@@ -139,21 +139,6 @@ def _config_text(entries: Sequence[tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def write_models_config(base_dir: str | os.PathLike = "saved_models") -> Path:
     """Regenerate ``base_dir/models.config`` from the directory listing (atomically).
 
@@ -164,8 +149,8 @@ def write_models_config(base_dir: str | os.PathLike = "saved_models") -> Path:
     base = Path(base_dir).resolve()
     base.mkdir(parents=True, exist_ok=True)
     dirs = _model_dirs(base)
-    _atomic_write_text(base / MODELS_CONFIG, _config_text([(d.name, str(d)) for d in dirs]))
-    _atomic_write_text(
+    atomic_write(base / MODELS_CONFIG, _config_text([(d.name, str(d)) for d in dirs]))
+    atomic_write(
         base / DOCKER_MODELS_CONFIG,
         _config_text([(d.name, f"{DOCKER_MODELS_ROOT}/{d.name}") for d in dirs]),
     )
@@ -231,52 +216,13 @@ def find_xla_functions(export_dir: str | os.PathLike) -> list[str]:
 # --------------------------------------------------------------------------- loading runs
 
 
-def _needs_keras_hub(path: Path) -> bool:
-    """Whether a ``.keras`` archive's config refers to keras-hub classes."""
+def _load_run(run_dir: Path) -> tuple[Any, list[str], Any, dict]:
+    """Model, class names, preprocessor (text runs) and config of a finished run."""
     try:
-        with zipfile.ZipFile(path) as zf:
-            return b"keras_hub" in zf.read("config.json")
-    except (OSError, KeyError, zipfile.BadZipFile):
-        return False
-
-
-def _load_keras(path: Path) -> Any:
-    import keras
-
-    import reskeras  # noqa: F401  (registers custom serializable layers)
-
-    if _needs_keras_hub(path):
-        import keras_hub  # noqa: F401  (registers keras-hub serializables)
-    try:
-        return keras.saving.load_model(path, safe_mode=True, compile=False)
-    except Exception as err:  # keras raises many types; report the file and the reason
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise ExportError(f"could not load {str(path)!r}: {type(err).__name__}: {first}") from err
-
-
-def _load_run(run_dir: Path) -> tuple[Any, list[str] | None, Any, dict]:
-    model_path = run_dir / "model.keras"
-    if not model_path.is_file():
-        raise ExportError(
-            f"run directory {str(run_dir)!r} has no model.keras; expected a reskeras run "
-            "directory (config.json, model.keras, labels.json[, preprocessor.keras])"
-        )
-    model = _load_keras(model_path)
-    labels = None
-    if (run_dir / "labels.json").is_file():
-        labels = json.loads((run_dir / "labels.json").read_text())
-        if not isinstance(labels, list):
-            raise ExportError(
-                f"{run_dir / 'labels.json'} must hold a JSON list of class names; got "
-                f"{type(labels).__name__}"
-            )
-    config = {}
-    if (run_dir / "config.json").is_file():
-        config = json.loads((run_dir / "config.json").read_text())
-    pre = None
-    if (run_dir / "preprocessor.keras").is_file():
-        pre = _load_keras(run_dir / "preprocessor.keras")
-    return model, labels, pre, config
+        run = RunDir.open(run_dir)
+        return run.load_model(), run.read_labels(), run.load_preprocessor(), run.read_config()
+    except RunError as err:
+        raise ExportError(str(err)) from err
 
 
 # --------------------------------------------------------------------------- graph building
@@ -290,17 +236,6 @@ def _single_input(model: Any, what: str) -> Any:
             f"got inputs={inputs!r}"
         )
     return inputs[0]
-
-
-def _track_resources(obj: Any) -> list[Any]:
-    """TrackableResources (lookup tables, ...) reachable from ``obj``."""
-    from tensorflow.saved_model.experimental import TrackableResource
-
-    try:
-        descendants = tf.train.TrackableView(obj).descendants()
-    except TypeError:  # pragma: no cover - exotic layers
-        return []
-    return [t for t in descendants if isinstance(t, TrackableResource)]
 
 
 def _spec_str(dtype: tf.DType, shape: tf.TensorShape) -> str:
@@ -317,10 +252,12 @@ def _signature_specs(fn: Any) -> dict[str, dict[str, str]]:
     }
 
 
-def _build_module(
-    model: Any, class_names: list[str], preprocessor: Any, labels_path: Path
-) -> tuple[tf.Module, dict[str, Any], str, dict]:
-    """Build a tf.Module with plain (non-XLA) tf.function signatures around ``model``."""
+def _build_archive(
+    model: Any, class_names: list[str], preprocessor: Any
+) -> tuple[Any, dict[str, Any], str, dict]:
+    """A ``keras.export.ExportArchive`` with plain (non-XLA) serving signatures around
+    ``model``: raw inputs in, ``probabilities``/``class_id``/``class_name`` out. The archive
+    tracks the variables and lookup tables (a text preprocessor's vocabulary) they use."""
     model_inputs = getattr(model, "inputs", None)
     if not model_inputs or (len(model_inputs) != 1 and preprocessor is None):
         raise ExportError(
@@ -349,8 +286,8 @@ def _build_module(
         class_name = tf.gather(tf.constant(names, dtype=tf.string), class_id)
         return {"probabilities": probs, "class_id": class_id, "class_name": class_name}
 
-    module = tf.Module(name="reskeras_serving")
-    tracked = [model]
+    archive = keras.export.ExportArchive()
+    archive.track(model)
     info: dict[str, Any] = {"num_classes": num_classes}
     if preprocessor is not None or in_dtype == tf.string:
         kind = "text"
@@ -361,7 +298,7 @@ def _build_module(
                     "preprocessor must map tf.string [batch] to the model's token ids; its input "
                     f"is {pre_in.dtype}{list(pre_in.shape)}"
                 )
-            tracked.append(preprocessor)
+            archive.track(preprocessor)
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_TEXT)])
         def serve_text(text: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -373,7 +310,6 @@ def _build_module(
             return head(model(x, training=False))
 
         fns = {SIGNATURE_DEFAULT: serve_text}
-        module.serve_text = serve_text
     else:
         shape = list(model_in.shape)
         if len(shape) != 4 or any(d is None for d in shape[1:]):
@@ -407,28 +343,18 @@ def _build_module(
             return run_images(images)
 
         fns = {SIGNATURE_DEFAULT: serve_images, SIGNATURE_BYTES: serve_bytes}
-        module.serve_images = serve_images
-        module.serve_bytes = serve_bytes
 
-    # Track only what serving needs: variables and lookup tables (no optimizer, no Keras objects).
-    variables, seen = [], set()
-    for obj in tracked:
-        for v in obj.variables:
-            if id(v) not in seen:
-                seen.add(id(v))
-                variables.append(v)
-    module.model_variables = variables
-    module.resources = [r for obj in tracked for r in _track_resources(obj)]
-    module.labels_file = tf.saved_model.Asset(str(labels_path))
     try:
         concrete = {k: f.get_concrete_function() for k, f in fns.items()}
+        for name, fn in fns.items():  # serving_default first
+            archive.add_endpoint(name, fn)
     except Exception as err:  # a tracing failure deep in TF: say which signature and why
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise ExportError(
             f"could not trace the {kind} serving signatures {sorted(fns)} around model "
             f"{getattr(model, 'name', '?')!r}: {type(err).__name__}: {first}"
         ) from err
-    return module, concrete, kind, info
+    return archive, concrete, kind, info
 
 
 # --------------------------------------------------------------------------- warmup
@@ -575,45 +501,41 @@ def export_for_serving(
             "free one or a new number"
         )
 
-    with tempfile.TemporaryDirectory(prefix="reskeras-export-") as scratch:
-        labels_path = Path(scratch) / LABELS_FILE
-        labels_path.write_text("\n".join(class_names) + "\n")
-        module, concrete, kind, info = _build_module(model, class_names, preprocessor, labels_path)
-        requests = _warmup_inputs(kind, info, warmup_examples)
+    archive, concrete, kind, info = _build_archive(model, class_names, preprocessor)
+    requests = _warmup_inputs(kind, info, warmup_examples)
 
-        base.mkdir(parents=True, exist_ok=True)
-        model_dir.mkdir(exist_ok=True)
-        with _locked(base):
-            _remove_stale_tmp_dirs(model_dir)
-            existing = list_versions(base, name)
-            if version is None:
-                version = (existing[-1] if existing else 0) + 1
-            final = model_dir / str(version)
-            if final.exists():
+    base.mkdir(parents=True, exist_ok=True)
+    model_dir.mkdir(exist_ok=True)
+    with _locked(base):
+        _remove_stale_tmp_dirs(model_dir)
+        existing = list_versions(base, name)
+        if version is None:
+            version = (existing[-1] if existing else 0) + 1
+        final = model_dir / str(version)
+        if final.exists():
+            raise ExportError(
+                f"version {version} of model {name!r} already exists at {final}; "
+                f"existing versions: {existing}"
+            )
+        tmp = model_dir / f"{_TMP_PREFIX}{version}-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            archive.write_out(str(tmp), verbose=False)
+            (tmp / "assets").mkdir(exist_ok=True)
+            (tmp / "assets" / LABELS_FILE).write_text("\n".join(class_names) + "\n")
+            _write_warmup(tmp, name, requests)
+            xla = find_xla_functions(tmp)
+            if xla:
                 raise ExportError(
-                    f"version {version} of model {name!r} already exists at {final}; "
-                    f"existing versions: {existing}"
+                    f"exported graph holds XLA-compiled functions {xla[:5]}; TF Serving "
+                    "builds without XLA cannot run them. Export from a model traced "
+                    "without jit_compile"
                 )
-            tmp = model_dir / f"{_TMP_PREFIX}{version}-{os.getpid()}-{secrets.token_hex(4)}"
-            try:
-                tf.saved_model.save(module, str(tmp), signatures=concrete)
-                _write_warmup(tmp, name, requests)
-                xla = find_xla_functions(tmp)
-                if xla:
-                    raise ExportError(
-                        f"exported graph holds XLA-compiled functions {xla[:5]}; TF Serving "
-                        "builds without XLA cannot run them. Export from a model traced "
-                        "without jit_compile"
-                    )
-                os.rename(tmp, final)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-            with contextlib.suppress(OSError):
-                fd = os.open(model_dir, os.O_RDONLY)
-                os.fsync(fd)
-                os.close(fd)
-            write_models_config(base)
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        fsync_dir(model_dir)
+        write_models_config(base)
 
     return ExportResult(
         path=final,

@@ -11,9 +11,8 @@ holds ``conv1``, ``bn1`` ...; the stem is ``stem_conv``/``stem_bn``, the head
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import keras
 from keras import layers
@@ -22,9 +21,10 @@ from reskeras.blocks import (
     BasicBlock,
     BottleneckBlock,
     ResidualBlock,
-    _check_choice,
-    _check_positive_int,
 )
+from reskeras.checks import check_choice, check_positive_int
+from reskeras.depths import DepthChoices, DepthSteps
+from reskeras.norm import make_batch_norm
 
 BLOCKS: dict[str, type[ResidualBlock]] = {"basic": BasicBlock, "bottleneck": BottleneckBlock}
 
@@ -48,6 +48,9 @@ IMAGENET_SPECS: dict[int, tuple[str, tuple[int, ...]]] = {
     152: ("bottleneck", (3, 8, 36, 3)),
 }
 IMAGENET_FILTERS = (64, 128, 256, 512)
+RESNET_DEPTHS = DepthChoices(tuple(IMAGENET_SPECS))
+CIFAR_DEPTHS = DepthSteps(6, 2, tuple(6 * n + 2 for n in range(1, 19)), "110, 1202")
+WRN_DEPTHS = DepthSteps(6, 4, tuple(6 * n + 4 for n in range(1, 7)), "16, 22, 28, 40")
 VERSIONS = ("v1", "v1.5", "v2")
 CIFAR_SHORTCUTS = {"A": "zero_pad", "B": "auto"}
 POOLINGS = (None, "avg", "max")
@@ -108,8 +111,8 @@ def assemble(
     ``drop_path_rate`` grows linearly from 0 at the first block to the rate at the last.
     ``dropout_rate`` is dropout before the classifier.
     """
-    _check_choice("pooling", pooling, POOLINGS)
-    _check_choice("stem", stem, ("imagenet", "cifar"))
+    check_choice("pooling", pooling, POOLINGS)
+    check_choice("stem", stem, ("imagenet", "cifar"))
     if include_top and (not isinstance(num_classes, int) or num_classes < 1):
         raise ValueError(f"`num_classes` must be a positive integer, got {num_classes!r}.")
     if len(input_shape) != 3:
@@ -138,7 +141,7 @@ def assemble(
         )(x)
     # Pre-activation nets normalize inside the first block instead.
     if not preact:
-        x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="stem_bn")(x)
+        x = make_batch_norm("stem_bn")(x)
         x = layers.Activation("relu", name="stem_relu")(x)
     if stem == "imagenet":
         x = layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
@@ -158,7 +161,7 @@ def assemble(
             )(x)
             index += 1
     if preact:
-        x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="post_bn")(x)
+        x = make_batch_norm("post_bn")(x)
         x = layers.Activation("relu", name="post_relu")(x)
 
     if include_top:
@@ -196,8 +199,8 @@ def resnet(
     keyword arguments (``zero_init_last``, ``drop_path_rate``, ``se_ratio`` ...) go to
     :func:`assemble` and the blocks. ``residual=False`` builds the plain twin.
     """
-    _check_choice("resnet depth", depth, IMAGENET_SPECS)
-    _check_choice("version", version, VERSIONS)
+    RESNET_DEPTHS.check("resnet", depth)
+    check_choice("version", version, VERSIONS)
     block, repeats = IMAGENET_SPECS[depth]
     if block == "bottleneck":
         kwargs["stride_in_1x1"] = version == "v1"
@@ -220,20 +223,6 @@ def resnet(
     )
 
 
-def _blocks_per_stage(depth, family: str, fixed: int, per_block: int, example: str) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < fixed + per_block:
-        valid = False
-    else:
-        valid = (depth - fixed) % per_block == 0
-    if not valid:
-        first = [fixed + per_block * n for n in range(1, 6)]
-        raise ValueError(
-            f"Invalid depth {depth!r} for {family}: depth must be {per_block}n+{fixed} "
-            f"(n >= 1), e.g. {first} ... {example}."
-        )
-    return (depth - fixed) // per_block
-
-
 def cifar_resnet(
     depth: int,
     shortcut: str = "A",
@@ -253,9 +242,9 @@ def cifar_resnet(
     changes. ``width`` multiplies the filters (2 -> 32/64/128). ``residual=False`` builds
     the plain net of the degradation experiment.
     """
-    n = _blocks_per_stage(depth, "cifar_resnet", 2, 6, "110, 1202")
-    _check_choice("shortcut (He et al. option)", shortcut, CIFAR_SHORTCUTS)
-    _check_positive_int("width", width)
+    n = CIFAR_DEPTHS.blocks_per_stage("cifar_resnet", depth)
+    check_choice("shortcut (He et al. option)", shortcut, CIFAR_SHORTCUTS)
+    check_positive_int("width", width)
     default = f"{'cifar_resnet' if residual else 'plain'}{depth}"
     return assemble(
         _stages("basic", (16 * width, 32 * width, 64 * width), (n, n, n), first_stride=1),
@@ -286,8 +275,8 @@ def wide_resnet(
 ) -> keras.Model:
     """WRN-d-k (Zagoruyko & Komodakis 2016): pre-activation basic blocks, 16k/32k/64k
     filters, ``dropout`` between the two convolutions of each block."""
-    n = _blocks_per_stage(depth, "wide_resnet", 4, 6, "16, 22, 28, 40")
-    _check_positive_int("width", width)
+    n = WRN_DEPTHS.blocks_per_stage("wide_resnet", depth)
+    check_positive_int("width", width)
     default = f"{'wrn' if residual else 'plain_wrn'}_{depth}_{width}"
     return assemble(
         _stages("basic", (16 * width, 32 * width, 64 * width), (n, n, n), first_stride=1),
@@ -303,182 +292,3 @@ def wide_resnet(
         residual=residual,
         **kwargs,
     )
-
-
-# -- registry ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Family:
-    """A model family: its builder, kind of input, and the depths it accepts."""
-
-    name: str
-    builder: Callable[..., keras.Model]
-    kind: str  # "image" or "text"
-    depths: tuple[int, ...]  # the depths a UI offers (all valid)
-    depth_rule: str  # human-readable rule, e.g. "6n+2"
-    description: str
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """A named model: a family, a depth and preset keyword arguments."""
-
-    name: str
-    family: str
-    depth: int
-    kwargs: dict = field(default_factory=dict)
-
-
-FAMILIES: dict[str, Family] = {}
-MODELS: dict[str, ModelEntry] = {}
-
-
-def register_family(family: Family) -> Family:
-    """Adds a family to the registry (text models register theirs from their module)."""
-    FAMILIES[family.name] = family
-    return family
-
-
-def register_model(name: str, family: str, depth: int, **kwargs) -> ModelEntry:
-    """Registers ``name`` as ``FAMILIES[family].builder(depth, **kwargs)``."""
-    if family not in FAMILIES:
-        raise ValueError(f"Unknown family {family!r}; expected one of {sorted(FAMILIES)}.")
-    entry = ModelEntry(name, family, depth, dict(kwargs))
-    MODELS[name] = entry
-    return entry
-
-
-def list_models(kind: str | None = None) -> list[str]:
-    """Names of the registered models, optionally only those of one kind (image/text)."""
-    return sorted(n for n, e in MODELS.items() if kind in (None, FAMILIES[e.family].kind))
-
-
-def list_families(kind: str | None = None) -> list[str]:
-    """Names of the registered families, optionally only those of one kind."""
-    return sorted(n for n, f in FAMILIES.items() if kind in (None, f.kind))
-
-
-def resolve_model(name: str, depth: int | None = None) -> tuple[Family, int, dict]:
-    """Maps a model name, a family name plus ``depth``, or ``<family><depth>`` (e.g.
-    ``"cifar_resnet8"``) to (family, depth, preset kwargs)."""
-    if name in MODELS:
-        entry = MODELS[name]
-        return FAMILIES[entry.family], entry.depth if depth is None else depth, dict(entry.kwargs)
-    prefix = name.rstrip("0123456789")
-    if prefix != name and prefix in FAMILIES and depth is None:
-        return FAMILIES[prefix], int(name[len(prefix) :]), {}  # "cifar_resnet8" = family + depth
-    if name in FAMILIES:
-        family = FAMILIES[name]
-        if depth is None:
-            raise ValueError(
-                f"Model family {name!r} needs a depth; valid depths: {family.depth_rule}, "
-                f"e.g. {list(family.depths)}."
-            )
-        return family, depth, {}
-    raise ValueError(
-        f"Unknown model {name!r}; expected a model ({', '.join(list_models())}) "
-        f"or a family with a depth ({', '.join(sorted(FAMILIES))})."
-    )
-
-
-def build_model(
-    name: str,
-    *,
-    num_classes: int,
-    input_shape: tuple | None = None,
-    depth: int | None = None,
-    **overrides,
-) -> keras.Model:
-    """Builds a registered model (``"cifar_resnet56"``) or a family at a depth
-    (``"cifar_resnet", depth=56``). ``overrides`` go to the family's builder."""
-    family, depth, kwargs = resolve_model(name, depth)
-    kwargs.update(overrides)
-    if input_shape is not None:
-        kwargs["input_shape"] = tuple(input_shape)
-    if name in MODELS and depth == MODELS[name].depth:
-        kwargs.setdefault("name", name)
-    return family.builder(depth, num_classes=num_classes, **kwargs)
-
-
-def describe_model(model: keras.Model) -> dict:
-    """Parameter counts, FLOPs per example, weighted depth and a per-stage summary."""
-    stages: dict[str, dict] = {}
-    flops = 0
-    depth = 0
-    for layer in model.layers:
-        if isinstance(layer, ResidualBlock):
-            stage = stages.setdefault(
-                layer.name.split("_block")[0],
-                {"blocks": 0, "params": 0, "flops": 0, "output_shape": None},
-            )
-            stage["blocks"] += 1
-            stage["params"] += layer.count_params()
-            stage["flops"] += layer.flops()
-            stage["output_shape"] = tuple(layer.output.shape[1:])
-            flops += layer.flops()
-            depth += len(layer.convs)
-        elif isinstance(layer, layers.Conv1D | layers.Conv2D):
-            flops += 2 * math.prod(layer.kernel.shape) * math.prod(layer.output.shape[1:-1])
-            depth += 1
-        elif isinstance(layer, layers.Dense):
-            flops += 2 * math.prod(layer.kernel.shape)
-            depth += 1
-        elif hasattr(layer, "flops"):
-            flops += layer.flops()
-            depth += getattr(layer, "depth", 0)
-    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
-    return {
-        "name": model.name,
-        "params": model.count_params(),
-        "trainable_params": trainable,
-        "flops": flops,
-        "depth": depth,
-        "stages": [{"name": k, **v} for k, v in stages.items()],
-    }
-
-
-_CIFAR_DEPTHS = tuple(6 * n + 2 for n in range(1, 19))  # 8 ... 110
-register_family(
-    Family(
-        "resnet",
-        resnet,
-        "image",
-        tuple(IMAGENET_SPECS),
-        "one of 18, 34, 50, 101, 152",
-        "ImageNet ResNet (He et al. 2015); version v1.5 / v1 / v2",
-    )
-)
-register_family(
-    Family(
-        "cifar_resnet",
-        cifar_resnet,
-        "image",
-        _CIFAR_DEPTHS,
-        "6n+2",
-        "CIFAR ResNet with 16/32/64 filters (He et al. 2015, sec. 4.2)",
-    )
-)
-register_family(
-    Family(
-        "wide_resnet",
-        wide_resnet,
-        "image",
-        tuple(6 * n + 4 for n in range(1, 7)),
-        "6n+4",
-        "Wide ResNet WRN-d-k, pre-activation (Zagoruyko & Komodakis 2016)",
-    )
-)
-for _d in IMAGENET_SPECS:
-    register_model(f"resnet{_d}", "resnet", _d)
-    register_model(f"plain{_d}", "resnet", _d, residual=False)
-for _d in (50, 101, 152):
-    register_model(f"resnet{_d}v2", "resnet", _d, version="v2")
-register_model("resnet50_avgdown", "resnet", 50, avg_down=True, zero_init_last=True)
-for _d in (20, 32, 44, 56, 110, 1202):
-    register_model(f"cifar_resnet{_d}", "cifar_resnet", _d)
-    register_model(f"plain{_d}", "cifar_resnet", _d, residual=False)
-# The Fashion-MNIST benchmark recipe: twice the filters, a stride-2 stem, 2 blocks per stage.
-register_model("cifar_resnet14_fast", "cifar_resnet", 14, width=2, shortcut="B", stem_strides=2)
-for _d, _k in ((16, 4), (16, 8), (28, 10), (40, 4)):
-    register_model(f"wrn_{_d}_{_k}", "wide_resnet", _d, width=_k)

@@ -5,18 +5,17 @@ sublayers are created in ``build()`` with ``dtype=self.dtype_policy``, ``get_con
 round-trips every argument, ``residual=False`` gives the plain twin, ``drop_path`` is
 stochastic depth on the residual branch, and ``flops()`` (after build) returns the
 floating-point operations (2 x multiply-adds) per example. Only ``keras.layers`` /
-``keras.ops`` (and keras-hub's transformer encoder) are used.
+``keras.ops`` are used.
 
 * :class:`ResidualConv1DBlock` - two 1-D convolutions (VDCNN, Conneau et al. 2017;
   He et al. 2016 forms), batch or layer norm, optional downsampling.
 * :class:`ResidualRNNBlock` - an LSTM/GRU (optionally bidirectional) with a residual
   connection around it (GNMT, Wu et al. 2016); masks are respected.
-* :class:`TransformerEncoderBlock` - ``keras_hub.layers.TransformerEncoder`` plus
-  ``residual=False`` and ``flops()``.
+(The transformer's blocks live in :mod:`reskeras.transformer_blocks`.)
 * :class:`KMaxPooling1D`, :class:`MaskedGlobalPooling1D` - sequence poolings for the heads.
 
 Masks: every layer here accepts a Keras mask (``[batch, time]`` booleans, e.g. from
-``Embedding(mask_zero=True)``). The RNN and transformer blocks use it; the conv block zeroes
+``Embedding(mask_zero=True)``). The RNN block uses it; the conv block zeroes
 padded positions before each convolution (so, with padding at the end and stride 1, outputs at
 real positions equal those of the unpadded sequence) and passes a (downsampled) mask on.
 """
@@ -26,23 +25,17 @@ from __future__ import annotations
 import math
 
 import keras
-import keras_hub
 from keras import layers, ops
-from keras_hub.src.layers.modeling.transformer_layer_utils import (
-    merge_padding_and_attention_mask,
-)
 
 from reskeras.blocks import (
     DropPath,
     ZeroPadShortcut,
-    _check_choice,
-    _check_fraction,
-    _check_positive_int,
 )
+from reskeras.checks import check_choice, check_fraction, check_positive_int
+from reskeras.norm import NORMS, make_layer_norm, make_norm
 
 CONV1D_SHORTCUTS = ("auto", "identity", "projection", "zero_pad")
 RNN_SHORTCUTS = ("auto", "identity", "projection")
-NORMS = ("batch", "layer")
 DOWNSAMPLES = (None, "stride", "pool")
 CELLS = ("lstm", "gru")
 POOL_MODES = ("max", "avg")
@@ -95,12 +88,12 @@ class ResidualConv1DBlock(layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters = _check_positive_int("filters", filters)
-        self.kernel_size = _check_positive_int("kernel_size", kernel_size)
-        self.dilation_rate = _check_positive_int("dilation_rate", dilation_rate)
-        _check_choice("norm", norm, NORMS)
-        _check_choice("shortcut", shortcut, CONV1D_SHORTCUTS)
-        _check_choice("downsample", downsample, DOWNSAMPLES)
+        self.filters = check_positive_int("filters", filters)
+        self.kernel_size = check_positive_int("kernel_size", kernel_size)
+        self.dilation_rate = check_positive_int("dilation_rate", dilation_rate)
+        check_choice("norm", norm, NORMS)
+        check_choice("shortcut", shortcut, CONV1D_SHORTCUTS)
+        check_choice("downsample", downsample, DOWNSAMPLES)
         if downsample == "stride" and dilation_rate > 1:
             raise ValueError(
                 f"downsample='stride' cannot be combined with dilation_rate={dilation_rate}; "
@@ -110,8 +103,8 @@ class ResidualConv1DBlock(layers.Layer):
         self.preact = bool(preact)
         self.shortcut = shortcut
         self.downsample = downsample
-        self.dropout = _check_fraction("dropout", dropout)
-        self.drop_path = _check_fraction("drop_path", drop_path)
+        self.dropout = check_fraction("dropout", dropout)
+        self.drop_path = check_fraction("drop_path", drop_path)
         self.residual = bool(residual)
         self.activation = activation
         self.act_fn = keras.activations.get(activation)
@@ -122,18 +115,7 @@ class ResidualConv1DBlock(layers.Layer):
         self.depth = 2
 
     def _norm(self, name: str, gamma_zero: bool = False) -> layers.Layer:
-        init = "zeros" if gamma_zero else "ones"
-        if self.norm == "batch":
-            return layers.BatchNormalization(
-                momentum=0.9,
-                epsilon=1e-5,
-                gamma_initializer=init,
-                name=name,
-                dtype=self.dtype_policy,
-            )
-        return layers.LayerNormalization(
-            epsilon=1e-5, gamma_initializer=init, name=name, dtype=self.dtype_policy
-        )
+        return make_norm(self.norm, name, dtype=self.dtype_policy, gamma_zero=gamma_zero)
 
     def _conv(self, kernel_size: int, strides: int, dilation: int, name: str, zero=False):
         return layers.Conv1D(
@@ -330,9 +312,9 @@ class ResidualRNNBlock(layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.units = _check_positive_int("units", units)
-        _check_choice("cell", cell, CELLS)
-        _check_choice("shortcut", shortcut, RNN_SHORTCUTS)
+        self.units = check_positive_int("units", units)
+        check_choice("cell", cell, CELLS)
+        check_choice("shortcut", shortcut, RNN_SHORTCUTS)
         if bidirectional and units % 2:
             raise ValueError(
                 f"A bidirectional block splits `units` between two directions, so it must be "
@@ -341,10 +323,10 @@ class ResidualRNNBlock(layers.Layer):
         self.cell = cell
         self.bidirectional = bool(bidirectional)
         self.layer_norm = bool(layer_norm)
-        self.dropout = _check_fraction("dropout", dropout)
-        self.recurrent_dropout = _check_fraction("recurrent_dropout", recurrent_dropout)
+        self.dropout = check_fraction("dropout", dropout)
+        self.recurrent_dropout = check_fraction("recurrent_dropout", recurrent_dropout)
         self.shortcut = shortcut
-        self.drop_path = _check_fraction("drop_path", drop_path)
+        self.drop_path = check_fraction("drop_path", drop_path)
         self.residual = bool(residual)
         self.supports_masking = True
         self.depth = 1
@@ -365,9 +347,7 @@ class ResidualRNNBlock(layers.Layer):
         shape = tuple(input_shape)
         self.norm = None
         if self.layer_norm:
-            self.norm = layers.LayerNormalization(
-                epsilon=1e-5, name="layer_norm", dtype=self.dtype_policy
-            )
+            self.norm = make_layer_norm("layer_norm", dtype=self.dtype_policy)
             self.norm.build(shape)
         rnn_cls = layers.LSTM if self.cell == "lstm" else layers.GRU
         per_direction = self.units // 2 if self.bidirectional else self.units
@@ -447,69 +427,6 @@ class ResidualRNNBlock(layers.Layer):
 
 
 @_register
-class TransformerEncoderBlock(keras_hub.layers.TransformerEncoder):
-    """``keras_hub.layers.TransformerEncoder`` plus ``residual`` and ``flops()``.
-
-    With ``residual=True`` (default) the layer IS keras-hub's encoder (self-attention and
-    feed-forward sub-blocks, each with its residual connection; ``normalize_first=True`` for
-    pre-LN). ``residual=False`` is the plain twin: the same sublayers and weights with both
-    additions removed. Masks come from ``Embedding(mask_zero=True)`` / ``padding_mask``.
-    """
-
-    def __init__(self, intermediate_dim: int, num_heads: int, *, residual: bool = True, **kwargs):
-        _check_positive_int("intermediate_dim", intermediate_dim)
-        _check_positive_int("num_heads", num_heads)
-        if "dropout" in kwargs:
-            _check_fraction("dropout", kwargs["dropout"])
-        super().__init__(intermediate_dim, num_heads, **kwargs)
-        self.residual = bool(residual)
-        self.depth = 4  # q/k/v + output projection and two feed-forward layers, weighted
-
-    def build(self, inputs_shape):
-        if inputs_shape[-1] % self.num_heads:
-            raise ValueError(
-                f"The model width {inputs_shape[-1]} must be divisible by num_heads="
-                f"{self.num_heads}."
-            )
-        super().build(inputs_shape)
-        steps, width = inputs_shape[1] or 0, inputs_shape[-1]
-        projections = 4 * steps * width * width  # query, key, value, output
-        attention = 2 * steps * steps * width  # scores and weighted sum
-        feedforward = 2 * steps * width * self.intermediate_dim
-        self._flops = 2 * (projections + attention + feedforward)
-
-    def call(self, inputs, padding_mask=None, attention_mask=None, training=None, **kwargs):
-        if self.residual:
-            return super().call(
-                inputs,
-                padding_mask=padding_mask,
-                attention_mask=attention_mask,
-                training=training,
-                **kwargs,
-            )
-        mask = merge_padding_and_attention_mask(inputs, padding_mask, attention_mask)
-        pre, post = self.normalize_first, not self.normalize_first
-        x = self._self_attention_layer_norm(inputs) if pre else inputs
-        x = self._self_attention_layer(query=x, value=x, attention_mask=mask, training=training)
-        x = self._self_attention_dropout(x, training=training)
-        x = self._self_attention_layer_norm(x) if post else x
-        x = self._feedforward_layer_norm(x) if pre else x
-        x = self._feedforward_output_dense(self._feedforward_intermediate_dense(x))
-        x = self._feedforward_dropout(x, training=training)
-        return self._feedforward_layer_norm(x) if post else x
-
-    def compute_mask(self, inputs, mask=None):
-        return mask
-
-    def flops(self) -> int:
-        """Floating-point operations (2 x multiply-adds) per example (needs a fixed length)."""
-        return self._flops
-
-    def get_config(self):
-        return {**super().get_config(), "residual": self.residual}
-
-
-@_register
 class KMaxPooling1D(layers.Layer):
     """k-max pooling over time (Kalchbrenner et al. 2014; VDCNN): for each channel the ``k``
     largest values, in their original order. Output ``[batch, k * channels]``.
@@ -520,7 +437,7 @@ class KMaxPooling1D(layers.Layer):
 
     def __init__(self, k: int = 8, **kwargs):
         super().__init__(**kwargs)
-        self.k = _check_positive_int("k", k)
+        self.k = check_positive_int("k", k)
         self.supports_masking = True
 
     def _k(self, length):
@@ -556,7 +473,7 @@ class MaskedGlobalPooling1D(layers.Layer):
 
     def __init__(self, mode: str = "max", **kwargs):
         super().__init__(**kwargs)
-        _check_choice("mode", mode, POOL_MODES)
+        check_choice("mode", mode, POOL_MODES)
         self.mode = mode
         self.supports_masking = True
 

@@ -208,10 +208,11 @@ def test_app_builds_in_jupyterlab(jupyter_lab, tmp_path):
                 page.keyboard.press("ArrowRight")
             app.locator("button", has_text="Build").click()
 
+            # Wait for the build at 38: a debounced rebuild at an intermediate depth may
+            # land first while the last key press is still on its way to the kernel.
             page.wait_for_function(
-                "before => { const e = document.querySelector('.reskeras-app .reskeras-params');"
-                " return e && e.textContent !== before; }",
-                arg=before,
+                "() => { const e = document.querySelector('.reskeras-app .reskeras-depth');"
+                " return e && e.textContent === '38'; }"
             )
             after = params.inner_text()
             depth = page.locator(".reskeras-app .reskeras-depth").inner_text()

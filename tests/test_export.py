@@ -26,7 +26,7 @@ from reskeras.export import (
     read_warmup_requests,
     validate_model_name,
 )
-from reskeras.models import build_model
+from reskeras.registry import build_model
 
 BIN = Path(sys.executable).parent
 CLASSES = ["cat", "dog", "bird"]
@@ -219,7 +219,7 @@ FRESH = textwrap.dedent(
         out = loaded.signatures[sig](**{arg: tf.constant(inputs[key])})
         results[key] = out["probabilities"].numpy()
         results[key + "_ids"] = out["class_id"].numpy()
-        dtypes = sorted({v.dtype.name for v in loaded.model_variables})
+        dtypes = sorted({v.dtype.name for v in loaded.variables})  # ExportArchive tracks them
         results[key + "_vardtypes"] = np.array(dtypes)
     np.savez(spec["out"], **results)
     mods = sorted(sys.modules)

@@ -8,7 +8,7 @@ import pytest
 from harness import run_model_test
 
 import reskeras as rk
-from reskeras.models import FAMILIES, MODELS, resolve_model
+from reskeras.registry import FAMILIES, MODELS, resolve_model
 
 
 def trainable(model) -> int:

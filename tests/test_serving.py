@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from reskeras import serving
 from reskeras.export import export_for_serving
-from reskeras.models import build_model
+from reskeras.registry import build_model
 
 CLASSES = ["cat", "dog", "bird"]
 SHAPE = (16, 16, 1)

@@ -6,10 +6,16 @@ import pytest
 import tensorflow as tf
 from support import SST2_DIR
 
-import reskeras.text_models  # noqa: F401  (registers the text families)
+from reskeras.data.text import (
+    MAX_LENGTH,
+    MIN_LENGTH,
+    adapt_vectorizer,
+    length_for,
+    preprocessor_model,
+    vectorize_dataset,
+)
 from reskeras.export import export_for_serving
-from reskeras.models import build_model
-from reskeras.text import adapt_vectorizer, preprocessor_model, vectorize_dataset
+from reskeras.registry import build_model
 
 CORPUS = [
     "A charming, often affecting journey.",
@@ -119,7 +125,8 @@ def test_export_serves_raw_strings(vectorizer, tmp_path):
 
 @pytest.mark.skipif(not (SST2_DIR / "train.tsv").exists(), reason=f"SST-2 not found at {SST2_DIR}")
 def test_sst2_train_evaluate_and_export_run(tmp_path):
-    from reskeras.training import evaluate, train
+    from reskeras.evaluation import evaluate
+    from reskeras.training import train
 
     result = train(
         task="sst2",
@@ -147,3 +154,13 @@ def test_sst2_train_evaluate_and_export_run(tmp_path):
     serve = tf.saved_model.load(str(exported.path)).signatures["serving_default"]
     probs = serve(text=tf.constant(["a gorgeous film", "dull"]))["probabilities"].numpy()
     assert probs.shape == (2, 2)
+
+
+def test_sequence_length_from_the_data():
+    # 1.5 x the 99th percentile of the token counts, within [MIN_LENGTH, MAX_LENGTH].
+    assert length_for(np.full(100, 32)) == 48  # SST-2's training phrases: 99th percentile 32
+    assert length_for(np.array([1, 2, 3])) == MIN_LENGTH
+    assert length_for(np.full(10, 2000)) == MAX_LENGTH  # long reviews are capped
+    texts = tf.data.Dataset.from_tensor_slices([" ".join(["word"] * n) for n in range(1, 21)])
+    vectorizer = adapt_vectorizer(texts, vocabulary_size=50, sequence_length=None)
+    assert vectorizer.get_config()["output_sequence_length"] == 30  # 99th pct 19.81 -> 30

@@ -10,8 +10,8 @@ from reskeras.text_blocks import (
     MaskedGlobalPooling1D,
     ResidualConv1DBlock,
     ResidualRNNBlock,
-    TransformerEncoderBlock,
 )
+from reskeras.transformer_blocks import TokenAndPositionEmbedding, TransformerEncoderBlock
 
 SHAPE = (8, 6)  # (time, channels)
 VOCAB = 50
@@ -64,6 +64,16 @@ def _embedded(block_fn, length):
     x = block_fn()(x)
     x = MaskedGlobalPooling1D("max")(x)
     return keras.Model(inputs, keras.layers.Dense(3, dtype="float32")(x))
+
+
+def test_token_and_position_embedding_through_harness(tmp_path):
+    layer = run_layer_test(
+        TokenAndPositionEmbedding, {"vocabulary_size": VOCAB, "sequence_length": 8,
+        "embedding_dim": 6}, (8,), (8, 6), tmp_path, text_vocab=VOCAB,
+    )  # fmt: skip
+    ids = np.array([[3, 4, 0, 0]], "int32")
+    mask = keras.ops.convert_to_numpy(layer.compute_mask(ids))
+    np.testing.assert_array_equal(mask, [[True, True, False, False]])
 
 
 def test_rnn_block_with_mask_through_harness(tmp_path):

@@ -1,5 +1,6 @@
 """The training engine and CLI: run directories, resume after SIGKILL, errors."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -14,19 +15,24 @@ import pytest
 from synthetic import make_idx_dir, make_image_folder
 
 from reskeras.cli import main
+from reskeras.config import RECIPES, WEIGHT_DECAY
 from reskeras.data import DataError
-from reskeras.training import (
-    OneCycle,
-    TrainingError,
-    WarmupCosine,
-    evaluate,
-    load_run,
-    make_optimizer,
-    make_strategy,
-    train,
-)
+from reskeras.evaluation import evaluate
+from reskeras.optim import OneCycle, make_optimizer, make_schedule, make_strategy
+from reskeras.rundir import RunDir
+from reskeras.training import TrainingError, train
 
-TINY = {"model": "cifar_resnet8", "batch_size": 32, "limit_test": 64, "lr": 0.05}
+# Tiny runs pin their schedule (cosine with a warm-up epoch, crop augmentation) so that their
+# accuracy bars do not move with the default recipe.
+TINY = {
+    "model": "cifar_resnet8",
+    "batch_size": 32,
+    "limit_test": 64,
+    "lr": 0.05,
+    "schedule": "cosine",
+    "warmup_epochs": 1,
+    "augment": True,
+}
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +55,7 @@ def test_train_writes_a_complete_run_directory(fmnist, tmp_path):
     # The synthetic classes are learnable: well above chance after three short epochs.
     assert result.test_accuracy > 0.3
     assert result.history[-1]["accuracy"] > result.history[0]["accuracy"]
+    assert config["collapsed_epochs"] == [] and config["collapse"] is None
 
     report = evaluate(run)
     assert set(report) == {"loss", "accuracy", "per_class_recall", "macro_f1", "num_examples"}
@@ -67,7 +74,7 @@ def test_mixed_precision_run_keeps_float32_logits(fmnist, tmp_path):
         out=tmp_path / "mp",
         **TINY,
     )
-    model, _, _ = load_run(result.run_dir)
+    model = RunDir.open(result.run_dir).load_model()
     assert model.get_layer("stage1_block1").compute_dtype == "float16"
     logits = model(np.zeros((1, 28, 28, 1), "float32"))
     assert keras.backend.standardize_dtype(logits.dtype) == "float32"
@@ -238,9 +245,13 @@ def test_batch_larger_than_dataset_is_explained(fmnist, tmp_path):
 
 
 def test_schedules_and_optimizers():
-    cosine = WarmupCosine(0.1, total_steps=100, warmup_steps=10)
-    values = [float(cosine(s)) for s in (0, 9, 10, 55, 100)]
-    np.testing.assert_allclose(values, [0.01, 0.1, 0.1, 0.05, 0.0], atol=1e-6)
+    # Keras' CosineDecay: linear warm-up from 0 to the peak, then cosine decay to 0.
+    cosine = make_schedule("cosine", 0.1, total_steps=100, warmup_steps=10)
+    values = [float(cosine(s)) for s in (0, 5, 10, 55, 100)]
+    np.testing.assert_allclose(values, [0.0, 0.05, 0.1, 0.05, 0.0], atol=1e-6)
+    plain = make_schedule("cosine", 0.1, total_steps=100)
+    np.testing.assert_allclose([float(plain(s)) for s in (0, 50, 100)], [0.1, 0.05, 0.0], atol=1e-6)
+    assert make_schedule("constant", 0.1, 100) == 0.1
     cycle = OneCycle(1.0, total_steps=100, pct_start=0.25)
     np.testing.assert_allclose(
         [float(cycle(s)) for s in (0, 25, 100)], [0.04, 1.0, 1e-4], atol=1e-6
@@ -265,3 +276,47 @@ def test_package_train_is_always_the_function():
     assert rk.train is reskeras.training.train
     assert callable(rk.train) and rk.train is rk.train
     assert rk.training is reskeras.training
+
+
+def test_cli_train_without_model_uses_the_recipe_of_the_task_kind(fmnist, tmp_path, capsys):
+    # Issue 12: --model defaulted to cifar_resnet20 whatever the task, so `--task sst2` alone
+    # was a kind-mismatch error. Now each kind has one recipe, also for the CLI.
+    out = tmp_path / "image"
+    assert main(["train", "--task", "fashion_mnist", "--data", str(fmnist), "--epochs", "1",
+                 "--limit-test", "32", "--no-xla", "--out", str(out)]) == 0  # fmt: skip
+    cfg = json.loads((out / "config.json").read_text())["train"]
+    image = RECIPES["image"]
+    assert (cfg["model"], cfg["optimizer"], cfg["schedule"]) == (
+        image.model, image.optimizer, image.schedule,
+    )  # fmt: skip
+    assert cfg["batch_size"] == image.batch_size and cfg["lr"] == pytest.approx(image.lr)
+    assert cfg["weight_decay"] == WEIGHT_DECAY["sgd"]
+    tsv = tmp_path / "reviews.tsv"
+    tsv.write_text("".join(f"{'good' if i % 2 else 'bad'} film {i}\t{i % 2}\n" for i in range(80)))
+    out = tmp_path / "text"
+    assert main(["train", "--task", "text_file", "--data", str(tsv), "--epochs", "1",
+                 "--batch-size", "16", "--no-xla", "--out", str(out)]) == 0  # fmt: skip
+    cfg = json.loads((out / "config.json").read_text())["train"]
+    text = RECIPES["text"]
+    assert (cfg["model"], cfg["optimizer"]) == (text.model, text.optimizer)
+    # No recipe length: it was chosen from the data (80 rows of 4 tokens -> 8, the minimum).
+    assert text.sequence_length is None and cfg["sequence_length"] == 8
+    assert cfg["weight_decay"] == WEIGHT_DECAY["adamw"] and cfg["lr"] == pytest.approx(text.lr)
+
+
+def test_recipe_epochs_are_long_enough_for_small_data(fmnist, tmp_path, monkeypatch):
+    # Without --epochs, small data gets the recipe's epochs of at least min_steps / epochs
+    # steps (several passes each); a resumed run keeps that epoch length.
+    small = dataclasses.replace(RECIPES["image"], epochs=2, min_steps=12, batch_size=32)
+    monkeypatch.setitem(RECIPES, "image", small)
+    result = train("fashion_mnist", "cifar_resnet8", data=str(fmnist), limit_train=64,
+                   limit_test=32, jit_compile=False, out=tmp_path / "run", verbose=0)  # fmt: skip
+    config = json.loads((result.run_dir / "config.json").read_text())
+    assert config["steps_per_epoch"] == 6 and config["train"]["epochs"] == 2  # 3 passes each
+    assert int(result.model.optimizer.iterations) == 12
+    resumed = train(resume=result.run_dir, epochs=3, verbose=0)
+    assert int(resumed.model.optimizer.iterations) == 18
+    # An explicit --epochs is that many passes over the data.
+    exact = train("fashion_mnist", "cifar_resnet8", data=str(fmnist), limit_train=64, epochs=2,
+                  limit_test=32, jit_compile=False, out=tmp_path / "exact", verbose=0)  # fmt: skip
+    assert int(exact.model.optimizer.iterations) == 4

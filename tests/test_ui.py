@@ -11,8 +11,9 @@ import pytest
 import tensorflow as tf
 
 from reskeras import ui
+from reskeras.config import RECIPES, default_lr
 from reskeras.data import DataError, list_tasks
-from reskeras.models import FAMILIES
+from reskeras.registry import FAMILIES
 
 # A training thread must finish well within this; it only bounds a hang, it times nothing.
 THREAD_TIMEOUT = 300
@@ -85,7 +86,7 @@ def test_family_options_and_model_kwargs():
 
 
 def test_train_config_from_widget_values():
-    app = _app(task="fashion_mnist", build=False)
+    app = _app(task="fashion_mnist", family="cifar_resnet", build=False)
     app.set(depth=56, epochs=3, batch_size=64, optimizer="adamw", limit_train=100, seed=7)
     app.set(precision="mixed_bfloat16", xla=False, residual=False)
     config = ui.train_config(app.values(), out="runs/x")
@@ -113,15 +114,35 @@ def test_train_config_from_widget_values():
 
 
 def test_learning_rate_follows_optimizer_and_batch_size():
+    # The image recipe: SGD at its peak rate for batch 128, scaled linearly with the batch.
+    image = RECIPES["image"]
     app = _app(build=False)
-    assert app.lr.value == pytest.approx(0.05)  # 0.1 x 128 / 256, as train() would pick
-    app.batch_size.value = 256
-    assert app.lr.value == pytest.approx(0.1)
+    assert app.optimizer.value == image.optimizer and app.batch_size.value == image.batch_size
+    assert app.lr.value == pytest.approx(image.lr)  # as train() would pick
+    app.batch_size.value = 2 * image.batch_size
+    assert app.lr.value == pytest.approx(2 * image.lr)
     app.optimizer.value = "adamw"
     assert app.lr.value == pytest.approx(1e-3)
-    assert _app(build=False, batch_size=32).lr.value == pytest.approx(0.0125)
+    assert _app(build=False, batch_size=32).lr.value == pytest.approx(image.lr * 32 / 128)
     assert _app(build=False, batch_size=32, lr=0.2).lr.value == pytest.approx(0.2)
     assert isinstance(app.lr, widgets.FloatLogSlider) and not app.lr.continuous_update
+
+
+def test_text_tasks_get_the_text_recipe_as_the_cli_does():
+    # Issue 12: the app started text tasks with SGD (and AdamW's weight decay) and 128 tokens
+    # while the CLI used AdamW and 64.
+    text = RECIPES["text"]
+    app = _app(task="sst2", build=False)
+    config = app.train_config()
+    assert config["optimizer"] == text.optimizer == "adamw"
+    assert config["sequence_length"] == text.sequence_length
+    assert config["lr"] == pytest.approx(default_lr("text", "adamw", app.batch_size.value))
+    assert app.batch_size.value == text.batch_size
+    # Switching an image app to a text task switches the training settings too.
+    app = _app(task="fashion_mnist", build=False)
+    app.task.value = "sst2"
+    assert (app.optimizer.value, app.batch_size.value) == (text.optimizer, text.batch_size)
+    assert app.lr.value == pytest.approx(text.lr)
 
 
 def test_summary_and_history_rendering():
@@ -144,9 +165,11 @@ def test_summary_and_history_rendering():
     html = ui.summary_html(desc, note="a <note>")
     assert "1,200,000" in html and "81.1 M" in html and "stage1" in html and "32 x 32 x 16" in html
     assert "&lt;note&gt;" in html
+    # One curve per series present (drawn by matplotlib, each tagged curve-<name>).
     svg = ui.history_svg([{"epoch": 1, "loss": 2.0, "accuracy": 0.3, "val_loss": 1.9}])
-    assert svg.startswith("<svg") and svg.count("<polyline") == 3
-    assert ui.history_svg([]).count("<polyline") == 0
+    assert svg.startswith("<svg") and svg.count('id="curve-') == 3
+    assert ui.history_svg([]).count('id="curve-') == 0
+    assert 'id="curve-batch_loss"' in ui.history_svg([], batch_losses=[(0.5, 2.0), (1.0, 1.8)])
 
 
 # -- the app -------------------------------------------------------------------------------
@@ -176,7 +199,7 @@ def test_depth_slider_offers_only_valid_depths_and_follows_family():
 
 
 def test_build_shows_depth_and_parameter_count():
-    app = _app(task="cifar10", build=False)
+    app = _app(task="cifar10", family="cifar_resnet", build=False)  # no preset: ResNet-20
     app.build_button.click()
     assert app.description["depth"] == 20
     assert app.description["trainable_params"] == 269_722  # CIFAR ResNet-20, 10 classes, 32x32x3
@@ -192,7 +215,7 @@ def test_build_shows_depth_and_parameter_count():
 
 
 def test_slider_moves_are_debounced():
-    app = ui.TrainerApp(task="cifar10", debounce_s=0.5)
+    app = ui.TrainerApp(task="cifar10", family="cifar_resnet", debounce_s=0.5)  # at depth 20
     builds = []
     app.summary.observe(lambda change: builds.append(change["new"]), names="value")
     for depth in (26, 32, 14):  # three quick moves ...
@@ -240,7 +263,7 @@ def test_train_then_export(image_folder, tmp_path):
     assert "Finished" in app.status_text and app.result.test_accuracy is not None
     assert (app.run_dir / "model.keras").exists() and app.run_dir.parent == tmp_path / "runs"
     assert [h["epoch"] for h in app.history] == [1]
-    assert app.plot.value.count("<polyline") == 4  # loss, val_loss, accuracy, val_accuracy
+    assert app.plot.value.count('id="curve-') == 4  # loss, val_loss, accuracy, val_accuracy
     # 48 images, 10% held out, full batches of 16 -> 2 steps per epoch
     assert app.progress.value == app.progress.max == 2
 

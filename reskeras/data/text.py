@@ -19,11 +19,12 @@ Typical use (what ``reskeras.train()`` does for text tasks)::
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from reskeras.blocks import _check_int
+from reskeras.checks import check_int
 
-__all__ = ["adapt_vectorizer", "preprocessor_model", "vectorize_dataset"]
+__all__ = ["adapt_vectorizer", "find_vectorizer", "preprocessor_model", "vectorize_dataset"]
 
 STANDARDIZE = "lower_and_strip_punctuation"
 
@@ -32,7 +33,7 @@ def adapt_vectorizer(
     texts: tf.data.Dataset,
     *,
     vocabulary_size: int = 20000,
-    sequence_length: int = 64,
+    sequence_length: int | None = 64,
     batch_size: int = 1024,
 ) -> keras.layers.TextVectorization:
     """A ``TextVectorization`` whose vocabulary is adapted on ``texts`` (the TRAINING split).
@@ -41,9 +42,11 @@ def adapt_vectorizer(
     vectors. ``vocabulary_size`` caps the vocabulary including padding (0) and ``[UNK]`` (1);
     the real size (smaller for a small corpus) is ``vectorizer.vocabulary_size()``. Output:
     int64 ids ``[..., sequence_length]``, truncated or zero-padded at the end.
+    ``sequence_length=None`` takes it from the data (:func:`length_for`).
     """
-    _check_int("vocabulary_size", vocabulary_size, 3)
-    _check_int("sequence_length", sequence_length, 1)
+    check_int("vocabulary_size", vocabulary_size, 3)
+    if sequence_length is not None:
+        check_int("sequence_length", sequence_length, 1)
     if not isinstance(texts, tf.data.Dataset):
         raise ValueError(
             f"`texts` must be a tf.data.Dataset of tf.string scalars, got {type(texts).__name__}."
@@ -56,16 +59,30 @@ def adapt_vectorizer(
         )
     if spec.shape.rank == 0:
         texts = texts.batch(batch_size)
-    vectorizer = keras.layers.TextVectorization(
-        max_tokens=vocabulary_size,
-        standardize=STANDARDIZE,
-        split="whitespace",
-        output_mode="int",
+    settings = {"standardize": STANDARDIZE, "split": "whitespace", "output_mode": "int"}
+    counter = keras.layers.TextVectorization(max_tokens=vocabulary_size, ragged=True, **settings)
+    counter.adapt(texts)
+    if sequence_length is None:
+        lengths = np.concatenate([counter(batch).row_lengths().numpy() for batch in texts])
+        sequence_length = length_for(lengths)
+    return keras.layers.TextVectorization(
+        vocabulary=counter.get_vocabulary(include_special_tokens=False),
         output_sequence_length=sequence_length,
         name="text_vectorization",
+        **settings,
     )
-    vectorizer.adapt(texts)
-    return vectorizer
+
+
+#: The bounds of a sequence length chosen from the data.
+MIN_LENGTH, MAX_LENGTH = 8, 256
+
+
+def length_for(token_counts: np.ndarray) -> int:
+    """The sequence length for texts of these token counts: 1.5 x their 99th percentile (so
+    that nearly every text fits whole, with room for longer test texts), within
+    ``[MIN_LENGTH, MAX_LENGTH]``. SST-2's training phrases (99th percentile 32) get 48."""
+    q99 = float(np.quantile(token_counts, 0.99)) if len(token_counts) else MIN_LENGTH
+    return int(min(MAX_LENGTH, max(MIN_LENGTH, np.ceil(1.5 * q99))))
 
 
 def preprocessor_model(vectorizer: keras.layers.TextVectorization) -> keras.Model:
@@ -78,6 +95,14 @@ def preprocessor_model(vectorizer: keras.layers.TextVectorization) -> keras.Mode
         )
     inputs = keras.Input(shape=(), dtype="string", name="text")
     return keras.Model(inputs, vectorizer(inputs), name="preprocessor")
+
+
+def find_vectorizer(preprocessor: keras.Model) -> keras.layers.TextVectorization:
+    """The ``TextVectorization`` inside a saved preprocessor (see :func:`preprocessor_model`)."""
+    for layer in preprocessor.layers:
+        if isinstance(layer, keras.layers.TextVectorization):
+            return layer
+    raise ValueError(f"preprocessor {preprocessor.name!r} holds no TextVectorization layer")
 
 
 def vectorize_dataset(

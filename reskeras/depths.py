@@ -1,0 +1,105 @@
+"""Depth rules: the depths a model family's builder accepts, as one object.
+
+The builder checks a depth with its rule, and the registry describes the rule (``reskeras
+list``) and offers its depths (the app's slider) from the same object, so the three never
+disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DepthChoices", "DepthRange", "DepthRule", "DepthSteps"]
+
+
+class DepthRule:
+    """Base class: ``check`` a depth, ``describe`` the rule, ``offered`` depths (all valid)."""
+
+    offered: tuple[int, ...]
+
+    def check(self, family: str, depth: object) -> int:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def __contains__(self, depth: object) -> bool:
+        try:
+            self.check("", depth)
+        except ValueError:
+            return False
+        return True
+
+
+def _is_int(depth: object) -> bool:
+    return isinstance(depth, int) and not isinstance(depth, bool)
+
+
+@dataclass(frozen=True)
+class DepthChoices(DepthRule):
+    """A fixed set of depths, each with its own spec (ImageNet ResNets, VDCNN)."""
+
+    choices: tuple[int, ...]
+
+    @property
+    def offered(self) -> tuple[int, ...]:
+        return self.choices
+
+    def check(self, family: str, depth: object) -> int:
+        if not _is_int(depth) or depth not in self.choices:
+            raise ValueError(
+                f"Invalid {family} depth {depth!r}; expected one of {list(self.choices)}."
+            )
+        return depth
+
+    def describe(self) -> str:
+        return f"one of {', '.join(map(str, self.choices))}"
+
+
+@dataclass(frozen=True)
+class DepthSteps(DepthRule):
+    """``depth = per * n + fixed`` with ``n >= 1`` blocks per stage (CIFAR and wide ResNets).
+
+    ``offered`` are the depths a UI lists; ``known`` names famous deep ones for messages."""
+
+    per: int
+    fixed: int
+    offered: tuple[int, ...]
+    known: str
+
+    def blocks_per_stage(self, family: str, depth: object) -> int:
+        """``n`` for a valid depth."""
+        if not _is_int(depth) or depth < self.fixed + self.per or (depth - self.fixed) % self.per:
+            first = [self.fixed + self.per * n for n in range(1, 6)]
+            raise ValueError(
+                f"Invalid depth {depth!r} for {family}: depth must be {self.describe()} "
+                f"(n >= 1), e.g. {first} ... {self.known}."
+            )
+        return (depth - self.fixed) // self.per
+
+    def check(self, family: str, depth: object) -> int:
+        self.blocks_per_stage(family, depth)
+        return depth
+
+    def describe(self) -> str:
+        return f"{self.per}n+{self.fixed}"
+
+
+@dataclass(frozen=True)
+class DepthRange(DepthRule):
+    """Depth is a number of blocks in ``low..high`` (stacked RNN and transformer blocks)."""
+
+    low: int
+    high: int
+    offered: tuple[int, ...]
+
+    def check(self, family: str, depth: object) -> int:
+        if not _is_int(depth) or not self.low <= depth <= self.high:
+            raise ValueError(
+                f"Invalid depth {depth!r} for {family}: depth is the number of blocks, an "
+                f"integer in {self.low}..{self.high}, e.g. {list(self.offered[:4])}."
+            )
+        return depth
+
+    def describe(self) -> str:
+        return f"number of blocks, {self.low}..{self.high}"

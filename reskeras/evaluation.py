@@ -1,0 +1,117 @@
+"""Scoring finished runs: accuracy, loss, per-class recall, macro-F1 and collapse checks."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+from reskeras import data as data_lib
+from reskeras.collapse import find_collapse
+from reskeras.registry import check_kind
+from reskeras.rundir import RunDir
+
+__all__ = ["classification_report", "evaluate"]
+
+
+def classification_report(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]):
+    """Accuracy, per-class recall and macro-F1 from integer labels and predictions."""
+    k = len(class_names)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (y_true, y_pred), 1)
+    tp = np.diag(confusion).astype(float)
+    support, predicted = confusion.sum(1), confusion.sum(0)
+    recall = np.divide(tp, support, out=np.zeros(k), where=support > 0)
+    precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros(k), where=denom > 0)
+    present = support > 0
+    return {
+        "accuracy": float(tp.sum() / max(confusion.sum(), 1)),
+        "per_class_recall": {
+            n: round(float(r), 6) for n, r in zip(class_names, recall, strict=True)
+        },
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "num_examples": int(confusion.sum()),
+    }
+
+
+def evaluate(
+    run_dir: str | os.PathLike,
+    task: str | None = None,
+    data: str | os.PathLike | None = None,
+    batch_size: int = 256,
+    *,
+    text_column: str | int | None = None,
+    label_column: str | int | None = None,
+) -> dict:
+    """Scores a finished run: accuracy, loss, per-class recall, macro-F1, ``num_examples``.
+
+    Without ``task``/``data``: the test split the run was trained against. With ``data``: that
+    file or folder is the test set and every example in it is scored, read with the run's
+    classes (labels may be class names or ids); with ``task``: that task's test split. When
+    the predictions collapsed onto one class the report has a ``collapsed`` entry.
+    """
+    run = RunDir.open(run_dir)
+    model, config, labels = run.load_model(), run.read_config(), run.read_labels()
+    cfg = dict(config["train"])
+    if task is None and data is None:
+        ds = data_lib.load_task(
+            cfg["task"],
+            cfg["data"],
+            data_dir=cfg.get("data_dir"),
+            text_column=cfg.get("text_column"),
+            label_column=cfg.get("label_column"),
+            seed=cfg["seed"],
+        )
+        if list(ds.class_names) != list(labels):
+            raise ValueError(
+                f"Task {cfg['task']!r} has classes {list(ds.class_names)} but the run was "
+                f"trained on {labels}; pass the data it was trained on with --data."
+            )
+        test = ds.test.take(cfg["limit_test"]) if cfg.get("limit_test") else ds.test
+    else:
+        spec = data_lib.get_task(task or cfg["task"])
+        check_kind(config["kind"], spec.name, spec.kind, f"Run {str(run_dir)!r}")
+        test_set = data_lib.load_test_set(
+            spec.name,
+            data,
+            class_names=labels,
+            input_shape=config.get("input_shape"),
+            data_dir=cfg.get("data_dir"),
+            text_column=text_column if text_column is not None else cfg.get("text_column"),
+            label_column=label_column if label_column is not None else cfg.get("label_column"),
+            seed=cfg["seed"],
+        )
+        test = test_set.examples
+        shape = tuple(test.element_spec[0].shape)
+        if config["kind"] == "image" and list(shape) != list(config["input_shape"]):
+            raise data_lib.DataError(
+                f"{test_set.source} holds images of shape {shape} but the run takes "
+                f"{tuple(config['input_shape'])}"
+            )
+    preprocessor = run.load_preprocessor()
+    logits, y_true = [], []
+    for x, y in test.batch(batch_size):
+        if preprocessor is not None:
+            x = preprocessor(x)
+        logits.append(keras.ops.convert_to_numpy(model(x, training=False)))
+        y_true.append(y.numpy())
+    if not logits:
+        raise data_lib.DataError(f"nothing to evaluate: the test set of {str(run_dir)!r} is empty")
+    logits = np.concatenate(logits).astype("float64")
+    y_true = np.concatenate(y_true).astype("int64")
+    shifted = logits - logits.max(1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
+    loss = float(-log_probs[np.arange(len(y_true)), y_true].mean())
+    y_pred = logits.argmax(1)
+    report = {"loss": loss, **classification_report(y_true, y_pred, labels)}
+    k = len(labels)
+    collapse = find_collapse(
+        np.bincount(y_pred, minlength=k), np.bincount(y_true, minlength=k), labels
+    )
+    if collapse is not None:
+        report["collapsed"] = collapse
+    return report

@@ -1,0 +1,576 @@
+"""The JupyterLab app: :class:`TrainerApp`, widgets to build, train and export a model.
+
+Notebooks only import and show it::
+
+    from reskeras.ui import TrainerApp
+    app = TrainerApp(task="fashion_mnist")
+    app
+
+Its training widgets are made from :class:`reskeras.config.TrainConfig` (one per option with
+an app label, named like the CLI flag) and start at the recipe of the task's kind, so the
+app trains exactly what ``reskeras train`` would. Widgets are public attributes
+(``app.depth``, ``app.build_button`` ...): tests and notebooks drive the app by setting
+values and calling ``button.click()``. Training runs in a background thread; **Stop** sets the
+``threading.Event`` given to ``train(stop_event=...)``, and any exception ends up as a
+one-line message in the status area.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import html
+import math
+import re
+import threading
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import keras
+
+from reskeras import data as rdata
+from reskeras.config import RECIPES, Recipe, default_lr
+from reskeras.registry import MODELS, resolve_model
+from reskeras.training import train
+from reskeras.ui import settings as s
+from reskeras.ui.render import (
+    export_html,
+    format_count,
+    format_flops,
+    history_svg,
+    one_line,
+    summary_html,
+)
+from reskeras.ui.widgets import STYLE, WIDE, AppProgress, is_number, training_widget
+
+__all__ = ["TrainerApp"]
+
+_STATUS_COLORS = {"info": "#1f4e79", "ok": "#1b6e20", "error": "#b00020"}
+_RECIPE_FIELDS = frozenset(Recipe.__dataclass_fields__)
+
+
+class TrainerApp:
+    """Build, train and export a residual network from JupyterLab widgets.
+
+    Args:
+        task: initial task (any of :func:`reskeras.data.list_tasks`).
+        family: initial model family (default: the family of the recipe's model, with the
+            recipe's model as the preset); an explicit family starts without a preset.
+        depth: initial depth (default: the preset's, else 20/18/16 when the family offers it).
+        data: a data path (required for image_folder / text_file, optional otherwise).
+        runs_dir: where training runs go (``runs_dir/<task>-<family><depth>-<time>``).
+        export_dir: base directory of exports (``export_dir/<name>/<version>``).
+        debounce_s: seconds of quiet after a slider move before the summary is rebuilt (0:
+            rebuild at once, synchronously).
+        build: build the summary on construction.
+        **settings: initial widget values by name, e.g. ``epochs=1, limit_train=256,
+            xla=False`` (see :meth:`values` for the names).
+    """
+
+    def __init__(
+        self,
+        task: str = "fashion_mnist",
+        family: str | None = None,
+        depth: int | None = None,
+        *,
+        data: str | Path | None = None,
+        runs_dir: str | Path = "runs",
+        export_dir: str | Path = "saved_models",
+        debounce_s: float = 0.4,
+        build: bool = True,
+        **settings: Any,
+    ):
+        spec = rdata.get_task(task)
+        self.runs_dir = Path(runs_dir)
+        self.debounce_s = float(debounce_s)
+        self.model: keras.Model | None = None
+        self.description: dict | None = None
+        self.history: list[dict] = []
+        self.result: Any = None
+        self.run_dir: Path | None = None
+        self.export_result: Any = None
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+        self._stop_event = threading.Event()
+        self._build_lock = threading.Lock()
+        self._timer_lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._syncing = False
+        self._spec_cache: dict = {}
+        self._kind = spec.kind
+        self._build_widgets(spec, str(export_dir))
+
+        with self._quiet():
+            if data is not None:
+                self.data.value = str(data)
+            self._on_task()
+            if family is not None:
+                if family not in self.family.options:
+                    raise ValueError(
+                        f"Model family {family!r} does not fit task {spec.name!r} "
+                        f"({spec.kind}); expected one of {list(self.family.options)}."
+                    )
+                self.family.value = family
+                self._on_family(keep_depth=False)
+            if depth is not None:
+                self._set_depth(depth)
+            self.set(**settings)
+            if "lr" not in settings:  # train()'s default for the chosen optimizer and batch
+                self.lr.value = self._default_lr()
+        self._connect()
+        self._update_visibility()
+        if build:
+            self.build()
+
+    # -- widgets ---------------------------------------------------------------------------
+
+    def _build_widgets(self, spec: rdata.TaskSpec, export_dir: str) -> None:
+        options = s.app_options()
+        defaults = s.kind_defaults(spec.kind)
+        self.task = widgets.Dropdown(
+            options=[(f"{n} ({rdata.get_task(n).kind})", n) for n in rdata.list_tasks()],
+            value=spec.name, description=options["task"][1].label, style=STYLE, layout=WIDE,
+        )  # fmt: skip
+        self.data = widgets.Text(
+            value="", description=options["data"][1].label, style=STYLE,
+            layout=widgets.Layout(width="520px"),
+        )  # fmt: skip
+        self.family = widgets.Dropdown(options=[], description="model family", style=STYLE)
+        self.family.layout = WIDE
+        self.preset = widgets.Dropdown(options=[], description="preset", style=STYLE)
+        self.preset.tooltip = "a named model of the family (its builder arguments), or none"
+        self.depth = widgets.SelectionSlider(
+            options=[0], description="depth", continuous_update=False, style=STYLE, layout=WIDE
+        )
+        self.width = widgets.BoundedFloatText(
+            value=1, min=0.125, max=4096, step=1, description="width", style=STYLE
+        )
+        self.residual = widgets.Checkbox(value=True, description="residual connections")
+        self.drop_path_rate = widgets.FloatSlider(
+            value=0.0, min=0.0, max=0.5, step=0.05, description="drop-path rate",
+            continuous_update=False, style=STYLE, layout=WIDE,
+        )  # fmt: skip
+        self._training = []  # the TrainConfig-derived widgets, in declaration order
+        for setting, (field, option) in options.items():
+            if setting in ("task", "data"):
+                continue
+            widget = training_widget(setting, field, option, defaults[setting])
+            setattr(self, setting, widget)
+            self._training.append(setting)
+
+        self.build_button = widgets.Button(description="Build", icon="cubes")
+        self.train_button = widgets.Button(description="Train", icon="play", button_style="primary")
+        self.stop_button = widgets.Button(
+            description="Stop", icon="stop", button_style="warning", disabled=True
+        )
+        self.export_button = widgets.Button(description="Export", icon="upload", disabled=True)
+        self.export_name = widgets.Text(value=spec.name, description="export name", style=STYLE)
+        self.export_base = widgets.Text(
+            value=export_dir, description="export base", style=STYLE, layout=WIDE
+        )
+        self.summary = widgets.HTML(value="<i>Press Build to see the model.</i>")
+        self.status = widgets.HTML(value="")
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="epoch -")
+        self.progress.style = STYLE
+        self.plot = widgets.HTML(value=history_svg([]))
+        self.export_info = widgets.HTML(value="")
+
+        def section(title: str) -> widgets.HTML:
+            return widgets.HTML(f"<b>{title}</b>")
+
+        def rows(names: list[str], per_row: int = 3) -> list[widgets.HBox]:
+            items = [getattr(self, n) for n in names]
+            return [widgets.HBox(items[i : i + per_row]) for i in range(0, len(items), per_row)]
+
+        text_only = [n for n in self._training if options[n][1].kind == "text"]
+        general = [n for n in self._training if n not in text_only]
+        self._text_box = widgets.HBox([getattr(self, n) for n in text_only])
+        self.widget = widgets.VBox(
+            [
+                widgets.HTML("<h3 style='margin:0'>reskeras trainer</h3>"),
+                section("Data"),
+                widgets.HBox([self.task, self.data]),
+                section("Model"),
+                widgets.HBox([self.family, self.preset, self.depth]),
+                widgets.HBox([self.width, self.residual, self.drop_path_rate]),
+                self._text_box,
+                section("Training"),
+                *rows(general),
+                widgets.HBox(
+                    [self.build_button, self.train_button, self.stop_button, self.export_button]
+                ),
+                self.status,
+                self.summary,
+                self.progress,
+                self.plot,
+                section("Export"),
+                widgets.HBox([self.export_name, self.export_base]),
+                self.export_info,
+            ],
+            layout=widgets.Layout(border="1px solid #ddd", padding="8px"),
+        )
+        self.widget.add_class("reskeras-app")
+
+    def _connect(self) -> None:
+        self.task.observe(self._task_changed, names="value")
+        self.family.observe(self._family_changed, names="value")
+        self.preset.observe(self._preset_changed, names="value")
+        self.optimizer.observe(self._optimizer_changed, names="value")
+        self.batch_size.observe(self._batch_size_changed, names="value")
+        rebuild = [self.data, self.depth, self.width, self.residual, self.drop_path_rate]
+        rebuild += [getattr(self, n) for n in ("sequence_length", "vocabulary_size")]
+        for w in rebuild:
+            w.observe(self._schedule_build, names="value")
+        self.build_button.on_click(lambda _: self.build())
+        self.train_button.on_click(lambda _: self.train())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.export_button.on_click(lambda _: self.export())
+
+    @contextlib.contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """Programmatic widget updates inside this block schedule no rebuilds."""
+        previous, self._syncing = self._syncing, True
+        try:
+            yield
+        finally:
+            self._syncing = previous
+
+    # -- reactions -------------------------------------------------------------------------
+
+    def _default_lr(self, batch_size: int | None = None) -> float:
+        kind = rdata.get_task(self.task.value).kind
+        return default_lr(kind, self.optimizer.value, batch_size or self.batch_size.value)
+
+    def _on_task(self) -> None:
+        spec = rdata.get_task(self.task.value)
+        recipe = RECIPES[spec.kind]
+        if spec.kind != self._kind or not self.family.options:
+            # A new kind starts from its recipe: its model, and its training settings.
+            defaults = s.kind_defaults(spec.kind)
+            for setting in self._training:
+                field, option = s.app_options()[setting]
+                if field in _RECIPE_FIELDS and option.kind in (None, spec.kind):
+                    getattr(self, setting).value = defaults[setting]
+            self._kind = spec.kind
+            self.family.options = s.families_for_kind(spec.kind)
+            family, _, _ = resolve_model(recipe.model)
+            self.family.value = family.name
+            self._on_family()
+            self.preset.value = recipe.model
+            self._on_preset()
+        self.data.placeholder = (
+            "optional: a local copy (searched automatically)"
+            if not spec.user_data
+            else "folder with one sub-folder per class"
+            if spec.kind == "image"
+            else "CSV/TSV file (text, label) or a folder with train/dev files"
+        )
+        if self.export_name.value in rdata.list_tasks():
+            self.export_name.value = spec.name
+
+    def _on_family(self, keep_depth: bool = True) -> None:
+        family = self.family.value
+        if not family:
+            self.depth.options = [0]
+            return
+        current = self.depth.value if keep_depth else None
+        self.preset.options = [("family defaults", s.NO_PRESET)] + [
+            (name, name) for name in s.presets(family)
+        ]
+        self.preset.value = s.NO_PRESET
+        self.depth.options = list(s.valid_depths(family))
+        self.depth.value = s.default_depth(family, current)
+        opts = s.family_options(family)
+        if opts["width"] is not None:
+            self.width.value = opts["width"]
+            self.width.step = 1 if isinstance(opts["width"], int) else 0.25
+        self.residual.value = True
+
+    def _on_preset(self) -> None:
+        preset = self.preset.value
+        if not preset:
+            return
+        entry = MODELS[preset]
+        self.depth.value = entry.depth
+        opts = s.family_options(entry.family, preset)
+        if opts["width"] is not None:
+            self.width.value = opts["width"]
+        self.residual.value = bool(entry.kwargs.get("residual", True))
+
+    def _update_visibility(self) -> None:
+        spec = rdata.get_task(self.task.value)
+        opts = s.family_options(self.family.value) if self.family.value else {}
+
+        def show(widget: widgets.Widget, visible: bool) -> None:
+            widget.layout.display = None if visible else "none"
+
+        show(self.data, spec.user_data or bool(self.data.value.strip()))
+        show(self.width, opts.get("width") is not None)
+        show(self.residual, bool(opts.get("residual")))
+        show(self.drop_path_rate, bool(opts.get("drop_path")))
+        show(self._text_box, spec.kind == "text")
+
+    def _task_changed(self, change=None) -> None:
+        if self._syncing:
+            return
+        with self._quiet():
+            self._on_task()
+        self._update_visibility()
+        self._schedule_build()
+
+    def _family_changed(self, change=None) -> None:
+        if self._syncing:
+            return
+        with self._quiet():
+            self._on_family()
+        self._update_visibility()
+        self._schedule_build()
+
+    def _preset_changed(self, change=None) -> None:
+        if self._syncing:
+            return
+        with self._quiet():
+            self._on_preset()
+        self._schedule_build()
+
+    def _optimizer_changed(self, change) -> None:
+        self.lr.value = self._default_lr()
+
+    def _batch_size_changed(self, change) -> None:
+        # Follow the linear scaling rule unless the learning rate was set by hand.
+        if math.isclose(self.lr.value, self._default_lr(change["old"])):
+            self.lr.value = self._default_lr(change["new"])
+
+    def _schedule_build(self, change=None) -> None:
+        """Rebuilds the summary after ``debounce_s`` seconds without further changes."""
+        if self._syncing:
+            return
+        if self.data.value.strip():
+            self.data.layout.display = None
+        if self.debounce_s <= 0:
+            self.build()
+            return
+        with self._timer_lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(self.debounce_s, self.build)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def wait_for_build(self, timeout: float = 30.0) -> bool:
+        """Waits for a pending debounced rebuild; True when none is left pending."""
+        with self._timer_lock:
+            timer = self._timer
+        if timer is not None:
+            timer.join(timeout)
+            if timer.is_alive():
+                return False
+        acquired = self._build_lock.acquire(timeout=timeout)
+        if acquired:
+            self._build_lock.release()
+        return acquired
+
+    # -- public API ------------------------------------------------------------------------
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    def values(self) -> dict[str, Any]:
+        """The current settings, by name (the keys :func:`reskeras.ui.train_config` reads)."""
+        values = {name: getattr(self, name).value for name in s.setting_names()}
+        values["data"] = self.data.value.strip() or None
+        return values
+
+    def _set_depth(self, depth: Any) -> None:
+        if depth not in self.depth.options:
+            raise ValueError(
+                f"Invalid depth {depth!r} for {self.family.value}; expected one of "
+                f"{list(self.depth.options)}."
+            )
+        self.depth.value = depth
+
+    def set(self, **settings: Any) -> TrainerApp:
+        """Sets widget values by name (``app.set(depth=56, epochs=1)``); returns the app.
+
+        ``task``, ``family`` and ``preset`` are applied first so that the depth options fit;
+        a family given without a preset starts from the family's defaults.
+        """
+        unknown = sorted(set(settings) - set(s.setting_names()))
+        if unknown:
+            raise ValueError(
+                f"Unknown settings {unknown}; expected some of {list(s.setting_names())}."
+            )
+        if "family" in settings and "preset" not in settings:
+            settings["preset"] = s.NO_PRESET
+        first = ["task", "family", "preset"]
+        for key in first + [k for k in settings if k not in first]:
+            if key not in settings:
+                continue
+            value = settings[key]
+            if key == "data":
+                value = "" if value is None else str(value)
+            if key == "batch_size" and value not in self.batch_size.options:
+                self.batch_size.options = sorted({*self.batch_size.options, int(value)})
+            if key == "depth":
+                self._set_depth(value)
+                continue
+            getattr(self, key).value = value
+        return self
+
+    def train_config(self) -> dict[str, Any]:
+        """The keyword arguments the Train button hands to :func:`reskeras.training.train`."""
+        values = self.values()
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = f"{values['task']}-{values['family']}{values['depth']}-{stamp}"
+        out = self.runs_dir / base
+        n = 1
+        while out.exists():
+            n += 1
+            out = self.runs_dir / f"{base}-{n}"
+        return s.train_config(values, out=out)
+
+    def build(self) -> dict | None:
+        """Builds the model (no forward pass) and shows its summary; returns the description."""
+        with self._build_lock:
+            try:
+                model, desc, note = s.build_preview(self.values(), self._spec_cache)
+            except Exception as err:  # shown to the user, never raised into the widget loop
+                self._show_error("Build failed", err)
+                return None
+            self.model, self.description = model, desc
+            self.summary.value = summary_html(desc, note)
+            if not self.is_training:
+                self._set_status(
+                    f"Built {desc['name']}: {format_count(desc['trainable_params'])} trainable "
+                    f"parameters, {format_flops(desc['flops'])}FLOPs per example.",
+                    "ok",
+                )
+            return desc
+
+    @property
+    def is_training(self) -> bool:
+        """Whether a training thread is running."""
+        return self.thread is not None and self.thread.is_alive()
+
+    def train(self) -> threading.Thread | None:
+        """Starts training in a background thread (returns it); the kernel stays responsive."""
+        if self.is_training:
+            self._set_status("Already training; press Stop first.", "error")
+            return None
+        try:
+            config = self.train_config()
+        except Exception as err:
+            self._show_error("Cannot train", err)
+            return None
+        self.error = None
+        self.result = None
+        self.history = []
+        self.plot.value = history_svg([])
+        self.progress.value = 0
+        self._stop_event = threading.Event()
+        self.train_button.disabled = True
+        self.stop_button.disabled = False
+        epochs = config["epochs"] or RECIPES[rdata.get_task(config["task"]).kind].epochs
+        self._set_status(
+            f"Training {config['model']} (depth {config['depth']}) on {config['task']} "
+            f"for {epochs} epoch(s)...",
+            "info",
+        )
+        self.thread = threading.Thread(
+            target=self._train_worker, args=(config, epochs), name="reskeras-train", daemon=True
+        )
+        self.thread.start()
+        return self.thread
+
+    def _train_worker(self, config: dict[str, Any], epochs: int) -> None:
+        try:
+            callback = AppProgress(self, epochs=epochs)
+            result = train(
+                **config,
+                callbacks=[callback],
+                stop_event=self._stop_event,
+                verbose=0,
+                report=lambda line: self._set_status(line, "error"),
+            )
+            self.result = result
+            self.run_dir = Path(result.run_dir)
+            if result.history:
+                self.history = [dict(h) for h in result.history]
+                self.plot.value = history_svg(self.history)
+            acc = getattr(result, "test_accuracy", None)
+            acc_text = f" test accuracy {acc:.4f};" if is_number(acc) else ""
+            how = "Stopped early" if getattr(result, "stopped_early", False) else "Finished"
+            level = "ok"
+            if result.collapses and result.collapses[-1]["epoch"] == len(result.history):
+                how, level = f"{how}, but the model predicts one class", "error"
+            self._set_status(f"{how}:{acc_text} run saved to {self.run_dir}", level)
+            self.export_button.disabled = False
+        except BaseException as err:  # noqa: BLE001 - every failure must reach the status area
+            self.error = err
+            self._show_error("Training failed", err)
+        finally:
+            self.train_button.disabled = False
+            self.stop_button.disabled = True
+
+    def stop(self) -> None:
+        """Asks training to stop at the next batch (the checkpoint is kept)."""
+        self._stop_event.set()
+        if self.is_training:
+            self._set_status("Stopping after the current batch...", "info")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Waits for the training thread; True when it has finished."""
+        if self.thread is None:
+            return True
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+    def export(self) -> Any:
+        """Exports the last run for TF Serving; returns the ExportResult (or None on error)."""
+        if self.run_dir is None:
+            self._set_status("Nothing to export yet: train a model first.", "error")
+            return None
+        try:
+            from reskeras.export import export_for_serving
+
+            self._set_status(f"Exporting {self.run_dir}...", "info")
+            result = export_for_serving(
+                self.run_dir, self.export_name.value.strip(), base_dir=self.export_base.value
+            )
+        except Exception as err:
+            self._show_error("Export failed", err)
+            return None
+        self.export_result = result
+        self.export_info.value = export_html(result)
+        self._set_status(f"Exported version {result.version} to {result.path}", "ok")
+        return result
+
+    # -- status ----------------------------------------------------------------------------
+
+    def _set_status(self, message: str, level: str = "info") -> None:
+        color = _STATUS_COLORS.get(level, _STATUS_COLORS["info"])
+        self.status.value = (
+            f"<div class='reskeras-status reskeras-{level}' style='color:{color}'>"
+            f"{html.escape(message)}</div>"
+        )
+
+    def _show_error(self, what: str, err: BaseException) -> None:
+        tb = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+        self.status.value = (
+            f"<div class='reskeras-status reskeras-error' style='color:{_STATUS_COLORS['error']}'>"
+            f"<b>{html.escape(what)}</b>: {html.escape(one_line(err))}"
+            "<details><summary>details</summary>"
+            f"<pre style='font-size:11px;max-height:240px;overflow:auto'>{html.escape(tb)}</pre>"
+            "</details></div>"
+        )
+
+    @property
+    def status_text(self) -> str:
+        """The status line without markup or traceback (handy in tests and scripts)."""
+        text = re.sub(r"<details>.*?</details>", "", self.status.value, flags=re.S)
+        return html.unescape(re.sub(r"<[^>]+>", "", text)).strip()

@@ -1,0 +1,175 @@
+"""What the app draws: model summaries, training curves and export details, as HTML.
+
+Curves are drawn with matplotlib (its object-oriented ``Figure``: no pyplot state, safe from
+the training thread) and embedded as inline SVG, so they render the same headless and in the
+browser. Each data curve carries an id (``curve-<name>``).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "export_html",
+    "format_count",
+    "format_flops",
+    "history_svg",
+    "one_line",
+    "summary_html",
+]
+
+_CURVES = {  # key: (panel, color, style)
+    "loss": ("loss", "#1f77b4", "-"),
+    "val_loss": ("loss", "#ff7f0e", "--"),
+    "accuracy": ("accuracy", "#1f77b4", "-"),
+    "val_accuracy": ("accuracy", "#ff7f0e", "--"),
+}
+
+
+def format_count(n: int) -> str:
+    """``269722`` -> ``"269,722"``."""
+    return f"{int(n):,}"
+
+
+def format_flops(n: float) -> str:
+    """``81102080`` -> ``"81.1 M"`` (multiply-adds count as two FLOPs)."""
+    n = float(n)
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n:.0f}"
+
+
+def summary_html(description: Mapping[str, Any], note: str = "") -> str:
+    """HTML of :func:`reskeras.describe.describe_model`'s output: totals and stage table."""
+    esc = html.escape
+    cell = "<td style='padding:1px 10px;text-align:{}'>{}</td>"
+    rows = "".join(
+        "<tr>"
+        + cell.format("left", esc(str(s["name"])))
+        + cell.format("right", s["blocks"])
+        + cell.format("right", format_count(s["params"]))
+        + cell.format("right", format_flops(s["flops"]))
+        + cell.format("left", esc(" x ".join(str(d) for d in s["output_shape"] or ())))
+        + "</tr>"
+        for s in description.get("stages", ())
+    )
+    head = "".join(
+        f"<th style='padding:1px 10px;text-align:{align}'>{name}</th>"
+        for name, align in (
+            ("stage", "left"),
+            ("blocks", "right"),
+            ("params", "right"),
+            ("FLOPs", "right"),
+            ("output", "left"),
+        )
+    )
+    params = format_count(description["params"])
+    trainable = format_count(description["trainable_params"])
+    parts = [
+        "<div class='reskeras-summary'>",
+        f"<b class='reskeras-name'>{esc(str(description['name']))}</b> &mdash; "
+        f"depth <b class='reskeras-depth'>{description['depth']}</b>, "
+        f"<b class='reskeras-params'>{trainable}</b> trainable parameters "
+        f"({params} in all), "
+        f"<b class='reskeras-flops'>{format_flops(description['flops'])}</b>FLOPs per example",
+    ]
+    if rows:
+        parts.append(
+            "<table class='reskeras-stages' style='border-collapse:collapse;margin-top:4px'>"
+            f"<thead><tr>{head}</tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
+        )
+    if note:
+        parts.append(f"<div class='reskeras-note'><i>{esc(note)}</i></div>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def history_svg(
+    history: Sequence[Mapping[str, Any]],
+    batch_losses: Sequence[tuple[float, float]] = (),
+    width: int = 640,
+    height: int = 220,
+) -> str:
+    """Loss and accuracy per epoch (and, within epochs, a smoothed training loss per batch)
+    as an inline SVG string.
+
+    ``history``: dicts with ``epoch`` and any of ``loss``, ``val_loss``, ``accuracy``,
+    ``val_accuracy`` (as in ``TrainResult.history``); ``batch_losses``: ``(epoch fraction,
+    smoothed loss)`` points, e.g. ``(0.5, 1.7)`` halfway through the first epoch.
+    """
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width / 100, height / 100), dpi=100, layout="constrained")
+    panels = dict(zip(("loss", "accuracy"), fig.subplots(1, 2), strict=True))
+    for key, (panel, color, style) in _CURVES.items():
+        points = [(h["epoch"], float(h[key])) for h in history if _finite(h.get(key))]
+        if points:
+            x, y = zip(*points, strict=True)
+            panels[panel].plot(
+                x, y, style, color=color, marker="o", ms=3, label=key, gid=f"curve-{key}"
+            )
+    if batch_losses:
+        x, y = zip(*batch_losses, strict=True)
+        panels["loss"].plot(
+            x, y, color="#1f77b4", alpha=0.35, lw=1, label="loss (batches)", gid="curve-batch_loss"
+        )
+    epochs = max([h.get("epoch", 0) for h in history] + [x for x, _ in batch_losses] + [1])
+    for title, ax in panels.items():
+        ax.set_title(title, fontsize=10, loc="left")
+        ax.set_xlim(0, epochs)
+        ax.set_xlabel("epoch", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=7, loc="best")
+    panels["accuracy"].set_ylim(0, 1)
+    if not history and not batch_losses:
+        fig.text(0.5, 0.5, "press Train: curves appear here", ha="center", color="#888")
+    out = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text stays text: small, crisp
+        fig.savefig(out, format="svg")
+    svg = out.getvalue()
+    return svg[svg.index("<svg") :]
+
+
+def export_html(result: Any) -> str:
+    """HTML for an :class:`reskeras.export.ExportResult`: path, version and signatures."""
+    esc = html.escape
+    rows = []
+    for sig, spec in result.signatures.items():
+        ins = ", ".join(f"{k}: {v}" for k, v in spec.get("inputs", {}).items())
+        outs = ", ".join(f"{k}: {v}" for k, v in spec.get("outputs", {}).items())
+        rows.append(
+            f"<tr><td><code>{esc(sig)}</code></td><td><code>{esc(ins)}</code></td>"
+            f"<td><code>{esc(outs)}</code></td></tr>"
+        )
+    return (
+        "<div class='reskeras-export'>"
+        f"Exported <b>{esc(str(result.name))}</b> version "
+        f"<b class='reskeras-version'>{result.version}</b> to "
+        f"<code class='reskeras-path'>{esc(str(result.path))}</code>"
+        "<table style='border-collapse:collapse;margin-top:4px'><thead><tr><th>signature</th>"
+        "<th>inputs</th><th>outputs</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        "</div>"
+    )
+
+
+def one_line(exc: BaseException) -> str:
+    """``"TypeName: first line of the message"``."""
+    text = str(exc).strip().splitlines()
+    msg = text[0] if text else ""
+    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__

@@ -1,0 +1,274 @@
+"""The app's settings as pure functions: what can be chosen for a task, and the train() call
+the choices make. No widgets here, so all of it is tested headless.
+
+The training settings are the :class:`reskeras.config.TrainConfig` options that have an app
+``label``; their defaults are the recipe of the task's kind, exactly as for the CLI. Model
+settings (family, preset, depth, width, residual, drop-path) come from the registry and the
+family builder's own signature.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+
+from reskeras import data as rdata
+from reskeras.config import Option, TrainConfig, default_lr, options
+from reskeras.describe import describe_model
+from reskeras.models import assemble
+from reskeras.registry import FAMILIES, MODELS, build_model, check_kind
+
+__all__ = [
+    "BATCH_SIZES",
+    "MODEL_SETTINGS",
+    "NO_PRESET",
+    "app_options",
+    "build_preview",
+    "default_depth",
+    "families_for_kind",
+    "family_options",
+    "kind_defaults",
+    "model_kwargs",
+    "presets",
+    "preview_spec",
+    "setting_names",
+    "train_config",
+    "valid_depths",
+]
+
+BATCH_SIZES = (16, 32, 64, 128, 256, 512)
+#: What Build assumes for image_folder / text_file before the data has been pointed at.
+PREVIEW_IMAGE_SHAPE = (32, 32, 3)
+PREVIEW_NUM_CLASSES = 2
+NO_PRESET = ""  # the preset dropdown's "family defaults" entry
+MODEL_SETTINGS = ("family", "preset", "depth", "width", "residual", "drop_path_rate")
+#: Training settings where 0 means "unset": the recipe decides (epochs) or all data (limits).
+ZERO_IS_UNSET = ("epochs", "limit_train", "limit_test", "sequence_length")
+#: What Build assumes for a text model's length before training picks one from the data.
+PREVIEW_SEQUENCE_LENGTH = 64
+_PREFERRED_DEPTHS = (20, 18, 16)
+
+
+def app_options() -> dict[str, tuple[str, Option]]:
+    """The training options the app shows: ``{setting name: (TrainConfig field, Option)}``.
+    A setting is named like the option's CLI flag (``xla`` for ``jit_compile``)."""
+    return {
+        (opt.flag or name).replace("-", "_"): (name, opt)
+        for name, opt in options().items()
+        if opt.label is not None
+    }
+
+
+def setting_names() -> tuple[str, ...]:
+    """Every setting the app has, by name (``app.set(...)`` and ``app.values()`` keys)."""
+    training = tuple(app_options())
+    return (*training[:2], *MODEL_SETTINGS, *training[2:])
+
+
+def option_type(field: str) -> type:
+    """The value type of a TrainConfig field (``int | None`` -> ``int``)."""
+    hint = typing.get_type_hints(TrainConfig)[field]
+    return next(t for t in (*typing.get_args(hint), hint) if t is not type(None))
+
+
+def kind_defaults(kind: str, batch_size: int | None = None) -> dict[str, Any]:
+    """The training settings' defaults for a task kind: its recipe, as train() resolves it
+    (epochs 0 = the recipe's epochs, stretched on small data; limits 0 = all data)."""
+    resolved = {k: TrainConfig().for_kind(k) for k in ("image", "text")}
+    values = {}
+    for setting, (field, option) in app_options().items():
+        value = getattr(resolved[option.kind or kind], field)  # text options: text defaults
+        values[setting] = 0 if value is None and setting in ZERO_IS_UNSET else value
+    values["lr"] = default_lr(kind, values["optimizer"], batch_size or values["batch_size"])
+    return values
+
+
+def families_for_kind(kind: str) -> list[str]:
+    """Registered model families whose inputs are of ``kind`` ("image" or "text"), sorted."""
+    if kind not in ("image", "text"):
+        raise ValueError(f"Unknown kind {kind!r}; expected one of ['image', 'text'].")
+    return sorted(name for name, fam in FAMILIES.items() if fam.kind == kind)
+
+
+def _family(name: str):
+    if name not in FAMILIES:
+        raise ValueError(f"Unknown model family {name!r}; expected one of {sorted(FAMILIES)}.")
+    return FAMILIES[name]
+
+
+def presets(family: str) -> list[str]:
+    """The named models of a family at a depth the app offers (``cifar_resnet20``,
+    ``cifar_resnet14_fast`` ...)."""
+    depths = valid_depths(family)
+    return sorted(n for n, e in MODELS.items() if e.family == family and e.depth in depths)
+
+
+def valid_depths(family: str) -> tuple[int, ...]:
+    """The depths offered for ``family`` (all of them valid for its builder)."""
+    return tuple(_family(family).depths)
+
+
+def default_depth(family: str, current: int | None = None) -> int:
+    """``current`` if it is valid for ``family``, else 20/18/16 when offered, else the smallest."""
+    depths = valid_depths(family)
+    if not depths:
+        raise ValueError(f"Model family {family!r} offers no depths.")
+    for depth in (current, *_PREFERRED_DEPTHS):
+        if depth in depths:
+            return depth
+    return min(depths)
+
+
+_ASSEMBLE_PARAMS = frozenset(inspect.signature(assemble).parameters)
+
+
+def family_options(family: str, preset: str = NO_PRESET) -> dict[str, Any]:
+    """Which optional knobs ``family``'s builder takes, and their defaults (a preset's own).
+
+    Returns ``{"width": the default width (int or float) or None, "residual": bool,
+    "drop_path": bool}``. A keyword the builder names explicitly counts; so does
+    ``drop_path_rate`` for image builders that pass ``**kwargs`` on to
+    :func:`reskeras.models.assemble`.
+    """
+    fam = _family(family)
+    params = inspect.signature(fam.builder).parameters
+    var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+    def takes(name: str) -> bool:
+        return name in params or (var_kw and fam.kind == "image" and name in _ASSEMBLE_PARAMS)
+
+    width = None
+    if "width" in params:
+        default = MODELS[preset].kwargs.get("width") if preset else None
+        default = params["width"].default if default is None else default
+        ok = isinstance(default, int | float) and not isinstance(default, bool)
+        width = default if ok else 1
+    return {"width": width, "residual": takes("residual"), "drop_path": takes("drop_path_rate")}
+
+
+def model_kwargs(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Builder overrides (``residual``, ``drop_path_rate``, ``width``) that the family takes."""
+    opts = family_options(values["family"])
+    out: dict[str, Any] = {}
+    if opts["width"] is not None and values.get("width") is not None:
+        # Wide ResNet's width is a whole multiplier, text_resnet's a float.
+        as_int = isinstance(opts["width"], int)
+        out["width"] = int(round(values["width"])) if as_int else float(values["width"])
+    if opts["residual"] and values.get("residual") is not None:
+        out["residual"] = bool(values["residual"])
+    if opts["drop_path"] and values.get("drop_path_rate"):
+        out["drop_path_rate"] = float(values["drop_path_rate"])
+    return out
+
+
+def _model(values: Mapping[str, Any]) -> tuple[str, int]:
+    """The model name train() gets (the preset, else the family) and the depth."""
+    missing = [k for k in ("task", "family", "depth") if values.get(k) in (None, "")]
+    if missing:
+        raise ValueError(f"Missing settings {missing}; the app needs a task, a family and a depth.")
+    family = _family(values["family"])
+    preset = values.get("preset") or NO_PRESET
+    if preset and (preset not in MODELS or MODELS[preset].family != family.name):
+        raise ValueError(
+            f"Preset {preset!r} is not a {family.name} model; expected one of "
+            f"{presets(family.name)}."
+        )
+    depth = int(values["depth"])
+    family.rule.check(family.name, depth)
+    return preset or family.name, depth
+
+
+def train_config(values: Mapping[str, Any], out: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for :func:`reskeras.training.train` from the app's settings
+    (:func:`setting_names`). Empty ``data`` means "search local copies"; 0 for epochs and the
+    limits means unset. Options of the other kind of task are left out; every value is
+    checked by :class:`~reskeras.config.TrainConfig`."""
+    task = rdata.get_task(values["task"])
+    family = _family(values["family"])
+    check_kind(family.kind, task.name, task.kind, f"Model family {family.name!r}")
+    model, depth = _model(values)
+    config: dict[str, Any] = {"task": task.name, "model": model, "depth": depth}
+    for setting, (field, option) in app_options().items():
+        if field == "task" or (option.kind is not None and option.kind != task.kind):
+            continue
+        value = values.get(setting)
+        if setting == "data":
+            value = str(value or "").strip() or None
+        elif setting in ZERO_IS_UNSET:
+            value = int(value or 0) or None
+        elif value is not None:
+            value = option_type(field)(value)
+        config[field] = value
+    config["model_kwargs"] = model_kwargs(values) or None
+    TrainConfig.from_dict(config)  # every value checked, in one place
+    config["out"] = str(out) if out is not None else None
+    return config
+
+
+def preview_spec(
+    task: str, data: str | None = None, cache: dict | None = None
+) -> tuple[rdata.TaskSpec, str]:
+    """The task spec Build uses, and a note saying what it had to assume.
+
+    Built-in tasks use their registered spec. User data (``image_folder``/``text_file``) is
+    loaded from ``data`` to learn its classes and input shape (cached per path in ``cache``);
+    without a path the preview assumes 32x32x3 images / 2 classes and says so.
+    """
+    spec = rdata.get_task(task)
+    if spec.class_names is not None and spec.input_shape is not None:
+        return spec, ""
+    data = str(data or "").strip()
+    if not data:
+        assumed = f"{PREVIEW_NUM_CLASSES} classes"
+        if spec.kind == "image":
+            assumed = "x".join(map(str, PREVIEW_IMAGE_SHAPE)) + f" images and {assumed}"
+        shape = PREVIEW_IMAGE_SHAPE if spec.kind == "image" else ()
+        stats = (0.5,) * shape[-1] if shape else None
+        spec = dataclasses.replace(
+            spec,
+            class_names=tuple(str(i) for i in range(PREVIEW_NUM_CLASSES)),
+            input_shape=shape,
+            input_mean=stats,
+            input_std=stats,
+        )
+        return spec, f"Preview assumes {assumed} until you give a data path."
+    key = (spec.name, data)
+    if cache is not None and key in cache:
+        return cache[key], ""
+    loaded = rdata.load_task(spec.name, data).spec
+    if cache is not None:
+        cache[key] = loaded
+    return loaded, ""
+
+
+def build_preview(
+    values: Mapping[str, Any], cache: dict | None = None
+) -> tuple[keras.Model, dict, str]:
+    """Builds (never calls) the model the settings describe; returns (model, description, note)."""
+    spec, note = preview_spec(values["task"], values.get("data"), cache)
+    family = _family(values["family"])
+    check_kind(family.kind, spec.name, spec.kind, f"Model family {family.name!r}")
+    model, depth = _model(values)
+    kwargs = model_kwargs(values)
+    if spec.kind == "image":
+        kwargs["input_shape"] = tuple(spec.input_shape)
+        if spec.input_mean is not None:
+            kwargs["input_mean"] = tuple(spec.input_mean)
+            kwargs["input_std"] = tuple(spec.input_std)
+    else:
+        defaults = kind_defaults("text")
+        length = int(values.get("sequence_length") or 0)
+        if not length:
+            assumed = f"Preview at {PREVIEW_SEQUENCE_LENGTH} tokens; training takes the length "
+            note = " ".join(filter(None, [note, assumed + "from the data."]))
+        kwargs["sequence_length"] = length or PREVIEW_SEQUENCE_LENGTH
+        kwargs["vocabulary_size"] = int(
+            values.get("vocabulary_size") or defaults["vocabulary_size"]
+        )
+    built = build_model(model, depth=depth, num_classes=len(spec.class_names), **kwargs)
+    return built, describe_model(built), note

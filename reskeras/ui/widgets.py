@@ -1,0 +1,102 @@
+"""The app's widget pieces: a widget per training option, and the training callback that
+moves the progress bar and redraws the curves."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+import keras
+
+from reskeras.config import Option
+from reskeras.ui import settings as s
+from reskeras.ui.render import history_svg
+
+if TYPE_CHECKING:
+    from reskeras.ui.app import TrainerApp
+
+__all__ = ["STYLE", "WIDE", "AppProgress", "is_number", "training_widget"]
+
+STYLE = {"description_width": "110px"}
+WIDE = widgets.Layout(width="340px")
+_ZERO_HELP = {
+    "epochs": "0: the recipe's epochs, each long enough for small data",
+    "limit_train": "0: all training examples",
+    "limit_test": "0: all test examples",
+    "sequence_length": "0: from the data (1.5 x the 99th percentile of the texts' lengths)",
+}
+
+
+def training_widget(setting: str, field: str, option: Option, value: Any) -> widgets.Widget:
+    """The widget of one training option, by its type (a few get a friendlier control)."""
+    kind = s.option_type(field)
+    common = {"description": option.label, "style": STYLE}
+    if setting == "lr":
+        widget = widgets.FloatLogSlider(
+            value=value, base=10, min=-5, max=0, step=0.1, readout_format=".1e",
+            continuous_update=False, layout=WIDE, **common,
+        )  # fmt: skip
+    elif setting == "batch_size":
+        widget = widgets.Dropdown(options=list(s.BATCH_SIZES), value=value, **common)
+    elif option.choices:
+        widget = widgets.Dropdown(options=list(option.choices), value=value, **common)
+    elif kind is bool:
+        widget = widgets.Checkbox(value=value, description=option.label)
+    elif kind is int and setting in s.ZERO_IS_UNSET:
+        widget = widgets.BoundedIntText(value=value, min=0, max=10_000_000, **common)
+    elif kind is int and option.low is not None:
+        widget = widgets.BoundedIntText(value=value, min=int(option.low), max=10_000_000, **common)
+    elif kind is int:
+        widget = widgets.IntText(value=value, **common)
+    else:
+        widget = widgets.Text(value=value or "", **common)
+    widget.tooltip = _ZERO_HELP.get(setting, option.help)
+    return widget
+
+
+class AppProgress(keras.callbacks.Callback):
+    """Moves the app's progress bar per batch and redraws its plot per epoch."""
+
+    def __init__(self, app: TrainerApp, epochs: int, min_interval: float = 0.1):
+        super().__init__()
+        self.app = app
+        self.epochs = epochs
+        self.min_interval = min_interval
+        self._last = 0.0
+
+    def on_train_begin(self, logs=None):
+        steps = (self.params or {}).get("steps")
+        self.app.progress.max = int(steps) if steps else 1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.app.progress.value = 0
+        self.app.progress.description = f"epoch {epoch + 1}/{self.epochs}"
+
+    def on_train_batch_end(self, batch, logs=None):
+        progress = self.app.progress
+        if batch + 1 > progress.max:
+            progress.max = batch + 1
+        now = time.monotonic()
+        if now - self._last >= self.min_interval or batch + 1 == progress.max:
+            self._last = now
+            progress.value = batch + 1
+        if self.app._stop_event.is_set():
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.app.progress.value = self.app.progress.max
+        row = {"epoch": epoch + 1}
+        row.update({k: float(v) for k, v in (logs or {}).items() if is_number(v)})
+        self.app.history.append(row)
+        self.app.plot.value = history_svg(self.app.history)
+        parts = [f"{k} {row[k]:.4f}" for k in ("loss", "accuracy", "val_accuracy") if k in row]
+        self.app._set_status(f"Epoch {epoch + 1}/{self.epochs}: " + ", ".join(parts), "info")
+
+
+def is_number(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
