@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             task, data = TASKS[kind]
             baseline = majority_baseline(task, data)
             line[task] = {
-                "recipe": RECIPES[kind].as_dict(),
+                "recipe": RECIPES[kind].to_dict(),
                 "cells": [cell(task, data, n, baseline, Path(tmp)) for n in sizes],
             }
     cells = [c for v in line.values() if isinstance(v, dict) for c in v["cells"]]
