@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # quiet start-up (reskeras.console)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -9,6 +9,10 @@ options and recipes) -> ``data`` (tasks, readers, pipelines) -> ``training``, ``
 
 import importlib
 
+from reskeras.console import quiet_tensorflow
+
+quiet_tensorflow()  # before Keras imports TensorFlow: no start-up chatter (reskeras.console)
+
 from reskeras.blocks import (
     BasicBlock,
     BottleneckBlock,

@@ -12,8 +12,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose mistakes are one ``reskeras: error:`` line, like all others."""
@@ -29,33 +27,53 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="reskeras", description="Residual networks for Keras: train, evaluate, export."
     )
+    # Read by reskeras.console before TensorFlow is imported (it must be, to take effect).
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--verbose", action="store_true", help="show TensorFlow's own start-up and C++ log lines"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    sub.add_parser("list", help="list models, families and tasks")
+    sub.add_parser("list", help="list models, families and tasks", parents=[common])
 
-    t = sub.add_parser("train", help="train a model on a task and write a run directory")
+    t = sub.add_parser(
+        "train", help="train a model on a task and write a run directory", parents=[common]
+    )
     add_arguments(t)  # one flag per reskeras.config.TrainConfig option
     t.add_argument("--no-residual", action="store_true", help="build the plain twin")
     t.add_argument("--out", help="run directory (default runs/<task>-<model>-<time>)")
     t.add_argument("--resume", help="continue the run in this directory")
 
-    e = sub.add_parser("evaluate", help="evaluate a run; prints one JSON line")
+    e = sub.add_parser("evaluate", help="evaluate a run; prints one JSON line", parents=[common])
     e.add_argument("--run", required=True)
     e.add_argument("--task", help="score on this task's test split instead")
     e.add_argument("--data", help="a file or folder to score whole (labels: class names or ids)")
     e.add_argument("--text-column", type=_column, help="text column name or index (text files)")
     e.add_argument("--label-column", type=_column, help="label column name or index")
+    e.add_argument(
+        "--report",
+        metavar="DIR",
+        help="also write DIR/report.html (confusion matrix, per-class table, the most "
+        "confidently wrong examples) and DIR/report.json",
+    )
 
-    x = sub.add_parser("export", help="export a run as a SavedModel for TF Serving")
+    x = sub.add_parser(
+        "export", help="export a run as a SavedModel for TF Serving", parents=[common]
+    )
     x.add_argument("--run", required=True)
     x.add_argument("--name", required=True)
     x.add_argument("--base", default="saved_models")
     x.add_argument("--version", type=int)
 
-    d = sub.add_parser("demo", help="train the default briefly on Fashion-MNIST and export it")
-    d.add_argument("--epochs", type=int, default=1)
-    d.add_argument("--limit-train", type=int, default=20_000)
+    d = sub.add_parser(
+        "demo",
+        help="train the default image recipe briefly on Fashion-MNIST and export it",
+        parents=[common],
+    )
     d.add_argument("--out", default="runs/demo")
+    d.add_argument("--export-base", default="saved_models")
+    d.add_argument("--limit-train", type=int, help="train on this many images (default: all)")
+    d.add_argument("--limit-test", type=int, help="test on this many images (default: all)")
     return parser
 
 
@@ -115,8 +133,13 @@ def _cmd_evaluate(args) -> None:
         data=args.data,
         text_column=args.text_column,
         label_column=args.label_column,
+        report_dir=args.report,
     )
     print(json.dumps(report))
+    if args.report:
+        from reskeras.report import REPORT_HTML
+
+        print(f"report: {os.path.join(args.report, REPORT_HTML)}", file=sys.stderr)
     if "collapsed" in report:
         print(
             f"reskeras: warning: {collapse_message(report['collapsed'], 'evaluation')}",
@@ -132,21 +155,63 @@ def _cmd_export(args) -> None:
     print(json.dumps({**summary, "signatures": result.signatures}))
 
 
+#: What ``reskeras demo`` trains: the default image recipe, one pass over Fashion-MNIST.
+DEMO_TASK, DEMO_EPOCHS, DEMO_NAME = "fashion_mnist", 1, "fashion_mnist_demo"
+
+
 def _cmd_demo(args) -> None:
     import shutil
     from pathlib import Path
 
+    from reskeras import serving
+    from reskeras.console import device_line
+    from reskeras.data import load_task
+    from reskeras.evaluation import score_run
     from reskeras.export import export_for_serving
+    from reskeras.report import REPORT_HTML
+    from reskeras.rundir import atomic_write
     from reskeras.training import train
 
     out = Path(args.out)
     if out.exists():
         shutil.rmtree(out)  # the demo's own scratch run, recreated every time
-    result = train("fashion_mnist", epochs=args.epochs, limit_train=args.limit_train, out=out)
-    exported = export_for_serving(result.run_dir, "fashion_mnist_demo")
-    print(f"test accuracy {result.test_accuracy:.4f} after {len(result.history)} epoch(s)")
-    print(f"run directory: {result.run_dir}")
-    print(f"SavedModel for TF Serving: {exported.path}")
+    result = train(
+        DEMO_TASK,
+        epochs=DEMO_EPOCHS,
+        limit_train=args.limit_train,
+        limit_test=args.limit_test,
+        out=out,
+    )
+    results = score_run(result.run_dir)
+    results.write(out / "report")
+    exported = export_for_serving(result.run_dir, DEMO_NAME, base_dir=args.export_base)
+    images = [x.numpy() for x, _ in load_task(DEMO_TASK).test.take(2)]
+    request = out / "request.json"
+    atomic_write(request, json.dumps(serving.image_request(images)))
+
+    cfg = result.config
+    seconds = sum(h["train_seconds"] for h in result.history)
+    rate = sum(h.get("examples_per_s", 0) * h["train_seconds"] for h in result.history) / seconds
+    models = Path(exported.path).parent.resolve()
+    r = results.report
+    rule = "-" * 78
+    print(
+        f"\n{rule}\n"
+        f"reskeras demo: {cfg.model} on Fashion-MNIST, {len(result.history)} epoch(s) of the "
+        f"default image recipe\n"
+        f"  test accuracy  {r['accuracy']:.4f} on {r['num_examples']:,} test images "
+        f"(macro-F1 {r['macro_f1']:.4f})\n"
+        f"  training time  {seconds:.0f} s, {rate:,.0f} images/s ({device_line()})\n"
+        f"  run directory  {result.run_dir}\n"
+        f"  report         {out / 'report' / REPORT_HTML} (confusion matrix, worst mistakes)\n"
+        f"  SavedModel     {exported.path}\n"
+        f"serve it with TF Serving:\n"
+        f"  docker run --rm -p 8501:8501 -v {models}:/models/{DEMO_NAME} "
+        f"-e MODEL_NAME={DEMO_NAME} tensorflow/serving\n"
+        f"query it (two test images):\n"
+        f"  curl -s -d @{request} http://localhost:8501/v1/models/{DEMO_NAME}:predict\n"
+        f"{rule}"
+    )
 
 
 COMMANDS = {

@@ -121,8 +121,13 @@ class TrainConfig:
         "float32", "compute precision; logits stay float32", choices=PRECISIONS,
         label="precision",
     )  # fmt: skip
-    jit_compile: bool = _option(
-        True, "compile the training step with XLA", flag="xla", label="XLA (jit_compile)"
+    jit_compile: bool | str = _option(
+        "auto",
+        "compile the training step with XLA: auto (on with a GPU; on a CPU whichever a short "
+        "probe at the start of the run measures faster), or --xla / --no-xla",
+        choices=("auto", True, False),
+        flag="xla",
+        label="XLA (jit_compile)",
     )
     strategy: str = _option(
         "auto", "tf.distribute strategy (auto: mirrored with >1 GPU)", choices=STRATEGIES
@@ -357,7 +362,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         flag = "--" + (option.flag or name).replace("_", "-")
         allowed = _types(hints[name])
         kwargs: dict[str, Any] = {"dest": name, "default": None, "help": option.help}
-        if allowed == (bool,):
+        if bool in allowed:  # --flag / --no-flag; neither: the default (e.g. "auto")
             kwargs["action"] = argparse.BooleanOptionalAction
         elif allowed == (str, int):
             kwargs.update(type=_column, metavar="COLUMN")

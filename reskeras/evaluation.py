@@ -1,9 +1,10 @@
-"""Scoring finished runs: accuracy, loss, per-class recall, macro-F1 and collapse checks."""
+"""Scoring finished runs: accuracy, loss, per-class metrics, the confusion matrix, the most
+confidently wrong examples and collapse checks (drawn and written by :mod:`reskeras.report`)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -11,31 +12,10 @@ import numpy as np
 from reskeras import data as data_lib
 from reskeras.collapse import find_collapse
 from reskeras.registry import check_kind
+from reskeras.report import GALLERY_SIZE, MistakeCollector, Results, classification_report
 from reskeras.rundir import RunDir
 
-__all__ = ["classification_report", "evaluate"]
-
-
-def classification_report(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]):
-    """Accuracy, per-class recall and macro-F1 from integer labels and predictions."""
-    k = len(class_names)
-    confusion = np.zeros((k, k), dtype=np.int64)
-    np.add.at(confusion, (y_true, y_pred), 1)
-    tp = np.diag(confusion).astype(float)
-    support, predicted = confusion.sum(1), confusion.sum(0)
-    recall = np.divide(tp, support, out=np.zeros(k), where=support > 0)
-    precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros(k), where=denom > 0)
-    present = support > 0
-    return {
-        "accuracy": float(tp.sum() / max(confusion.sum(), 1)),
-        "per_class_recall": {
-            n: round(float(r), 6) for n, r in zip(class_names, recall, strict=True)
-        },
-        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
-        "num_examples": int(confusion.sum()),
-    }
+__all__ = ["classification_report", "evaluate", "score_run"]
 
 
 def evaluate(
@@ -46,14 +26,43 @@ def evaluate(
     *,
     text_column: str | int | None = None,
     label_column: str | int | None = None,
+    report_dir: str | os.PathLike | None = None,
 ) -> dict:
-    """Scores a finished run: accuracy, loss, per-class recall, macro-F1, ``num_examples``.
+    """Scores a finished run: accuracy, loss, macro-F1, ``num_examples``, per-class recall and
+    precision/recall/F1/support (``per_class``), the ``confusion`` matrix (rows: true class).
 
     Without ``task``/``data``: the test split the run was trained against. With ``data``: that
     file or folder is the test set and every example in it is scored, read with the run's
     classes (labels may be class names or ids); with ``task``: that task's test split. When
-    the predictions collapsed onto one class the report has a ``collapsed`` entry.
+    the predictions collapsed onto one class the report has a ``collapsed`` entry. With
+    ``report_dir``, ``report.html`` (confusion matrix, per-class table, the most confidently
+    wrong examples) and ``report.json`` are written there.
     """
+    results = score_run(
+        run_dir,
+        task,
+        data,
+        batch_size,
+        text_column=text_column,
+        label_column=label_column,
+    )
+    if report_dir is not None:
+        results.write(report_dir)
+    return results.report
+
+
+def score_run(
+    run_dir: str | os.PathLike,
+    task: str | None = None,
+    data: str | os.PathLike | None = None,
+    batch_size: int = 256,
+    *,
+    text_column: str | int | None = None,
+    label_column: str | int | None = None,
+    gallery_size: int = GALLERY_SIZE,
+) -> Results:
+    """:func:`evaluate`, returning the :class:`~reskeras.report.Results` (report and the
+    ``gallery_size`` most confidently wrong examples) that the app and ``--report`` draw."""
     run = RunDir.open(run_dir)
     model, config, labels = run.load_model(), run.read_config(), run.read_labels()
     cfg = dict(config["train"])
@@ -94,14 +103,18 @@ def evaluate(
             )
     preprocessor = run.load_preprocessor()
     logits, y_true = [], []
+    mistakes = MistakeCollector(gallery_size)
     for x, y in test.batch(batch_size):
+        raw = x.numpy()
         if preprocessor is not None:
             x = preprocessor(x)
-        logits.append(keras.ops.convert_to_numpy(model(x, training=False)))
+        batch = keras.ops.convert_to_numpy(model(x, training=False)).astype("float64")
+        logits.append(batch)
         y_true.append(y.numpy())
+        mistakes.add(raw, y_true[-1], _softmax(batch))
     if not logits:
         raise data_lib.DataError(f"nothing to evaluate: the test set of {str(run_dir)!r} is empty")
-    logits = np.concatenate(logits).astype("float64")
+    logits = np.concatenate(logits)
     y_true = np.concatenate(y_true).astype("int64")
     shifted = logits - logits.max(1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
@@ -114,4 +127,17 @@ def evaluate(
     )
     if collapse is not None:
         report["collapsed"] = collapse
-    return report
+    where = data if data is not None else (task or cfg["task"])
+    return Results(
+        report,
+        list(labels),
+        config["kind"],
+        mistakes.mistakes,
+        title=f"{Path(run_dir).name} on {where}",
+    )
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(1, keepdims=True)

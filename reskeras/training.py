@@ -25,9 +25,11 @@ import tensorflow as tf
 from reskeras import data as data_lib
 from reskeras.collapse import CollapseGuard, TopClassShare
 from reskeras.config import RECIPES, TrainConfig, default_lr
+from reskeras.console import device_line
 from reskeras.optim import SparseSmoothedCrossentropy, make_optimizer, make_schedule, make_strategy
 from reskeras.registry import build_model, check_kind, resolve_model
 from reskeras.rundir import RunDir
+from reskeras.xla import resolve_jit_compile
 
 __all__ = ["RunCheckpoint", "TrainResult", "TrainingError", "train"]
 
@@ -61,21 +63,31 @@ class RunCheckpoint(keras.callbacks.Callback):
     app's Stop button ends training at the next batch.
     """
 
-    def __init__(self, run: RunDir, history: list, stop_event: threading.Event | None = None):
+    def __init__(
+        self,
+        run: RunDir,
+        history: list,
+        stop_event: threading.Event | None = None,
+        global_batch: int = 0,
+    ):
         super().__init__()
         self.run = run
         self.history = history
         self.stop_event = stop_event
+        self.global_batch = global_batch
         self.bad_loss: tuple[int, int, float] | None = None
         self.stopped_by_user = False
         self._epoch = 0
-        self._start = time.time()
+        self._start = self._train_end = time.time()
+        self._batches = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
-        self._start = time.time()
+        self._start = self._train_end = time.time()
+        self._batches = 0
 
     def on_train_batch_end(self, batch, logs=None):
+        self._train_end, self._batches = time.time(), batch + 1
         loss = float((logs or {}).get("loss", 0.0))
         if not math.isfinite(loss):
             self.bad_loss = (self._epoch + 1, batch + 1, loss)
@@ -93,7 +105,11 @@ class RunCheckpoint(keras.callbacks.Callback):
             self.model.stop_training = True
             return
         lr = self.model.optimizer.learning_rate
+        # seconds: the whole epoch; train_seconds: its optimizer steps (validation excluded)
         row = {"epoch": epoch + 1, **logs, "lr": float(lr), "seconds": time.time() - self._start}
+        row["train_seconds"] = max(self._train_end - self._start, 1e-9)
+        if self.global_batch:
+            row["examples_per_s"] = self._batches * self.global_batch / row["train_seconds"]
         self.history.append(row)
         self.run.write_checkpoint(self.model, epoch + 1, self.history)
 
@@ -157,7 +173,9 @@ def _build(config: TrainConfig, ds, vocabulary_size: int | None) -> keras.Model:
     return build_model(config.model, depth=config.depth, num_classes=len(ds.class_names), **kwargs)
 
 
-def _compile(net: keras.Model, config: TrainConfig, steps: int, num_classes: int) -> None:
+def _compile(
+    net: keras.Model, config: TrainConfig, steps: int, num_classes: int, jit_compile: bool
+) -> None:
     total = steps * config.epochs
     # Warm-up is capped at a fifth of training, so short runs still decay.
     warmup = min(steps * config.warmup_epochs, total // 5)
@@ -169,7 +187,7 @@ def _compile(net: keras.Model, config: TrainConfig, steps: int, num_classes: int
             keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
             TopClassShare(num_classes),
         ],
-        jit_compile=config.jit_compile,
+        jit_compile=jit_compile,
     )
 
 
@@ -261,6 +279,8 @@ def train(
         "global_batch_size": global_batch,
         "steps_per_epoch": steps,
     }
+    if resume is not None and "xla" in saved:
+        record["xla"] = saved["xla"]  # how the checkpointed model was compiled
     run.write_config(record)
     run.write_labels(ds.class_names)
     if vectorizer is not None and not state:
@@ -280,11 +300,27 @@ def train(
             else:
                 vocab = vectorizer.vocabulary_size() if vectorizer is not None else None
                 net = _build(config, ds, vocab)
-                _compile(net, config, steps, len(ds.class_names))
+                # One replica in one process may probe; workers that must agree do not.
+                probe = strategy.num_replicas_in_sync == 1 and config.strategy != "multi_worker"
+                jit, why = resolve_jit_compile(
+                    config.jit_compile,
+                    net,
+                    next(iter(train_ds)),
+                    SparseSmoothedCrossentropy(config.label_smoothing),
+                    probe=probe,
+                )
+                record["xla"] = {"jit_compile": jit, **why}
+                run.write_config(record)
+                _compile(net, config, steps, len(ds.class_names), jit)
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
-    saver = RunCheckpoint(run, history, stop_event)
+    if verbose == "auto":
+        verbose = 1 if sys.stdout.isatty() else 2
+    if verbose:
+        print(f"{device_line()}; run directory {run.path}")
+        print(f"TensorBoard: tensorboard --logdir {run.tensorboard_dir}")
+    saver = RunCheckpoint(run, history, stop_event, global_batch)
     guard = CollapseGuard(ds.class_names, report)
     cbs = [
         guard,  # before the loggers: they record the ``collapsed`` flag it adds
@@ -301,8 +337,6 @@ def train(
                 monitor="val_accuracy", patience=config.early_stopping_patience, mode="max"
             )
         )
-    if verbose == "auto":
-        verbose = 1 if sys.stdout.isatty() else 2
     if epochs_done < config.epochs:
         net.fit(
             train_ds,

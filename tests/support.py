@@ -21,7 +21,7 @@ def write_kernelspec(root: Path) -> Path:
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3 (reskeras test)",
         "language": "python",
-        "env": {"PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"},
+        "env": {"PYTHONPATH": str(REPO)},
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
     return root

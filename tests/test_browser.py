@@ -21,6 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import nbformat
 import pytest
 from support import REPO, write_kernelspec
 
@@ -40,6 +41,14 @@ SCREENSHOT_COPY = Path("/tmp/rk/browser_screenshot.png")
 # Upper bounds that only stop a hang; nothing here asserts on speed.
 SERVER_START_S = 90
 UI_TIMEOUT_MS = 120_000
+TINY_TRAINING = {
+    "EPOCHS": 1,
+    "BATCH_SIZE": 32,
+    "LIMIT": 256,
+    "LIMIT_TEST": 128,
+    "XLA": False,
+    "OPEN_TENSORBOARD": False,
+}
 
 KERNEL_IDLE = re.compile(r"^(?!No Kernel).+ \| Idle$")
 
@@ -129,7 +138,16 @@ def jupyter_lab(tmp_path):
     """A JupyterLab server on a tmp copy of the notebook; yields (base url, token)."""
     root = tmp_path / "notebooks"
     root.mkdir()
-    shutil.copy(NOTEBOOKS / NOTEBOOK, root / NOTEBOOK)
+    # The notebook as shipped, but training a tiny run when the test presses Train.
+    book = nbformat.read(NOTEBOOKS / NOTEBOOK, as_version=4)
+    params = next(c for c in book.cells if "parameters" in c.metadata.get("tags", []))
+    for name, value in TINY_TRAINING.items():
+        params.source, n = re.subn(
+            rf"^{name} = .*$", f"{name} = {value!r}", params.source, count=1, flags=re.M
+        )
+        assert n == 1, name
+    params.source += f"\nRUNS_DIR = {str(tmp_path / 'runs')!r}"
+    nbformat.write(book, root / NOTEBOOK)
     config = tmp_path / "config"
     (config / "labconfig").mkdir(parents=True)
     # No "get Jupyter news?" toast over the notebook.
@@ -220,7 +238,19 @@ def test_app_builds_in_jupyterlab(jupyter_lab, tmp_path):
             assert int(after.replace(",", "")) > int(before.replace(",", ""))
             assert "Built cifar_resnet38" in app.locator(".reskeras-status").inner_text()
 
-            app.scroll_into_view_if_needed()
+            # Train (1 epoch, 256 images): the results appear under the curves.
+            app.locator("button", has_text="Train").click()
+            confusion = app.locator("img.reskeras-confusion")
+            confusion.wait_for(state="visible", timeout=300_000)
+            gallery = app.locator(".reskeras-gallery")
+            assert gallery.is_visible()
+            assert "Finished" in app.locator(".reskeras-status").inner_text()
+            headline = app.locator(".reskeras-headline").inner_text()
+            assert "128 test examples" in headline, headline
+            assert app.locator(".reskeras-per-class tbody tr").count() == 10
+            assert app.locator("#curve-batch_loss, [id^='curve-batch_loss']").count() >= 1
+
+            confusion.scroll_into_view_if_needed()
             shot = tmp_path / "browser_screenshot.png"
             page.screenshot(path=str(shot))
             app.screenshot(path=str(tmp_path / "app.png"))

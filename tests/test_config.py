@@ -46,7 +46,7 @@ def test_cli_train_flags_are_the_options():
     # `reskeras train --help` lists exactly the TrainConfig flags plus the run's own.
     train = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
     dests = {a.dest for a in train.choices["train"]._actions} - {"help"}
-    own = {"no_residual", "out", "resume"}
+    own = {"no_residual", "out", "resume", "verbose"}
     assert dests - own == {n for n, o in options().items() if o.flag != ""}
 
 
@@ -59,7 +59,8 @@ def test_cli_train_flags_are_the_options():
         ({"epochs": 2.5}, r"`epochs` must be an integer, got 2.5"),
         ({"lr": 0.0}, r"`lr` must be a number > 0"),
         ({"label_smoothing": 1.0}, r"label_smoothing.*\[0, 1\)"),
-        ({"jit_compile": "yes"}, r"`jit_compile` must be true or false"),
+        ({"jit_compile": "yes"}, r"Invalid jit compile 'yes'; expected one of \['auto', True, F"),
+        ({"jit_compile": 1}, r"`jit_compile` must be true or false or a string, got 1"),
         ({"text_column": 1.5}, r"`text_column` must be a string or an integer"),
         ({"ema": 1.0}, r"`ema` must be a number in \(0, 1\)"),
         ({"batch_size": True}, r"`batch_size` must be an integer, got True"),

@@ -209,3 +209,63 @@ def test_collapse_guard_says_so_records_it_and_evaluate_repeats_it(tmp_path, cap
     err = capsys.readouterr().err.strip()
     assert err.startswith("reskeras: warning: evaluation: the model predicts 'T-shirt/top'")
     assert "\n" not in err
+
+
+def _read_report(folder: Path) -> tuple[dict, str]:
+    assert (folder / "report.html").is_file() and (folder / "report.json").is_file()
+    return json.loads((folder / "report.json").read_text()), (folder / "report.html").read_text()
+
+
+def test_cli_evaluate_report_for_a_text_run(sentiment_run, tmp_path, capsys):
+    f = _tsv(tmp_path / "test.tsv", _reviews(30, 20, 5))
+    out = tmp_path / "report"
+    argv = ["evaluate", "--run", str(sentiment_run), "--data", str(f), "--report", str(out)]
+    assert main(argv) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    report, page = _read_report(out)
+    # Totals equal the test set's size; rows are true classes, columns predictions.
+    assert report["num_examples"] == line["num_examples"] == 55
+    assert report["confusion"] == [[20, 5], [0, 30]]
+    assert sum(v["support"] for v in report["per_class"].values()) == 55
+    assert report["per_class"]["positive"] == {
+        "precision": round(30 / 35, 6), "recall": 1.0, "f1": round(60 / 65, 6), "support": 30,
+    }  # fmt: skip
+    assert report["classes"] == ["negative", "positive"]
+    # The gallery: the five "good but ..." rows labelled negative, as text.
+    wrong = report["most_confident_mistakes"]
+    assert len(wrong) == 5 and {w["index"] for w in wrong} == set(range(50, 55))
+    assert all(w["text"].startswith("good but") and w["predicted"] == "positive" for w in wrong)
+    assert wrong[0]["confidence"] == pytest.approx(1 / (1 + np.exp(-1)), abs=1e-6)
+    for name in ("negative", "positive"):
+        assert f"<td>{name}</td>" in page
+    assert "class='reskeras-confusion'" in page and "data:image/png;base64," in page
+    assert "class='reskeras-gallery'" in page and "good but 3" in page
+
+
+def test_evaluate_report_for_an_image_run(brightness_run, tmp_path):
+    root = tmp_path / "photos"
+    _images(root / "bright", 7, 220)
+    _images(root / "bright", 2, 30)  # misfiled: predicted dark
+    _images(root / "dark", 5, 20)
+    out = tmp_path / "report"
+    report = evaluate(brightness_run, data=root, report_dir=out)
+    saved, page = _read_report(out)
+    assert saved["num_examples"] == report["num_examples"] == 14
+    assert np.sum(saved["confusion"]) == 14 and saved["confusion"] == [[5, 0], [2, 7]]
+    wrong = saved["most_confident_mistakes"]
+    assert [(w["true"], w["predicted"]) for w in wrong] == [("bright", "dark")] * 2
+    assert "text" not in wrong[0]
+    for name in ("dark", "bright"):
+        assert f"<td>{name}</td>" in page
+    assert page.count("data:image/png;base64,") == 2  # the confusion matrix and the gallery
+    assert "img class='reskeras-gallery'" in page
+
+
+def test_mistake_collector_keeps_the_most_confident():
+    from reskeras.report import MistakeCollector
+
+    keep = MistakeCollector(size=2)
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    keep.add(np.arange(4), np.array([1, 0, 1, 1]), probs[:4])  # rows 0, 1, 2 are wrong
+    keep.add(np.arange(2), np.array([1, 1]), np.array([[0.99, 0.01], [0.1, 0.9]]))
+    assert [(m.index, m.confidence) for m in keep.mistakes] == [(4, 0.99), (0, 0.9)]

@@ -7,6 +7,7 @@ clone and never touches ``~/.local/share/jupyter``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -37,10 +38,18 @@ def jupyter_env(tmp_path, monkeypatch):
 
 def tiny_parameters(name: str, tmp_path: Path) -> dict:
     runs = str(tmp_path / "runs")
-    common = {"EPOCHS": 1, "LIMIT": 256, "LIMIT_TEST": 128, "XLA": False, "RUNS_DIR": runs}
+    common = {
+        "EPOCHS": 1,
+        "LIMIT": 256,
+        "LIMIT_TEST": 128,
+        "XLA": False,
+        "RUNS_DIR": runs,
+        "OPEN_TENSORBOARD": False,  # no TensorBoard server from a test
+    }
     return {
         "01_image_classification.ipynb": {
             **common,
+            "FAMILY": "cifar_resnet",
             "DEPTH": 8,
             "BATCH_SIZE": 32,
             "RUN_TRAINING": True,
@@ -60,6 +69,7 @@ def tiny_parameters(name: str, tmp_path: Path) -> dict:
             "LIMIT": 256,
             "DEPTH": 8,
             "EPOCHS": 1,
+            "OPEN_TENSORBOARD": False,
         },
     }[name]
 
@@ -99,6 +109,9 @@ def test_notebook_runs_end_to_end(name, jupyter_env):
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     mimes = {m for o in outputs for m in o.get("data", {})}
+    # TensorFlow's start-up chatter stays out of the cells (reskeras.console)
+    assert not re.search(r"^[IWE]0000 ", text, flags=re.M), text[:2000]
+    assert any("%tensorboard --logdir" in c.source for c in book.cells)
 
     if name == "01_image_classification.ipynb":
         assert "application/vnd.jupyter.widget-view+json" in mimes  # the app was displayed

@@ -47,7 +47,13 @@ def test_train_writes_a_complete_run_directory(fmnist, tmp_path):
         assert (run / name).exists(), name
     assert [p.name for p in (run / "checkpoints").glob("*.keras")] == ["epoch-0003.keras"]
     config = json.loads((run / "config.json").read_text())
-    assert config["epochs_done"] == 3 and config["train"]["jit_compile"] is True
+    assert config["epochs_done"] == 3 and config["train"]["jit_compile"] == "auto"
+    # "auto" on a CPU: a probe timed both ways and the faster one trained.
+    xla = config["xla"]
+    assert xla["reason"] == "cpu probe" and set(xla["seconds_per_step"]) == {"xla", "no_xla"}
+    times = xla["seconds_per_step"]
+    assert xla["jit_compile"] == (times["xla"] < times["no_xla"])
+    assert result.model.jit_compile == xla["jit_compile"]
     assert json.loads((run / "labels.json").read_text())[0] == "T-shirt/top"
     rows = (run / "metrics.csv").read_text().strip().splitlines()
     assert rows[0].startswith("epoch") and len(rows) == 4
@@ -58,7 +64,11 @@ def test_train_writes_a_complete_run_directory(fmnist, tmp_path):
     assert config["collapsed_epochs"] == [] and config["collapse"] is None
 
     report = evaluate(run)
-    assert set(report) == {"loss", "accuracy", "per_class_recall", "macro_f1", "num_examples"}
+    assert set(report) == {
+        "loss", "accuracy", "per_class_recall", "macro_f1", "num_examples", "per_class",
+        "confusion",
+    }  # fmt: skip
+    assert sum(map(sum, report["confusion"])) == 64
     assert report["num_examples"] == 64
     assert abs(report["accuracy"] - result.test_accuracy) < 1e-6
     assert list(report["per_class_recall"])[-1] == "Ankle boot"

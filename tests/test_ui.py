@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -263,7 +264,13 @@ def test_train_then_export(image_folder, tmp_path):
     assert "Finished" in app.status_text and app.result.test_accuracy is not None
     assert (app.run_dir / "model.keras").exists() and app.run_dir.parent == tmp_path / "runs"
     assert [h["epoch"] for h in app.history] == [1]
-    assert app.plot.value.count('id="curve-') == 4  # loss, val_loss, accuracy, val_accuracy
+    # loss, val_loss, accuracy, val_accuracy, and the smoothed per-batch training loss
+    assert app.plot.value.count('id="curve-') == 5 and 'id="curve-batch_loss"' in app.plot.value
+    assert len(app.history) == 1 and app.history[0]["seconds"] > 0
+    # After training: the test set's confusion matrix and most confidently wrong examples.
+    assert "reskeras-confusion" in app.results_view.value
+    assert "reskeras-gallery" in app.results_view.value
+    assert app.results.report["num_examples"] == sum(map(sum, app.results.report["confusion"]))
     # 48 images, 10% held out, full batches of 16 -> 2 steps per epoch
     assert app.progress.value == app.progress.max == 2
 
@@ -300,3 +307,22 @@ def test_app_displays_as_its_widget():
     assert "application/vnd.jupyter.widget-view+json" in bundle
     with pytest.raises(ValueError, match="Unknown settings \\['colour'\\]"):
         app.set(colour="red")
+
+
+def test_live_curves_recover_per_batch_losses_and_report_speed(tmp_path):
+    from reskeras.ui.widgets import AppProgress
+
+    app = _app(build=False, runs_dir=tmp_path)
+    progress = AppProgress(app, epochs=2, global_batch=32, unit="images", smoothing=0.0)
+    progress.set_params({"steps": 4, "epochs": 2})
+    progress.on_train_begin()
+    progress.on_epoch_begin(0)
+    batch_losses = [4.0, 2.0, 3.0, 1.0]
+    for i in range(4):  # Keras logs the running mean of the epoch's loss
+        progress.on_train_batch_end(i, {"loss": sum(batch_losses[: i + 1]) / (i + 1)})
+    assert [round(v, 6) for _, v in progress.batch_losses] == batch_losses
+    assert [x for x, _ in progress.batch_losses] == [0.25, 0.5, 0.75, 1.0]
+    progress.on_epoch_end(0, {"loss": 2.5, "accuracy": 0.5, "val_accuracy": 0.4})
+    speed = r"Epoch 1/2: loss 2.5000.*\(\d+\.\d s/epoch, [\d,]+ images/s\)"
+    assert re.search(speed, app.status_text), app.status_text
+    assert 'id="curve-batch_loss"' in app.plot.value and app.history[0]["seconds"] >= 0

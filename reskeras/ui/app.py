@@ -33,7 +33,9 @@ import keras
 
 from reskeras import data as rdata
 from reskeras.config import RECIPES, Recipe, default_lr
+from reskeras.evaluation import score_run
 from reskeras.registry import MODELS, resolve_model
+from reskeras.report import Results
 from reskeras.training import train
 from reskeras.ui import settings as s
 from reskeras.ui.render import (
@@ -90,6 +92,7 @@ class TrainerApp:
         self.description: dict | None = None
         self.history: list[dict] = []
         self.result: Any = None
+        self.results: Results | None = None  # the last run's scored test set (confusion, ...)
         self.run_dir: Path | None = None
         self.export_result: Any = None
         self.error: BaseException | None = None
@@ -176,6 +179,10 @@ class TrainerApp:
         self.progress = widgets.IntProgress(value=0, min=0, max=1, description="epoch -")
         self.progress.style = STYLE
         self.plot = widgets.HTML(value=history_svg([]))
+        self.results_view = widgets.HTML(
+            value="<i>After training: the confusion matrix and "
+            "the most confidently wrong test examples.</i>"
+        )
         self.export_info = widgets.HTML(value="")
 
         def section(title: str) -> widgets.HTML:
@@ -206,6 +213,8 @@ class TrainerApp:
                 self.summary,
                 self.progress,
                 self.plot,
+                section("Results on the test set"),
+                self.results_view,
                 section("Export"),
                 widgets.HBox([self.export_name, self.export_base]),
                 self.export_info,
@@ -469,6 +478,7 @@ class TrainerApp:
             return None
         self.error = None
         self.result = None
+        self.results = None
         self.history = []
         self.plot.value = history_svg([])
         self.progress.value = 0
@@ -489,7 +499,13 @@ class TrainerApp:
 
     def _train_worker(self, config: dict[str, Any], epochs: int) -> None:
         try:
-            callback = AppProgress(self, epochs=epochs)
+            kind = rdata.get_task(config["task"]).kind
+            callback = AppProgress(
+                self,
+                epochs=epochs,
+                global_batch=config.get("batch_size") or RECIPES[kind].batch_size,
+                unit="images" if kind == "image" else "examples",
+            )
             result = train(
                 **config,
                 callbacks=[callback],
@@ -501,7 +517,7 @@ class TrainerApp:
             self.run_dir = Path(result.run_dir)
             if result.history:
                 self.history = [dict(h) for h in result.history]
-                self.plot.value = history_svg(self.history)
+                self.plot.value = history_svg(self.history, callback.batch_losses)
             acc = getattr(result, "test_accuracy", None)
             acc_text = f" test accuracy {acc:.4f};" if is_number(acc) else ""
             how = "Stopped early" if getattr(result, "stopped_early", False) else "Finished"
@@ -510,6 +526,8 @@ class TrainerApp:
                 how, level = f"{how}, but the model predicts one class", "error"
             self._set_status(f"{how}:{acc_text} run saved to {self.run_dir}", level)
             self.export_button.disabled = False
+            self.results = score_run(self.run_dir)
+            self.results_view.value = self.results.html()
         except BaseException as err:  # noqa: BLE001 - every failure must reach the status area
             self.error = err
             self._show_error("Training failed", err)

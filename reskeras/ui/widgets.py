@@ -41,7 +41,9 @@ def training_widget(setting: str, field: str, option: Option, value: Any) -> wid
     elif setting == "batch_size":
         widget = widgets.Dropdown(options=list(s.BATCH_SIZES), value=value, **common)
     elif option.choices:
-        widget = widgets.Dropdown(options=list(option.choices), value=value, **common)
+        labels = {True: "on", False: "off"}
+        choices = [(labels.get(c, str(c)) if isinstance(c, bool) else c, c) for c in option.choices]
+        widget = widgets.Dropdown(options=choices, value=value, **common)
     elif kind is bool:
         widget = widgets.Checkbox(value=value, description=option.label)
     elif kind is int and setting in s.ZERO_IS_UNSET:
@@ -57,31 +59,65 @@ def training_widget(setting: str, field: str, option: Option, value: Any) -> wid
 
 
 class AppProgress(keras.callbacks.Callback):
-    """Moves the app's progress bar per batch and redraws its plot per epoch."""
+    """Moves the app's progress bar per batch and redraws its curves: within an epoch a
+    smoothed per-batch training loss (at most every ``redraw_s`` seconds), and per epoch the
+    epoch metrics, with the epoch's time and examples/s in the status line."""
 
-    def __init__(self, app: TrainerApp, epochs: int, min_interval: float = 0.1):
+    def __init__(
+        self,
+        app: TrainerApp,
+        epochs: int,
+        global_batch: int = 0,
+        unit: str = "examples",
+        min_interval: float = 0.1,
+        redraw_s: float = 2.0,
+        smoothing: float = 0.9,
+    ):
         super().__init__()
         self.app = app
         self.epochs = epochs
+        self.global_batch = global_batch
+        self.unit = unit
         self.min_interval = min_interval
-        self._last = 0.0
+        self.redraw_s = redraw_s
+        self.smoothing = smoothing
+        self.batch_losses: list[tuple[float, float]] = []  # (epoch fraction, smoothed loss)
+        self._last = self._last_plot = 0.0
+        self._epoch = 0
+        self._mean = 0.0  # Keras' running mean of the epoch's loss after the previous batch
+        self._smooth: float | None = None
+        self._start = self._train_end = time.monotonic()
 
     def on_train_begin(self, logs=None):
         steps = (self.params or {}).get("steps")
         self.app.progress.max = int(steps) if steps else 1
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._epoch, self._mean = epoch, 0.0
+        self._start = self._train_end = time.monotonic()
         self.app.progress.value = 0
         self.app.progress.description = f"epoch {epoch + 1}/{self.epochs}"
 
     def on_train_batch_end(self, batch, logs=None):
+        now = self._train_end = time.monotonic()
         progress = self.app.progress
         if batch + 1 > progress.max:
             progress.max = batch + 1
-        now = time.monotonic()
         if now - self._last >= self.min_interval or batch + 1 == progress.max:
             self._last = now
             progress.value = batch + 1
+        mean = (logs or {}).get("loss")
+        if is_number(mean):
+            # Keras logs the running mean over the epoch; the batch's own loss is the
+            # difference of two running sums (batches are equally weighted).
+            loss = (batch + 1) * float(mean) - batch * self._mean
+            self._mean = float(mean)
+            a = self.smoothing
+            self._smooth = loss if self._smooth is None else a * self._smooth + (1 - a) * loss
+            self.batch_losses.append((self._epoch + (batch + 1) / progress.max, self._smooth))
+            if now - self._last_plot >= self.redraw_s:
+                self._last_plot = now
+                self.app.plot.value = history_svg(self.app.history, self.batch_losses)
         if self.app._stop_event.is_set():
             self.model.stop_training = True
 
@@ -89,10 +125,20 @@ class AppProgress(keras.callbacks.Callback):
         self.app.progress.value = self.app.progress.max
         row = {"epoch": epoch + 1}
         row.update({k: float(v) for k, v in (logs or {}).items() if is_number(v)})
+        seconds = time.monotonic() - self._start
+        train_s = max(self._train_end - self._start, 1e-9)
+        row["seconds"] = seconds
         self.app.history.append(row)
-        self.app.plot.value = history_svg(self.app.history)
+        self.app.plot.value = history_svg(self.app.history, self.batch_losses)
+        self._last_plot = time.monotonic()
         parts = [f"{k} {row[k]:.4f}" for k in ("loss", "accuracy", "val_accuracy") if k in row]
-        self.app._set_status(f"Epoch {epoch + 1}/{self.epochs}: " + ", ".join(parts), "info")
+        speed = f"{seconds:.1f} s/epoch"
+        if self.global_batch:
+            rate = self.app.progress.max * self.global_batch / train_s
+            speed += f", {rate:,.0f} {self.unit}/s"
+        self.app._set_status(
+            f"Epoch {epoch + 1}/{self.epochs}: " + ", ".join(parts) + f" ({speed})", "info"
+        )
 
 
 def is_number(value: Any) -> bool:

@@ -1,0 +1,90 @@
+"""``jit_compile="auto"``: XLA where it is measured to pay on the device at hand.
+
+On GPUs and TPUs XLA is on. On a CPU it depends on the model: XLA:CPU fuses the many small
+element-wise ops of a narrow network (batch norm, ReLU, residual adds) and wins, but lowers
+convolutions to its own Eigen kernels instead of TensorFlow's oneDNN ones, and loses on
+convolution-heavy models such as ResNet-50 (README, "XLA on a CPU"). So on a CPU
+:func:`resolve_jit_compile` probes: a throw-away copy of the model trains a few steps on one
+real batch each way, and the faster way wins. Compilation is excluded from the timings.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import keras
+
+__all__ = ["accelerator", "probe_jit_compile", "resolve_jit_compile"]
+
+#: Timed steps per mode: at least MIN, then until PROBE_SECONDS have passed (at most MAX).
+MIN_PROBE_STEPS, MAX_PROBE_STEPS, PROBE_SECONDS = 3, 20, 2.0
+
+
+def accelerator() -> str | None:
+    """``"GPU"``/``"TPU"`` when Keras' backend sees one, else None (a CPU)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        for kind in ("TPU", "GPU"):
+            if tf.config.list_logical_devices(kind):
+                return kind
+        return None
+    if backend == "jax":
+        import jax
+
+        platform = jax.devices()[0].platform
+        return platform.upper() if platform in ("gpu", "tpu") else None
+    if backend == "torch":
+        import torch
+
+        return "GPU" if torch.cuda.is_available() else None
+    return None
+
+
+def _seconds_per_step(model: keras.Model, x: Any, y: Any, loss: Any, jit: bool) -> float:
+    clone = keras.models.clone_model(model)
+    clone.compile(optimizer=keras.optimizers.SGD(1e-4), loss=loss, jit_compile=jit)
+    clone.train_on_batch(x, y)  # builds and compiles: not timed
+    steps, start = 0, time.perf_counter()
+    while steps < MIN_PROBE_STEPS or (
+        steps < MAX_PROBE_STEPS and time.perf_counter() - start < PROBE_SECONDS
+    ):
+        clone.train_on_batch(x, y)
+        steps += 1
+    return (time.perf_counter() - start) / steps
+
+
+def probe_jit_compile(model: keras.Model, x: Any, y: Any, loss: Any) -> dict[str, float]:
+    """Seconds per training step of a copy of ``model`` on the batch ``(x, y)``, without and
+    with XLA: ``{"no_xla": s, "xla": s}`` (``inf`` when XLA cannot compile it). ``model``
+    itself is not touched."""
+    timings = {"no_xla": _seconds_per_step(model, x, y, loss, jit=False)}
+    try:
+        timings["xla"] = _seconds_per_step(model, x, y, loss, jit=True)
+    except Exception:  # an op XLA cannot compile: train without it
+        timings["xla"] = float("inf")
+    return timings
+
+
+def resolve_jit_compile(
+    value: bool | str, model: keras.Model, batch: tuple[Any, Any], loss: Any, probe: bool = True
+) -> tuple[bool, dict[str, Any]]:
+    """The ``jit_compile`` to train with, and why: ``(use_xla, {"reason": ..., ...})``.
+
+    ``True``/``False`` stand. ``"auto"``: on with a GPU/TPU; on a CPU the faster of the two in
+    :func:`probe_jit_compile` (``probe=False``, e.g. with several workers that must agree:
+    off).
+    """
+    if value != "auto":
+        return bool(value), {"reason": "set"}
+    device = accelerator()
+    if device is not None:
+        return True, {"reason": device}
+    if not probe:
+        return False, {"reason": "cpu, no probe"}
+    timings = probe_jit_compile(model, batch[0], batch[1], loss)
+    use = timings["xla"] < timings["no_xla"]
+    rounded = {k: round(v, 5) if v != float("inf") else None for k, v in timings.items()}
+    return use, {"reason": "cpu probe", "seconds_per_step": rounded}
