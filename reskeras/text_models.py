@@ -64,9 +64,8 @@ def _embed(inputs, layer: layers.Layer):
     """
     x = layer(inputs)
     table = getattr(layer, "token_embedding", layer).embeddings
-    values = keras.ops.convert_to_numpy(table).copy()
-    values[OOV_ID] = 0.0
-    table.assign(values)
+    keep = keras.ops.expand_dims(keras.ops.arange(table.shape[0]) != OOV_ID, 1)
+    table.assign(keras.ops.where(keep, table, keras.ops.zeros_like(table)))
     return x
 
 

@@ -163,7 +163,7 @@ def test_text_resnet_inference_uses_the_statistics_it_trained_with():
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     model.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0)  # 24 steps
-    stem = keras.Model(model.inputs, model.get_layer("stem_norm").output)
+    stem = keras.Model(model.input, model.get_layer("stem_norm").output)
     inference = np.std(keras.ops.convert_to_numpy(stem(x, training=False)))
     training = np.std(keras.ops.convert_to_numpy(stem(x, training=True)))
     assert 0.8 < inference / training < 1.25, (inference, training)
