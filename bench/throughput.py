@@ -4,15 +4,17 @@ ONE JSON line (``--markdown`` also prints the README's table).
     python bench/throughput.py                         # the whole matrix (long on 2 cores)
     python bench/throughput.py --rows fmnist_recipe,cifar_resnet20 --batches 32
 
-Rows: every image family at its default depth (``resnet`` 18 at 64x64, ``cifar_resnet`` 20
-and ``wide_resnet`` 16 at 32x32), the Fashion-MNIST default recipe's model at 28x28x1, the
-default text recipe's model (64 tokens), and ResNet-50 v1 against keras.applications'
-ResNet50 (the same architecture) at 64x64. Each cell (row x XLA on/off x batch) compiles
-the model once, warms up for ``--warmup`` steps, then times ``--steps`` steps ``--repeats``
-times; it reports the median examples/s, the spread (max - min) / median, and the share of
-the CPU's fp32 peak (training FLOPs = 3 x forward FLOPs from ``reskeras.describe_model``).
-``auto`` is what ``reskeras.xla.resolve_jit_compile`` picks for the row, and ``auto_loss``
-how much slower than the better mode that pick is (0 when it picked the better one).
+Rows: two micro-models that separate kernels from fusion (one wide 3x3 convolution; twelve BN +
+ReLU + add blocks), every image family at its default depth (``resnet`` 18 at 64x64,
+``cifar_resnet`` 20 and ``wide_resnet`` 16 at 32x32), the Fashion-MNIST default recipe's model
+at 28x28x1, the default text recipe's model (64 tokens), and ResNet-50 v1 against
+keras.applications' ResNet50 (the same architecture) at 64x64. Each cell (row x XLA on/off x
+batch) compiles the model once, warms up for ``--warmup`` steps, then times ``--steps`` steps
+``--repeats`` times; it reports the median examples/s, the spread (max - min) / median, and the
+share of the CPU's fp32 peak (training FLOPs = 3 x forward FLOPs from
+``reskeras.describe_model``). ``auto`` is what ``reskeras.xla.resolve_jit_compile`` picks for
+the row, and ``auto_loss`` how much slower than the better mode that pick is (0 when it picked
+the better one).
 
 fp32 peak = cores x clock x 2 FMA pipes x SIMD lanes x 2 FLOPs/FMA (lanes: 16 with AVX-512,
 8 with AVX2, 4 otherwise), clock from /proc/cpuinfo.
@@ -44,7 +46,24 @@ def _image(name: str, shape: tuple[int, int, int], **kwargs) -> Callable[[], ker
     return lambda: rk.build_model(name, num_classes=10, input_shape=shape, **kwargs)
 
 
+def micro_conv() -> keras.Model:
+    """One wide 3x3 convolution (like ResNet-50's last stage): kernel-bound."""
+    inputs = keras.Input((8, 8, 256))
+    x = keras.layers.Conv2D(256, 3, padding="same")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(x)))
+
+
+def micro_elementwise() -> keras.Model:
+    """Twelve BN + ReLU + add blocks, no convolution: bound by small element-wise ops."""
+    inputs = x = keras.Input((28, 28, 16))
+    for _ in range(12):
+        x = keras.layers.Add()([x, keras.layers.ReLU()(keras.layers.BatchNormalization()(x))])
+    return keras.Model(inputs, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(x)))
+
+
 ROWS: dict[str, Callable[[], keras.Model]] = {
+    "micro_conv": micro_conv,
+    "micro_elementwise": micro_elementwise,
     "resnet18": _image("resnet18", (64, 64, 3)),
     "cifar_resnet20": _image("cifar_resnet20", (32, 32, 3)),
     "wide_resnet16": _image("wide_resnet16", (32, 32, 3)),
