@@ -92,7 +92,10 @@ def evaluate(
                 f"{test_set.source} holds images of shape {shape} but the run takes "
                 f"{tuple(config['input_shape'])}"
             )
+    # Text runs: the saved vocabulary, or a keras-hub model's own tokenizer.
     preprocessor = run.load_preprocessor()
+    if preprocessor is None:
+        preprocessor = getattr(model, "preprocessor", None)
     logits, y_true = [], []
     for x, y in test.batch(batch_size):
         if preprocessor is not None:

@@ -11,10 +11,15 @@ Layout written under ``base_dir``::
           variables/
           assets/labels.txt         # class names, one per line (index = class id)
           assets.extra/tf_serving_warmup_requests
+          assets.extra/ops.txt      # the op types the graph needs, one a line
 
 Every signature takes RAW inputs (uint8 images, encoded image bytes or text strings), runs the
 preprocessing inside the graph and returns ``probabilities`` (float32 softmax), ``class_id``
-(int64) and ``class_name`` (string).
+(int64) and ``class_name`` (string). A keras-hub text classifier (:mod:`reskeras.hub`) also
+gets ``serve_token_ids``, which takes what its preprocessor produces (``token_ids``,
+``padding_mask`` ...) and needs stock TensorFlow ops only; its raw-string ``serving_default``
+needs tensorflow-text ops, and is exported only when TF Serving has them all
+(:data:`TF_SERVING_TEXT_OPS`), since a SavedModel with an op the server lacks does not load.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import os
 import re
 import secrets
 import shutil
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +47,8 @@ __all__ = [
     "ExportResult",
     "export_for_serving",
     "find_xla_functions",
+    "graph_ops",
+    "is_stock_op",
     "list_versions",
     "validate_model_name",
     "write_models_config",
@@ -49,6 +57,7 @@ __all__ = [
 #: Signature keys, input keys and output keys of the exported SavedModel.
 SIGNATURE_DEFAULT = "serving_default"
 SIGNATURE_BYTES = "serve_bytes"
+SIGNATURE_TOKEN_IDS = "serve_token_ids"
 INPUT_IMAGES = "images"
 INPUT_IMAGE_BYTES = "image_bytes"
 INPUT_TEXT = "text"
@@ -58,6 +67,36 @@ MODELS_CONFIG = "models.config"
 DOCKER_MODELS_CONFIG = "models.docker.config"
 DOCKER_MODELS_ROOT = "/models"
 WARMUP_FILE = "tf_serving_warmup_requests"
+OPS_FILE = "ops.txt"
+#: tensorflow-text ops that TF Serving's model server has: it links TF Text 2.12 (as of its
+#: latest releases), and an op added to TF Text later makes the whole SavedModel fail to load
+#: there. The ops of keras-hub's tokenizers (WordPiece, SentencePiece, byte-pair, byte and
+#: code-point) and TF Text's classic tokenizers, all in TF Text since 2.7 or earlier.
+TF_SERVING_TEXT_OPS = frozenset(
+    {
+        "CaseFoldUTF8",
+        "NormalizeUTF8",
+        "NormalizeUTF8WithOffsetsMap",
+        "RegexSplitWithOffsets",
+        "WordpieceTokenizeWithOffsets",
+        "FastWordpieceTokenizeWithOffsets",
+        "FastWordpieceDetokenize",
+        "FastBertNormalize",
+        "SentencepieceOp",
+        "SentencepieceVocabSizeOp",
+        "SentencepieceTokenizeOp",
+        "SentencepieceTokenizeWithOffsetsOp",
+        "SentencepieceDetokenizeOp",
+        "SentencepieceIdToStringOp",
+        "SentencepieceStringToIdOp",
+        "UnicodeScriptTokenizeWithOffsets",
+        "WhitespaceTokenizeWithOffsets",
+        "SplitMergeTokenizeWithOffsets",
+        # keras-hub's MultiSegmentPacker trims with these (TF Text 2.10).
+        "TFText>RoundRobinTrim",
+        "TFText>RoundRobinGenerateMasks",
+    }
+)
 LABELS_FILE = "labels.txt"
 
 NAME_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
@@ -86,6 +125,9 @@ class ExportResult:
     signatures: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     kind: str = "image"
     class_names: tuple[str, ...] = ()
+    ops: tuple[str, ...] = ()  # op types the graph needs (also in assets.extra/ops.txt)
+    nonstock_ops: tuple[str, ...] = ()  # those outside stock TensorFlow (tensorflow-text)
+    warnings: tuple[str, ...] = ()  # what the export warned about
 
 
 # --------------------------------------------------------------------------- names & versions
@@ -244,12 +286,103 @@ def _spec_str(dtype: tf.DType, shape: tf.TensorShape) -> str:
 
 def _signature_specs(fn: Any) -> dict[str, dict[str, str]]:
     args, kwargs = fn.structured_input_signature
-    specs = {s.name: s for s in args} | dict(kwargs)
+    specs = dict(kwargs)
+    for arg in args:  # a TensorSpec, or a dict of them (keras-hub models' inputs)
+        specs.update(arg if isinstance(arg, dict) else {arg.name: arg})
     outs = fn.structured_outputs
     return {
         "inputs": {k: _spec_str(s.dtype, s.shape) for k, s in specs.items()},
         "outputs": {k: _spec_str(t.dtype, t.shape) for k, t in outs.items()},
     }
+
+
+def _head(names: list[str]):
+    def head(logits: tf.Tensor) -> dict[str, tf.Tensor]:
+        probs = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        class_id = tf.argmax(probs, axis=-1, output_type=tf.int64)
+        class_name = tf.gather(tf.constant(names, dtype=tf.string), class_id)
+        return {"probabilities": probs, "class_id": class_id, "class_name": class_name}
+
+    return head
+
+
+def is_stock_op(op: str) -> bool:
+    """Whether stock TensorFlow (no tensorflow-text) has the op type ``op``."""
+    return hasattr(tf.raw_ops, op)
+
+
+def graph_ops(fn: Any) -> set[str]:
+    """The op types a concrete function's graph (and the functions it calls) runs."""
+    graph_def = fn.graph.as_graph_def()
+    functions = {f.signature.name for f in graph_def.library.function}
+    ops = {n.op for n in graph_def.node}
+    for f in graph_def.library.function:
+        ops.update(n.op for n in f.node_def)
+    return ops - functions
+
+
+def _hub_archive(
+    model: Any, class_names: list[str], preprocessor: Any, raw_text: bool | None
+) -> tuple[Any, dict[str, Any], str, dict]:
+    """A keras-hub text classifier: ``serve_token_ids`` (the preprocessor's outputs in, stock
+    ops only) always, and ``serving_default`` on raw strings (the preprocessor in the graph)
+    unless ``raw_text`` is False, or None and TF Serving lacks some of its tensorflow-text
+    ops; without it ``serving_default`` is ``serve_token_ids``."""
+    outputs = getattr(model, "outputs", None) or []
+    if len(outputs) != 1 or outputs[0].shape[-1] != len(class_names):
+        raise ExportError(
+            f"keras-hub model {model.name!r} must have one [batch, {len(class_names)}] output "
+            f"(one logit per class name); got outputs={outputs!r}"
+        )
+    head = _head(list(class_names))
+    specs = {t.name: tf.TensorSpec([None, None], tf.as_dtype(t.dtype), name=t.name)
+             for t in model.inputs}  # fmt: skip
+
+    @tf.function(input_signature=[specs])
+    def serve_token_ids(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        return head(model(inputs, training=False))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_TEXT)])
+    def serve_text(text: tf.Tensor) -> dict[str, tf.Tensor]:
+        return head(model(preprocessor(text), training=False))
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    preprocessor(tf.constant(["a"]))  # builds it (ExportArchive tracks built layers only)
+    archive.track(preprocessor)
+    info: dict[str, Any] = {"num_classes": len(class_names), "preprocessor": preprocessor}
+    info["input_dtypes"] = {t.name: tf.as_dtype(t.dtype).as_numpy_dtype for t in model.inputs}
+    try:
+        concrete = {SIGNATURE_TOKEN_IDS: serve_token_ids.get_concrete_function()}
+        text_fn = serve_text.get_concrete_function() if raw_text is not False else None
+    except Exception as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise ExportError(
+            f"could not trace the serving signatures of keras-hub model {model.name!r}: "
+            f"{type(err).__name__}: {first}"
+        ) from err
+    notes = []
+    if text_fn is not None:
+        missing = sorted(op for op in graph_ops(text_fn) if not is_stock_op(op))
+        unserved = [op for op in missing if op not in TF_SERVING_TEXT_OPS]
+        if unserved and raw_text is None:
+            notes.append(
+                f"the raw-string signature was left out: its tokenizer needs ops that TF "
+                f"Serving's TF Text (2.12) lacks: {unserved}; serving_default takes token ids"
+            )
+            text_fn = None
+    fns = {SIGNATURE_TOKEN_IDS: serve_token_ids}
+    if text_fn is not None:
+        fns = {SIGNATURE_DEFAULT: serve_text, **fns}
+        concrete = {SIGNATURE_DEFAULT: text_fn, **concrete}
+    else:
+        fns = {SIGNATURE_DEFAULT: serve_token_ids, **fns}
+        concrete = {SIGNATURE_DEFAULT: concrete[SIGNATURE_TOKEN_IDS], **concrete}
+    for name, fn in fns.items():
+        archive.add_endpoint(name, fn)
+    info["raw_text"] = text_fn is not None
+    info["notes"] = notes
+    return archive, concrete, "text", info
 
 
 def _build_archive(
@@ -278,13 +411,7 @@ def _build_archive(
             f"given: {class_names!r}"
         )
     in_dtype = tf.as_dtype(model_in.dtype)
-    names = list(class_names)
-
-    def head(logits: tf.Tensor) -> dict[str, tf.Tensor]:
-        probs = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
-        class_id = tf.argmax(probs, axis=-1, output_type=tf.int64)
-        class_name = tf.gather(tf.constant(names, dtype=tf.string), class_id)
-        return {"probabilities": probs, "class_id": class_id, "class_name": class_name}
+    head = _head(list(class_names))
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -394,7 +521,14 @@ def _warmup_inputs(
             [t.encode() if isinstance(t, str) else t for t in texts[:_MAX_WARMUP_EXAMPLES]],
             dtype=object,
         )
-        return [(SIGNATURE_DEFAULT, {INPUT_TEXT: arr})]
+        requests = []
+        if info.get("raw_text", True):
+            requests.append((SIGNATURE_DEFAULT, {INPUT_TEXT: arr}))
+        if "preprocessor" in info:  # a keras-hub model: its token-id signature too
+            packed = info["preprocessor"](tf.constant(arr))
+            ids = {k: np.asarray(v).astype(info["input_dtypes"][k]) for k, v in packed.items()}
+            requests.append((SIGNATURE_TOKEN_IDS, ids))
+        return requests
 
     h, w, c = info["input_shape"]
     if warmup_examples is None:
@@ -434,6 +568,20 @@ def _write_warmup(export_dir: Path, name: str, requests: list[tuple[str, dict]])
     return path
 
 
+def _write_ops(export_dir: Path) -> tuple[str, ...]:
+    """Writes ``assets.extra/ops.txt``: the op types of the exported graph (its functions
+    included), one a line, those outside stock TensorFlow marked. Returns them, sorted."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    sm = saved_model_pb2.SavedModel()
+    sm.ParseFromString((export_dir / "saved_model.pb").read_bytes())
+    ops = sorted({op.name for mg in sm.meta_graphs for op in mg.meta_info_def.stripped_op_list.op})
+    lines = [f"{op}  # not in stock TensorFlow" if not is_stock_op(op) else op for op in ops]
+    header = "# op types this SavedModel needs (a server must have every one to load it)\n"
+    (export_dir / "assets.extra" / OPS_FILE).write_text(header + "\n".join(lines) + "\n")
+    return tuple(ops)
+
+
 # --------------------------------------------------------------------------- main entry point
 
 
@@ -446,6 +594,7 @@ def export_for_serving(
     class_names: Sequence[str] | None = None,
     preprocessor: Any = None,
     warmup_examples: Any = None,
+    raw_text: bool | None = None,
 ) -> ExportResult:
     """Export a Keras model or a run directory to ``base_dir/name/version/`` for TF Serving.
 
@@ -454,6 +603,12 @@ def export_for_serving(
     ``config.json``, ``preprocessor.keras`` for text). ``version`` defaults to the next free
     integer; an existing version is never overwritten. The export is written to a hidden
     temporary sibling and renamed into place, then ``base_dir/models.config`` is regenerated.
+
+    A keras-hub text classifier (a ``hub:`` run) gets ``serve_token_ids`` too; ``raw_text``
+    says whether its ``serving_default`` takes raw strings (None: when TF Serving has the
+    tokenizer's ops, :data:`TF_SERVING_TEXT_OPS`; False: never, so that the SavedModel needs
+    stock TensorFlow only). Any op outside stock TensorFlow is a warning (and in
+    ``ExportResult.warnings``); ``assets.extra/ops.txt`` lists the op types the graph needs.
     """
     validate_model_name(name)
     if version is not None:
@@ -478,13 +633,20 @@ def export_for_serving(
                 f"{type(model_or_run).__name__}"
             )
 
+    from reskeras.hub import is_hub_model
+
+    hub_model = is_hub_model(model)
+    if hub_model and preprocessor is None:
+        preprocessor = model.preprocessor
+    if raw_text is not None and not hub_model:
+        raise ExportError("raw_text= applies to keras-hub text classifiers (hub: runs) only")
     num_classes = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
     if class_names is None:
         class_names = [str(i) for i in range(num_classes or 0)]
     class_names = [str(n) for n in class_names]
     if any("\n" in n for n in class_names):
         raise ExportError(f"class names must not contain newlines; got {class_names!r}")
-    if config.get("kind") == "text" and preprocessor is None:
+    if config.get("kind") == "text" and preprocessor is None and not hub_model:
         in_dt = tf.as_dtype(_single_input(model, "model").dtype)
         if in_dt != tf.string:
             raise ExportError(
@@ -501,7 +663,10 @@ def export_for_serving(
             "free one or a new number"
         )
 
-    archive, concrete, kind, info = _build_archive(model, class_names, preprocessor)
+    if hub_model:
+        archive, concrete, kind, info = _hub_archive(model, class_names, preprocessor, raw_text)
+    else:
+        archive, concrete, kind, info = _build_archive(model, class_names, preprocessor)
     requests = _warmup_inputs(kind, info, warmup_examples)
 
     base.mkdir(parents=True, exist_ok=True)
@@ -523,6 +688,7 @@ def export_for_serving(
             (tmp / "assets").mkdir(exist_ok=True)
             (tmp / "assets" / LABELS_FILE).write_text("\n".join(class_names) + "\n")
             _write_warmup(tmp, name, requests)
+            ops = _write_ops(tmp)
             xla = find_xla_functions(tmp)
             if xla:
                 raise ExportError(
@@ -537,6 +703,17 @@ def export_for_serving(
         fsync_dir(model_dir)
         write_models_config(base)
 
+    nonstock = tuple(op for op in ops if not is_stock_op(op))
+    notes = list(info.get("notes", ()))
+    if nonstock:
+        notes.append(
+            f"the graph needs ops outside stock TensorFlow: {list(nonstock)}; TF Serving has "
+            "them (TF Text), a plain TensorFlow process must `import tensorflow_text` before "
+            f"loading; {SIGNATURE_TOKEN_IDS} takes token ids (export with raw_text=False for "
+            "a SavedModel that needs stock ops only)"
+        )
+    for note in notes:
+        warnings.warn(f"export {name!r}: {note}", UserWarning, stacklevel=2)
     return ExportResult(
         path=final,
         version=version,
@@ -544,6 +721,9 @@ def export_for_serving(
         signatures={k: _signature_specs(f) for k, f in concrete.items()},
         kind=kind,
         class_names=tuple(class_names),
+        ops=ops,
+        nonstock_ops=nonstock,
+        warnings=tuple(notes),
     )
 
 
