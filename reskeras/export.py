@@ -41,62 +41,35 @@ import numpy as np
 import tensorflow as tf
 
 from reskeras.rundir import RunDir, RunError, atomic_write, fsync_dir
+from reskeras.signatures import (
+    INPUT_TEXT,
+    SIGNATURE_DEFAULT,
+    SIGNATURE_TOKEN_IDS,
+    ExportError,
+    class_head,
+    hub_archive,
+    is_stock_op,
+    write_ops,
+)
 
 __all__ = [
     "ExportError",
     "ExportResult",
     "export_for_serving",
     "find_xla_functions",
-    "graph_ops",
-    "is_stock_op",
     "list_versions",
     "validate_model_name",
     "write_models_config",
 ]
 
-#: Signature keys, input keys and output keys of the exported SavedModel.
-SIGNATURE_DEFAULT = "serving_default"
 SIGNATURE_BYTES = "serve_bytes"
-SIGNATURE_TOKEN_IDS = "serve_token_ids"
 INPUT_IMAGES = "images"
 INPUT_IMAGE_BYTES = "image_bytes"
-INPUT_TEXT = "text"
-OUTPUT_KEYS = ("probabilities", "class_id", "class_name")
 
 MODELS_CONFIG = "models.config"
 DOCKER_MODELS_CONFIG = "models.docker.config"
 DOCKER_MODELS_ROOT = "/models"
 WARMUP_FILE = "tf_serving_warmup_requests"
-OPS_FILE = "ops.txt"
-#: tensorflow-text ops that TF Serving's model server has: it links TF Text 2.12 (as of its
-#: latest releases), and an op added to TF Text later makes the whole SavedModel fail to load
-#: there. The ops of keras-hub's tokenizers (WordPiece, SentencePiece, byte-pair, byte and
-#: code-point) and TF Text's classic tokenizers, all in TF Text since 2.7 or earlier.
-TF_SERVING_TEXT_OPS = frozenset(
-    {
-        "CaseFoldUTF8",
-        "NormalizeUTF8",
-        "NormalizeUTF8WithOffsetsMap",
-        "RegexSplitWithOffsets",
-        "WordpieceTokenizeWithOffsets",
-        "FastWordpieceTokenizeWithOffsets",
-        "FastWordpieceDetokenize",
-        "FastBertNormalize",
-        "SentencepieceOp",
-        "SentencepieceVocabSizeOp",
-        "SentencepieceTokenizeOp",
-        "SentencepieceTokenizeWithOffsetsOp",
-        "SentencepieceDetokenizeOp",
-        "SentencepieceIdToStringOp",
-        "SentencepieceStringToIdOp",
-        "UnicodeScriptTokenizeWithOffsets",
-        "WhitespaceTokenizeWithOffsets",
-        "SplitMergeTokenizeWithOffsets",
-        # keras-hub's MultiSegmentPacker trims with these (TF Text 2.10).
-        "TFText>RoundRobinTrim",
-        "TFText>RoundRobinGenerateMasks",
-    }
-)
 LABELS_FILE = "labels.txt"
 
 NAME_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
@@ -105,10 +78,6 @@ _TMP_PREFIX = ".tmp-"
 _LOCK_FILE = ".reskeras-export.lock"
 _DEFAULT_TEXT_WARMUP = ("a short example sentence", "another one")
 _MAX_WARMUP_EXAMPLES = 16
-
-
-class ExportError(ValueError):
-    """Raised when a model cannot be exported (bad input, existing version, XLA in the graph)."""
 
 
 @dataclass(frozen=True)
@@ -296,95 +265,6 @@ def _signature_specs(fn: Any) -> dict[str, dict[str, str]]:
     }
 
 
-def _head(names: list[str]):
-    def head(logits: tf.Tensor) -> dict[str, tf.Tensor]:
-        probs = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
-        class_id = tf.argmax(probs, axis=-1, output_type=tf.int64)
-        class_name = tf.gather(tf.constant(names, dtype=tf.string), class_id)
-        return {"probabilities": probs, "class_id": class_id, "class_name": class_name}
-
-    return head
-
-
-def is_stock_op(op: str) -> bool:
-    """Whether stock TensorFlow (no tensorflow-text) has the op type ``op``."""
-    return hasattr(tf.raw_ops, op)
-
-
-def graph_ops(fn: Any) -> set[str]:
-    """The op types a concrete function's graph (and the functions it calls) runs."""
-    graph_def = fn.graph.as_graph_def()
-    functions = {f.signature.name for f in graph_def.library.function}
-    ops = {n.op for n in graph_def.node}
-    for f in graph_def.library.function:
-        ops.update(n.op for n in f.node_def)
-    return ops - functions
-
-
-def _hub_archive(
-    model: Any, class_names: list[str], preprocessor: Any, raw_text: bool | None
-) -> tuple[Any, dict[str, Any], str, dict]:
-    """A keras-hub text classifier: ``serve_token_ids`` (the preprocessor's outputs in, stock
-    ops only) always, and ``serving_default`` on raw strings (the preprocessor in the graph)
-    unless ``raw_text`` is False, or None and TF Serving lacks some of its tensorflow-text
-    ops; without it ``serving_default`` is ``serve_token_ids``."""
-    outputs = getattr(model, "outputs", None) or []
-    if len(outputs) != 1 or outputs[0].shape[-1] != len(class_names):
-        raise ExportError(
-            f"keras-hub model {model.name!r} must have one [batch, {len(class_names)}] output "
-            f"(one logit per class name); got outputs={outputs!r}"
-        )
-    head = _head(list(class_names))
-    specs = {t.name: tf.TensorSpec([None, None], tf.as_dtype(t.dtype), name=t.name)
-             for t in model.inputs}  # fmt: skip
-
-    @tf.function(input_signature=[specs])
-    def serve_token_ids(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        return head(model(inputs, training=False))
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_TEXT)])
-    def serve_text(text: tf.Tensor) -> dict[str, tf.Tensor]:
-        return head(model(preprocessor(text), training=False))
-
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    preprocessor(tf.constant(["a"]))  # builds it (ExportArchive tracks built layers only)
-    archive.track(preprocessor)
-    info: dict[str, Any] = {"num_classes": len(class_names), "preprocessor": preprocessor}
-    info["input_dtypes"] = {t.name: tf.as_dtype(t.dtype).as_numpy_dtype for t in model.inputs}
-    try:
-        concrete = {SIGNATURE_TOKEN_IDS: serve_token_ids.get_concrete_function()}
-        text_fn = serve_text.get_concrete_function() if raw_text is not False else None
-    except Exception as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise ExportError(
-            f"could not trace the serving signatures of keras-hub model {model.name!r}: "
-            f"{type(err).__name__}: {first}"
-        ) from err
-    notes = []
-    if text_fn is not None:
-        missing = sorted(op for op in graph_ops(text_fn) if not is_stock_op(op))
-        unserved = [op for op in missing if op not in TF_SERVING_TEXT_OPS]
-        if unserved and raw_text is None:
-            notes.append(
-                f"the raw-string signature was left out: its tokenizer needs ops that TF "
-                f"Serving's TF Text (2.12) lacks: {unserved}; serving_default takes token ids"
-            )
-            text_fn = None
-    fns = {SIGNATURE_TOKEN_IDS: serve_token_ids}
-    if text_fn is not None:
-        fns = {SIGNATURE_DEFAULT: serve_text, **fns}
-        concrete = {SIGNATURE_DEFAULT: text_fn, **concrete}
-    else:
-        fns = {SIGNATURE_DEFAULT: serve_token_ids, **fns}
-        concrete = {SIGNATURE_DEFAULT: concrete[SIGNATURE_TOKEN_IDS], **concrete}
-    for name, fn in fns.items():
-        archive.add_endpoint(name, fn)
-    info["raw_text"] = text_fn is not None
-    info["notes"] = notes
-    return archive, concrete, "text", info
-
-
 def _build_archive(
     model: Any, class_names: list[str], preprocessor: Any
 ) -> tuple[Any, dict[str, Any], str, dict]:
@@ -411,7 +291,7 @@ def _build_archive(
             f"given: {class_names!r}"
         )
     in_dtype = tf.as_dtype(model_in.dtype)
-    head = _head(list(class_names))
+    head = class_head(list(class_names))
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -568,20 +448,6 @@ def _write_warmup(export_dir: Path, name: str, requests: list[tuple[str, dict]])
     return path
 
 
-def _write_ops(export_dir: Path) -> tuple[str, ...]:
-    """Writes ``assets.extra/ops.txt``: the op types of the exported graph (its functions
-    included), one a line, those outside stock TensorFlow marked. Returns them, sorted."""
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    sm = saved_model_pb2.SavedModel()
-    sm.ParseFromString((export_dir / "saved_model.pb").read_bytes())
-    ops = sorted({op.name for mg in sm.meta_graphs for op in mg.meta_info_def.stripped_op_list.op})
-    lines = [f"{op}  # not in stock TensorFlow" if not is_stock_op(op) else op for op in ops]
-    header = "# op types this SavedModel needs (a server must have every one to load it)\n"
-    (export_dir / "assets.extra" / OPS_FILE).write_text(header + "\n".join(lines) + "\n")
-    return tuple(ops)
-
-
 # --------------------------------------------------------------------------- main entry point
 
 
@@ -664,7 +530,7 @@ def export_for_serving(
         )
 
     if hub_model:
-        archive, concrete, kind, info = _hub_archive(model, class_names, preprocessor, raw_text)
+        archive, concrete, kind, info = hub_archive(model, class_names, preprocessor, raw_text)
     else:
         archive, concrete, kind, info = _build_archive(model, class_names, preprocessor)
     requests = _warmup_inputs(kind, info, warmup_examples)
@@ -688,7 +554,7 @@ def export_for_serving(
             (tmp / "assets").mkdir(exist_ok=True)
             (tmp / "assets" / LABELS_FILE).write_text("\n".join(class_names) + "\n")
             _write_warmup(tmp, name, requests)
-            ops = _write_ops(tmp)
+            ops = write_ops(tmp)
             xla = find_xla_functions(tmp)
             if xla:
                 raise ExportError(

@@ -19,10 +19,11 @@ from test_export import run_fresh
 from reskeras.cli import main
 from reskeras.config import RECIPES
 from reskeras.evaluation import evaluate
-from reskeras.export import TF_SERVING_TEXT_OPS, export_for_serving, is_stock_op
+from reskeras.export import export_for_serving
 from reskeras.hub import HUB_FAMILY, text_classifier_presets
 from reskeras.registry import FAMILIES, build_model, resolve_model
 from reskeras.rundir import RunDir
+from reskeras.signatures import TF_SERVING_TEXT_OPS, is_stock_op
 from reskeras.training import train
 
 keras_hub = pytest.importorskip("keras_hub")
