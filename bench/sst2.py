@@ -2,13 +2,15 @@
 
     nice python bench/sst2.py                      # the default text recipe (reskeras.config)
     nice python bench/sst2.py --compare --epochs 1 # also residual vs plain at depth 29
+    nice python bench/sst2.py --model bilstm2 --embeddings glove.6B.300d.txt.gz  # word vectors
 
 The recipe is ``reskeras.config.RECIPES["text"]``, what ``reskeras train --task sst2`` runs.
-Embeddings are randomly initialised (no pre-trained vectors). Anchors on SST-2 dev: Kim's CNN
-with random embeddings 83.7 %, an LSTM with GloVe 86.3 %. The JSON line holds the dev
-accuracy, wall time (seconds, data loading included), training examples/s and, with
-``--compare``, the dev accuracy and final training loss of ``text_resnet<depth>`` and its plain
-twin ``plain_text<depth>`` trained with the same recipe.
+Embeddings are randomly initialised unless ``--embeddings`` names a word-vector file.
+Anchors on SST-2 dev: Kim's CNN with random embeddings 83.7 %, an LSTM with GloVe 86.3 %.
+The JSON line holds the dev accuracy, wall time (seconds, data loading included), training
+examples/s, the word vectors' coverage and, with ``--compare``, the dev accuracy and final
+training loss of ``text_resnet<depth>`` and its plain twin ``plain_text<depth>`` trained with
+the same recipe.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def run(data: Path, out: Path, **overrides) -> dict:
         "per_epoch_dev_accuracy": [
             round(h.get("val_accuracy", float("nan")), 4) for h in result.history
         ],
+        "embeddings": result.embeddings,
     }
 
 
@@ -54,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SST-2 directory")
     parser.add_argument("--model", help="another model, trained with the same recipe")
     parser.add_argument("--epochs", type=int, help="passes over the data (default: the recipe)")
+    parser.add_argument("--embeddings", help="a GloVe/word2vec/fastText text file to start from")
     parser.add_argument("--compare", action="store_true", help="also residual vs plain at depth")
     parser.add_argument("--compare-depth", type=int, default=29, choices=(9, 17, 29, 49))
     parser.add_argument("--compare-epochs", type=int, default=1)
@@ -68,7 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     line: dict = {"bench": "sst2", "cpu_threads": threads, "tf": tf.__version__}
     with tempfile.TemporaryDirectory(prefix="reskeras-bench-") as tmp:
         if not args.skip_main:
-            main_run = {k: v for k, v in (("model", args.model), ("epochs", args.epochs)) if v}
+            given = (
+                ("model", args.model),
+                ("epochs", args.epochs),
+                ("embeddings", args.embeddings),
+            )
+            main_run = {k: v for k, v in given if v}
             line.update(run(args.data, Path(tmp) / "main", **main_run))
         if args.compare:
             line["compare"] = {

@@ -23,6 +23,7 @@ from reskeras.blocks import (
 )
 from reskeras.config import RECIPES, TrainConfig
 from reskeras.describe import describe_model
+from reskeras.hub import hub_classifier, text_classifier_presets
 from reskeras.models import Stage, assemble, cifar_resnet, resnet, wide_resnet
 from reskeras.norm import DebiasedBatchNormalization
 from reskeras.registry import (
@@ -64,6 +65,8 @@ _LAZY = {
     "adapt_vectorizer": "reskeras.data.text",
     "preprocessor_model": "reskeras.data.text",
     "vectorize_dataset": "reskeras.data.text",
+    "load_word_vectors": "reskeras.data.vectors",
+    "WordVectors": "reskeras.data.vectors",
     "TrainerApp": "reskeras.ui",
     "block_gradient_norms": "reskeras.diagnostics",
     "plot_gradient_norms": "reskeras.diagnostics",
@@ -104,12 +107,14 @@ __all__ = [
     "FAMILIES",
     "Family",
     "get_task",
+    "hub_classifier",
     "KMaxPooling1D",
     "list_families",
     "list_models",
     "list_tasks",
     "load_task",
     "load_test_set",
+    "load_word_vectors",
     "make_pipeline",
     "MaskedGlobalPooling1D",
     "MODELS",
@@ -127,6 +132,7 @@ __all__ = [
     "RunError",
     "SqueezeExcite",
     "Stage",
+    "text_classifier_presets",
     "text_resnet",
     "TokenAndPositionEmbedding",
     "train",
@@ -138,5 +144,6 @@ __all__ = [
     "TransformerEncoderBlock",
     "vectorize_dataset",
     "wide_resnet",
+    "WordVectors",
     "ZeroPadShortcut",
 ]

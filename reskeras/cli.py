@@ -64,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--name", required=True)
     x.add_argument("--base", default="saved_models")
     x.add_argument("--version", type=int)
+    x.add_argument(
+        "--raw-text",
+        action=argparse.BooleanOptionalAction,
+        help="hub: runs: serving_default on raw strings (default: when TF Serving has the "
+        "tokenizer's ops); --no-raw-text: token ids only, stock TensorFlow ops only",
+    )
 
     d = sub.add_parser(
         "demo",
@@ -93,6 +99,10 @@ def _cmd_list(_args) -> None:
         e = MODELS[name]
         extra = " ".join(f"{k}={v}" for k, v in e.kwargs.items())
         print(f"  {name:<24} {FAMILIES[e.family].kind:<5} {e.family} depth {e.depth} {extra}")
+    from reskeras.hub import HUB_PREFIX, text_classifier_presets
+
+    print(f"Pretrained text classifiers (--model {HUB_PREFIX}PRESET, or {HUB_PREFIX}DIRECTORY):")
+    print("  " + " ".join(text_classifier_presets()))
     print("Tasks:")
     for t in describe_tasks():
         classes = t.get("num_classes") or "from data"
@@ -118,6 +128,7 @@ def _cmd_train(args) -> None:
                 "test_accuracy": round(result.test_accuracy, 4),
                 "test_loss": round(result.test_loss, 4),
                 "collapsed_epochs": [c["epoch"] for c in result.collapses],
+                **({"embeddings": result.embeddings} if result.embeddings else {}),
             }
         )
     )
@@ -148,9 +159,17 @@ def _cmd_evaluate(args) -> None:
 
 
 def _cmd_export(args) -> None:
+    import warnings
+
     from reskeras.export import export_for_serving
 
-    result = export_for_serving(args.run, args.name, base_dir=args.base, version=args.version)
+    with warnings.catch_warnings():  # each is in result.warnings, printed below
+        warnings.simplefilter("ignore", UserWarning)
+        result = export_for_serving(
+            args.run, args.name, base_dir=args.base, version=args.version, raw_text=args.raw_text
+        )
+    for note in result.warnings:
+        print(f"reskeras: warning: {note}", file=sys.stderr)
     summary = {"path": str(result.path), "version": result.version}
     print(json.dumps({**summary, "signatures": result.signatures}))
 

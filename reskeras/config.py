@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reskeras.checks import check_choice
+from reskeras.hub import HUB_FAMILY, HUB_PREFIX
 
 __all__ = [
     "OPTIMIZERS",
@@ -36,6 +37,7 @@ __all__ = [
     "add_arguments",
     "default_lr",
     "options",
+    "recipe_key",
 ]
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -169,6 +171,15 @@ class TrainConfig:
     vocabulary_size: int | None = _option(
         None, "vocabulary cap, padding and [UNK] included (default: the recipe's)", low=3,
         kind="text", label="vocabulary",
+    )  # fmt: skip
+    embeddings: str | None = _option(
+        None, "pretrained word vectors for the token embedding: a GloVe / word2vec / fastText "
+        "text file (gzip allowed); their width sets the embedding width", kind="text",
+        label="word vectors",
+    )  # fmt: skip
+    trainable_embeddings: bool = _option(
+        True, "fine-tune the word vectors with the model (no: keep them frozen)", kind="text",
+        label="train word vectors",
     )  # fmt: skip
 
     def __post_init__(self):
@@ -326,6 +337,24 @@ RECIPES: dict[str, Recipe] = {
         sequence_length=None,
         vocabulary_size=20_000,
     ),
+    # Fine-tuning a keras-hub preset (``--model hub:PRESET``): the BERT paper's regime (Devlin
+    # et al. 2019: AdamW at 2e-5..5e-5, batch 32, 2-4 epochs, linear warm-up), the sequence
+    # length the preset's preprocessor has, and at least 300 steps, as small data needs more
+    # steps than passes to fine-tune stably (Mosbach et al. 2021).
+    HUB_FAMILY: Recipe(
+        model=f"{HUB_PREFIX}bert_base_en_uncased",
+        optimizer="adamw",
+        lr=3e-5,
+        schedule="cosine",
+        warmup_epochs=1,
+        epochs=3,
+        min_steps=300,
+        batch_size=32,
+        label_smoothing=0.0,
+        augment=False,
+        sequence_length=None,
+        vocabulary_size=None,
+    ),
 }
 
 #: Decoupled weight decay per optimizer. Keras multiplies it by the learning rate, whose
@@ -334,6 +363,12 @@ WEIGHT_DECAY = {"sgd": 5e-4, "adamw": 0.05}
 #: (learning rate, at batch size) when the optimizer is not the recipe's own; SGD follows the
 #: linear scaling rule (Goyal et al. 2017), AdamW's step size does not depend on the batch.
 _OTHER_LR = {"sgd": (0.1, 256), "adamw": (1e-3, None)}
+
+
+def recipe_key(kind: str, model: str | None) -> str:
+    """The recipe a run follows: its task kind's, or ``"pretrained"`` for a keras-hub preset
+    (``hub:...``)."""
+    return HUB_FAMILY if isinstance(model, str) and model.startswith(HUB_PREFIX) else kind
 
 
 def default_lr(kind: str, optimizer: str, batch_size: int) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DepthChoices", "DepthRange", "DepthRule", "DepthSteps"]
+__all__ = ["DepthChoices", "DepthRange", "DepthRule", "DepthSteps", "PresetDepth"]
 
 
 class DepthRule:
@@ -103,3 +103,21 @@ class DepthRange(DepthRule):
 
     def describe(self) -> str:
         return f"number of blocks, {self.low}..{self.high}"
+
+
+@dataclass(frozen=True)
+class PresetDepth(DepthRule):
+    """The depth is fixed by a pretrained preset: the only depth is 0 ("the preset's")."""
+
+    offered: tuple[int, ...] = (0,)
+
+    def check(self, family: str, depth: object) -> int:
+        if depth not in (None, 0) or isinstance(depth, bool):
+            raise ValueError(
+                f"Invalid depth {depth!r} for {family}: a pretrained model's depth is its "
+                "preset's; leave it unset."
+            )
+        return 0
+
+    def describe(self) -> str:
+        return "the preset's"

@@ -101,7 +101,10 @@ def score_run(
                 f"{test_set.source} holds images of shape {shape} but the run takes "
                 f"{tuple(config['input_shape'])}"
             )
+    # Text runs: the saved vocabulary, or a keras-hub model's own tokenizer.
     preprocessor = run.load_preprocessor()
+    if preprocessor is None:
+        preprocessor = getattr(model, "preprocessor", None)
     logits, y_true = [], []
     mistakes = MistakeCollector(gallery_size)
     for x, y in test.batch(batch_size):

@@ -11,10 +11,15 @@ Layout written under ``base_dir``::
           variables/
           assets/labels.txt         # class names, one per line (index = class id)
           assets.extra/tf_serving_warmup_requests
+          assets.extra/ops.txt      # the op types the graph needs, one a line
 
 Every signature takes RAW inputs (uint8 images, encoded image bytes or text strings), runs the
 preprocessing inside the graph and returns ``probabilities`` (float32 softmax), ``class_id``
-(int64) and ``class_name`` (string).
+(int64) and ``class_name`` (string). A keras-hub text classifier (:mod:`reskeras.hub`) also
+gets ``serve_token_ids``, which takes what its preprocessor produces (``token_ids``,
+``padding_mask`` ...) and needs stock TensorFlow ops only; its raw-string ``serving_default``
+needs tensorflow-text ops, and is exported only when TF Serving has them all
+(:data:`TF_SERVING_TEXT_OPS`), since a SavedModel with an op the server lacks does not load.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import os
 import re
 import secrets
 import shutil
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +41,16 @@ import numpy as np
 import tensorflow as tf
 
 from reskeras.rundir import RunDir, RunError, atomic_write, fsync_dir
+from reskeras.signatures import (
+    INPUT_TEXT,
+    SIGNATURE_DEFAULT,
+    SIGNATURE_TOKEN_IDS,
+    ExportError,
+    class_head,
+    hub_archive,
+    is_stock_op,
+    write_ops,
+)
 
 __all__ = [
     "ExportError",
@@ -46,13 +62,9 @@ __all__ = [
     "write_models_config",
 ]
 
-#: Signature keys, input keys and output keys of the exported SavedModel.
-SIGNATURE_DEFAULT = "serving_default"
 SIGNATURE_BYTES = "serve_bytes"
 INPUT_IMAGES = "images"
 INPUT_IMAGE_BYTES = "image_bytes"
-INPUT_TEXT = "text"
-OUTPUT_KEYS = ("probabilities", "class_id", "class_name")
 
 MODELS_CONFIG = "models.config"
 DOCKER_MODELS_CONFIG = "models.docker.config"
@@ -66,10 +78,6 @@ _TMP_PREFIX = ".tmp-"
 _LOCK_FILE = ".reskeras-export.lock"
 _DEFAULT_TEXT_WARMUP = ("a short example sentence", "another one")
 _MAX_WARMUP_EXAMPLES = 16
-
-
-class ExportError(ValueError):
-    """Raised when a model cannot be exported (bad input, existing version, XLA in the graph)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,9 @@ class ExportResult:
     signatures: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     kind: str = "image"
     class_names: tuple[str, ...] = ()
+    ops: tuple[str, ...] = ()  # op types the graph needs (also in assets.extra/ops.txt)
+    nonstock_ops: tuple[str, ...] = ()  # those outside stock TensorFlow (tensorflow-text)
+    warnings: tuple[str, ...] = ()  # what the export warned about
 
 
 # --------------------------------------------------------------------------- names & versions
@@ -244,7 +255,9 @@ def _spec_str(dtype: tf.DType, shape: tf.TensorShape) -> str:
 
 def _signature_specs(fn: Any) -> dict[str, dict[str, str]]:
     args, kwargs = fn.structured_input_signature
-    specs = {s.name: s for s in args} | dict(kwargs)
+    specs = dict(kwargs)
+    for arg in args:  # a TensorSpec, or a dict of them (keras-hub models' inputs)
+        specs.update(arg if isinstance(arg, dict) else {arg.name: arg})
     outs = fn.structured_outputs
     return {
         "inputs": {k: _spec_str(s.dtype, s.shape) for k, s in specs.items()},
@@ -278,13 +291,7 @@ def _build_archive(
             f"given: {class_names!r}"
         )
     in_dtype = tf.as_dtype(model_in.dtype)
-    names = list(class_names)
-
-    def head(logits: tf.Tensor) -> dict[str, tf.Tensor]:
-        probs = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
-        class_id = tf.argmax(probs, axis=-1, output_type=tf.int64)
-        class_name = tf.gather(tf.constant(names, dtype=tf.string), class_id)
-        return {"probabilities": probs, "class_id": class_id, "class_name": class_name}
+    head = class_head(list(class_names))
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -394,7 +401,14 @@ def _warmup_inputs(
             [t.encode() if isinstance(t, str) else t for t in texts[:_MAX_WARMUP_EXAMPLES]],
             dtype=object,
         )
-        return [(SIGNATURE_DEFAULT, {INPUT_TEXT: arr})]
+        requests = []
+        if info.get("raw_text", True):
+            requests.append((SIGNATURE_DEFAULT, {INPUT_TEXT: arr}))
+        if "preprocessor" in info:  # a keras-hub model: its token-id signature too
+            packed = info["preprocessor"](tf.constant(arr))
+            ids = {k: np.asarray(v).astype(info["input_dtypes"][k]) for k, v in packed.items()}
+            requests.append((SIGNATURE_TOKEN_IDS, ids))
+        return requests
 
     h, w, c = info["input_shape"]
     if warmup_examples is None:
@@ -446,6 +460,7 @@ def export_for_serving(
     class_names: Sequence[str] | None = None,
     preprocessor: Any = None,
     warmup_examples: Any = None,
+    raw_text: bool | None = None,
 ) -> ExportResult:
     """Export a Keras model or a run directory to ``base_dir/name/version/`` for TF Serving.
 
@@ -454,6 +469,12 @@ def export_for_serving(
     ``config.json``, ``preprocessor.keras`` for text). ``version`` defaults to the next free
     integer; an existing version is never overwritten. The export is written to a hidden
     temporary sibling and renamed into place, then ``base_dir/models.config`` is regenerated.
+
+    A keras-hub text classifier (a ``hub:`` run) gets ``serve_token_ids`` too; ``raw_text``
+    says whether its ``serving_default`` takes raw strings (None: when TF Serving has the
+    tokenizer's ops, :data:`TF_SERVING_TEXT_OPS`; False: never, so that the SavedModel needs
+    stock TensorFlow only). Any op outside stock TensorFlow is a warning (and in
+    ``ExportResult.warnings``); ``assets.extra/ops.txt`` lists the op types the graph needs.
     """
     validate_model_name(name)
     if version is not None:
@@ -478,13 +499,20 @@ def export_for_serving(
                 f"{type(model_or_run).__name__}"
             )
 
+    from reskeras.hub import is_hub_model
+
+    hub_model = is_hub_model(model)
+    if hub_model and preprocessor is None:
+        preprocessor = model.preprocessor
+    if raw_text is not None and not hub_model:
+        raise ExportError("raw_text= applies to keras-hub text classifiers (hub: runs) only")
     num_classes = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
     if class_names is None:
         class_names = [str(i) for i in range(num_classes or 0)]
     class_names = [str(n) for n in class_names]
     if any("\n" in n for n in class_names):
         raise ExportError(f"class names must not contain newlines; got {class_names!r}")
-    if config.get("kind") == "text" and preprocessor is None:
+    if config.get("kind") == "text" and preprocessor is None and not hub_model:
         in_dt = tf.as_dtype(_single_input(model, "model").dtype)
         if in_dt != tf.string:
             raise ExportError(
@@ -501,7 +529,10 @@ def export_for_serving(
             "free one or a new number"
         )
 
-    archive, concrete, kind, info = _build_archive(model, class_names, preprocessor)
+    if hub_model:
+        archive, concrete, kind, info = hub_archive(model, class_names, preprocessor, raw_text)
+    else:
+        archive, concrete, kind, info = _build_archive(model, class_names, preprocessor)
     requests = _warmup_inputs(kind, info, warmup_examples)
 
     base.mkdir(parents=True, exist_ok=True)
@@ -523,6 +554,7 @@ def export_for_serving(
             (tmp / "assets").mkdir(exist_ok=True)
             (tmp / "assets" / LABELS_FILE).write_text("\n".join(class_names) + "\n")
             _write_warmup(tmp, name, requests)
+            ops = write_ops(tmp)
             xla = find_xla_functions(tmp)
             if xla:
                 raise ExportError(
@@ -537,6 +569,17 @@ def export_for_serving(
         fsync_dir(model_dir)
         write_models_config(base)
 
+    nonstock = tuple(op for op in ops if not is_stock_op(op))
+    notes = list(info.get("notes", ()))
+    if nonstock:
+        notes.append(
+            f"the graph needs ops outside stock TensorFlow: {list(nonstock)}; TF Serving has "
+            "them (TF Text), a plain TensorFlow process must `import tensorflow_text` before "
+            f"loading; {SIGNATURE_TOKEN_IDS} takes token ids (export with raw_text=False for "
+            "a SavedModel that needs stock ops only)"
+        )
+    for note in notes:
+        warnings.warn(f"export {name!r}: {note}", UserWarning, stacklevel=2)
     return ExportResult(
         path=final,
         version=version,
@@ -544,6 +587,9 @@ def export_for_serving(
         signatures={k: _signature_specs(f) for k, f in concrete.items()},
         kind=kind,
         class_names=tuple(class_names),
+        ops=ops,
+        nonstock_ops=nonstock,
+        warnings=tuple(notes),
     )
 
 

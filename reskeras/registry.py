@@ -2,8 +2,9 @@
 
 A *family* is a builder plus the :class:`~reskeras.depths.DepthRule` it checks depths with; a
 *named model* is a family, a depth and preset keyword arguments (timm style: one line each).
-``build_model`` accepts a named model (``"cifar_resnet56"``), a family with ``depth=``, or
-``<family><depth>`` (``"cifar_resnet8"``). The built-in families and models are listed at the
+``build_model`` accepts a named model (``"cifar_resnet56"``), a family with ``depth=``,
+``<family><depth>`` (``"cifar_resnet8"``), or ``hub:<preset>`` (a keras-hub text classifier,
+the ``pretrained`` family: :mod:`reskeras.hub`). The built-in families and models are listed at the
 bottom of this module; a name registered twice is an error.
 """
 
@@ -14,8 +15,8 @@ from dataclasses import dataclass, field
 
 import keras
 
-from reskeras import models, text_models
-from reskeras.depths import DepthRule
+from reskeras import hub, models, text_models
+from reskeras.depths import DepthRule, PresetDepth
 
 __all__ = [
     "FAMILIES",
@@ -105,8 +106,19 @@ def list_families(kind: str | None = None) -> list[str]:
 
 
 def resolve_model(name: str, depth: int | None = None) -> tuple[Family, int, dict]:
-    """Maps a model name, a family name plus ``depth``, or ``<family><depth>`` (e.g.
-    ``"cifar_resnet8"``) to (family, depth, preset kwargs)."""
+    """Maps a model name, a family name plus ``depth``, ``<family><depth>`` (e.g.
+    ``"cifar_resnet8"``) or ``hub:<preset>`` to (family, depth, preset kwargs)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"A model name must be a non-empty string, got {name!r}.")
+    if name.startswith(hub.HUB_PREFIX):
+        family = FAMILIES[hub.HUB_FAMILY]
+        preset = name[len(hub.HUB_PREFIX) :]
+        if not preset:
+            raise ValueError(
+                "`hub:` needs a keras-hub preset name or directory, e.g. "
+                "'hub:bert_tiny_en_uncased'."
+            )
+        return family, family.rule.check(name, depth), {"preset": preset}
     if name in MODELS:
         entry = MODELS[name]
         return FAMILIES[entry.family], entry.depth if depth is None else depth, dict(entry.kwargs)
@@ -123,7 +135,7 @@ def resolve_model(name: str, depth: int | None = None) -> tuple[Family, int, dic
         return family, depth, {}
     raise ValueError(
         f"Unknown model {name!r}; expected a model ({', '.join(list_models())}) "
-        f"or a family with a depth ({', '.join(sorted(FAMILIES))})."
+        f"or a family with a depth ({', '.join(sorted(FAMILIES))}), or hub:<keras-hub preset>."
     )
 
 
@@ -200,6 +212,13 @@ for _family in (
         "text",
         text_models.STACK_DEPTHS,
         "Transformer encoder classifier, pre-LN",
+    ),
+    Family(
+        hub.HUB_FAMILY,
+        hub.hub_classifier,
+        "text",
+        PresetDepth(),
+        "keras-hub TextClassifier from a preset (BERT, RoBERTa, DeBERTa ...): --model hub:PRESET",
     ),
 ):
     register_family(_family)

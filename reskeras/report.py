@@ -276,7 +276,8 @@ class Results:
         page = (
             "<!doctype html><html><head><meta charset='utf-8'>"
             f"<title>{html.escape(self.title)}</title>"
-            "<style>body{font-family:sans-serif;margin:2em}</style></head><body><h2>{html.escape(self.title)}</h2>{self.html()}</body></html>"
+            "<style>body{font-family:sans-serif;margin:2em}</style></head>"
+            f"<body><h2>{html.escape(self.title)}</h2>{self.html()}</body></html>"
         )
         atomic_write(out / REPORT_JSON, json.dumps(self.to_json(), indent=1))
         atomic_write(out / REPORT_HTML, page)

@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,7 +129,12 @@ def load_keras(path: str | os.PathLike, *, compile: bool = False) -> Any:
     if _needs_keras_hub(path):
         import keras_hub  # noqa: F401  (registers keras-hub's serializables)
     try:
-        return keras.saving.load_model(path, safe_mode=True, compile=compile)
+        with warnings.catch_warnings():
+            # keras-hub tasks compile themselves on creation, so a checkpoint's optimizer
+            # variables do not fit them; the weights load all the same.
+            warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+            warnings.filterwarnings("ignore", "`compile\\(\\)` was not called")
+            return keras.saving.load_model(path, safe_mode=True, compile=compile)
     except Exception as err:  # keras raises many types; report the file and the reason
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise RunError(f"could not load {str(path)!r}: {type(err).__name__}: {first}") from err

@@ -6,6 +6,10 @@ and returns float32 logits ``[batch, num_classes]`` (also under mixed precision)
 ``num_classes``, ``sequence_length``, ``vocabulary_size``, ``input_shape`` (``None``, ``()``
 or ``(sequence_length,)``; anything else is an error), ``residual`` (``False``: the plain twin)
 and ``name``, and are registered in :mod:`reskeras.models` with ``kind="text"``.
+
+Every builder also takes ``embeddings``, an initial ``[vocabulary_size, embedding_dim]``
+token embedding matrix (pretrained word vectors, :func:`reskeras.data.vectors.load_word_vectors`),
+and ``trainable_embeddings`` (``False`` freezes the token embedding).
 """
 
 from __future__ import annotations
@@ -50,12 +54,31 @@ def _check_text_args(num_classes, sequence_length, vocabulary_size, input_shape)
         )
 
 
+def _embedding_dim(embeddings, vocabulary_size: int, embedding_dim: int | None) -> int | None:
+    """The embedding width an ``embeddings`` matrix implies (``embedding_dim`` when None)."""
+    if embeddings is None:
+        return embedding_dim
+    shape = tuple(getattr(embeddings, "shape", ()))
+    if len(shape) != 2 or shape[0] != vocabulary_size:
+        raise ValueError(
+            f"`embeddings` must be a [vocabulary_size, dim] = [{vocabulary_size}, dim] matrix, "
+            f"got shape {shape}."
+        )
+    if embedding_dim is not None and embedding_dim != shape[1]:
+        raise ValueError(
+            f"`embedding_dim`={embedding_dim} does not match the {shape[1]}-wide `embeddings`; "
+            "leave it unset."
+        )
+    return int(shape[1])
+
+
 def _token_input(sequence_length: int) -> keras.KerasTensor:
     return keras.Input(shape=(sequence_length,), dtype="int32", name="token_ids")
 
 
-def _embed(inputs, layer: layers.Layer):
-    """Applies a token embedding whose ``[UNK]`` row starts at zero.
+def _embed(inputs, layer: layers.Layer, embeddings=None):
+    """Applies a token embedding whose ``[UNK]`` row starts at zero (or whose table starts
+    as ``embeddings``, pretrained vectors, whose ``[UNK]`` row is zero too).
 
     Id 1 is ``[UNK]``: words the training data never showed. A random vector for them is
     noise that the layers above read as evidence (on 1,000 SST-2 sentences a quarter of the
@@ -64,8 +87,11 @@ def _embed(inputs, layer: layers.Layer):
     """
     x = layer(inputs)
     table = getattr(layer, "token_embedding", layer).embeddings
-    keep = keras.ops.expand_dims(keras.ops.arange(table.shape[0]) != OOV_ID, 1)
-    table.assign(keras.ops.where(keep, table, keras.ops.zeros_like(table)))
+    if embeddings is None:
+        keep = keras.ops.expand_dims(keras.ops.arange(table.shape[0]) != OOV_ID, 1)
+        table.assign(keras.ops.where(keep, table, keras.ops.zeros_like(table)))
+    else:
+        table.assign(keras.ops.cast(embeddings, table.dtype))
     return x
 
 
@@ -88,7 +114,7 @@ def text_resnet(
     input_shape: tuple | None = None,
     *,
     width: float = 1.0,
-    embedding_dim: int = 64,
+    embedding_dim: int | None = None,
     residual: bool = True,
     preact: bool = False,
     shortcut: str = "auto",
@@ -101,6 +127,8 @@ def text_resnet(
     dropout_rate: float = 0.0,
     drop_path_rate: float = 0.0,
     block_dropout: float = 0.0,
+    embeddings=None,
+    trainable_embeddings: bool = True,
     name: str | None = None,
 ) -> keras.Model:
     """VDCNN-style residual 1-D CNN (Conneau et al. 2017) over word (or char) ids.
@@ -124,8 +152,12 @@ def text_resnet(
     repeats = VDCNN_SPECS[depth]
     filters = [max(1, round(f * width)) for f in VDCNN_FILTERS]
 
+    embedding_dim = _embedding_dim(embeddings, vocabulary_size, embedding_dim) or 64
     inputs = _token_input(sequence_length)
-    x = _embed(inputs, layers.Embedding(vocabulary_size, embedding_dim, name="embedding"))
+    embedding = layers.Embedding(
+        vocabulary_size, embedding_dim, trainable=trainable_embeddings, name="embedding"
+    )
+    x = _embed(inputs, embedding, embeddings)
     if embedding_dropout:
         x = layers.SpatialDropout1D(embedding_dropout, name="embedding_dropout")(x)
     x = layers.Conv1D(filters[0], 3, padding="same", use_bias=False, name="stem_conv")(x)
@@ -182,6 +214,8 @@ def residual_lstm(
     dropout: float = 0.0,
     dropout_rate: float = 0.0,
     drop_path_rate: float = 0.0,
+    embeddings=None,
+    trainable_embeddings: bool = True,
     name: str | None = None,
 ) -> keras.Model:
     """Stack of ``depth`` :class:`ResidualRNNBlock` s (GNMT-style residual LSTM/GRU).
@@ -193,11 +227,16 @@ def residual_lstm(
     STACK_DEPTHS.check("residual_lstm", depth)
     _check_text_args(num_classes, sequence_length, vocabulary_size, input_shape)
     check_choice("pooling", pooling, RNN_POOLINGS)
+    embedding_dim = _embedding_dim(embeddings, vocabulary_size, embedding_dim)
     inputs = _token_input(sequence_length)
     embedding = layers.Embedding(
-        vocabulary_size, embedding_dim or units, mask_zero=True, name="embedding"
+        vocabulary_size,
+        embedding_dim or units,
+        mask_zero=True,
+        trainable=trainable_embeddings,
+        name="embedding",
     )
-    x = _embed(inputs, embedding)
+    x = _embed(inputs, embedding, embeddings)
     if embedding_dropout:
         x = layers.Dropout(embedding_dropout, name="embedding_dropout")(x)
     for b in range(depth):
@@ -236,20 +275,35 @@ def transformer_classifier(
     residual: bool = True,
     pooling: str = "avg",
     dropout_rate: float = 0.0,
+    embedding_dim: int | None = None,
+    embeddings=None,
+    trainable_embeddings: bool = True,
     name: str | None = None,
 ) -> keras.Model:
     """Transformer encoder classifier: :class:`TokenAndPositionEmbedding` (padding masked)
     -> ``depth`` :class:`TransformerEncoderBlock` s (pre-LN by default) -> final LayerNorm
-    (pre-LN) -> masked ``pooling`` -> logits. ``intermediate_dim`` defaults to ``2 * width``."""
+    (pre-LN) -> masked ``pooling`` -> logits. ``intermediate_dim`` defaults to ``2 * width``.
+    ``embedding_dim`` (default ``width``, or the width of ``embeddings``) different from
+    ``width`` adds a Dense projection to ``width`` after the embedding."""
     STACK_DEPTHS.check("transformer", depth)
     _check_text_args(num_classes, sequence_length, vocabulary_size, input_shape)
     check_choice("pooling", pooling, RNN_POOLINGS)
     check_positive_int("width", width)
     if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1 or width % heads:
         raise ValueError(f"`heads` must be a positive divisor of width={width}, got {heads!r}.")
+    embedding_dim = _embedding_dim(embeddings, vocabulary_size, embedding_dim) or width
+    check_positive_int("embedding_dim", embedding_dim)
     inputs = _token_input(sequence_length)
-    embedding = TokenAndPositionEmbedding(vocabulary_size, sequence_length, width, name="embedding")
-    x = _embed(inputs, embedding)
+    embedding = TokenAndPositionEmbedding(
+        vocabulary_size,
+        sequence_length,
+        embedding_dim,
+        trainable_tokens=trainable_embeddings,
+        name="embedding",
+    )
+    x = _embed(inputs, embedding, embeddings)
+    if embedding_dim != width:
+        x = layers.Dense(width, name="embedding_projection")(x)
     if dropout:
         x = layers.Dropout(dropout, name="embedding_dropout")(x)
     for b in range(depth):

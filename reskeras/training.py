@@ -24,11 +24,12 @@ import tensorflow as tf
 
 from reskeras import data as data_lib
 from reskeras.collapse import CollapseGuard, TopClassShare
-from reskeras.config import RECIPES, TrainConfig, default_lr
+from reskeras.config import RECIPES, TrainConfig, default_lr, recipe_key
 from reskeras.console import device_line
+from reskeras.hub import HUB_FAMILY
 from reskeras.optim import SparseSmoothedCrossentropy, make_optimizer, make_schedule, make_strategy
 from reskeras.registry import build_model, check_kind, resolve_model
-from reskeras.rundir import RunDir
+from reskeras.rundir import RunDir, load_keras
 from reskeras.xla import resolve_jit_compile
 
 __all__ = ["RunCheckpoint", "TrainResult", "TrainingError", "train"]
@@ -50,6 +51,7 @@ class TrainResult:
     stopped_early: bool = False
     collapses: list[dict] = field(default_factory=list)  # epochs whose predictions collapsed
     config: TrainConfig | None = None  # the resolved options the run trained with
+    embeddings: dict | None = None  # word vectors used: file, width, vocabulary coverage
 
 
 class RunCheckpoint(keras.callbacks.Callback):
@@ -114,10 +116,11 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.run.write_checkpoint(self.model, epoch + 1, self.history)
 
 
-def _load_data(config: TrainConfig, global_batch: int, saved: RunDir | None):
+def _load_data(config: TrainConfig, global_batch: int, saved: RunDir | None, raw_text: bool):
     """The task and its pipelines. Text is vectorized with the run's saved preprocessor when
     resuming (token ids must keep their meaning), else with a vocabulary adapted on the
-    training split."""
+    training split; with ``raw_text`` it stays strings (a keras-hub model's ``fit`` maps its
+    own preprocessor over the batches)."""
     ds = data_lib.load_task(
         config.task,
         config.data,
@@ -132,7 +135,7 @@ def _load_data(config: TrainConfig, global_batch: int, saved: RunDir | None):
     if config.limit_test:
         test_split = test_split.take(config.limit_test)
     vectorizer = None
-    if ds.spec.kind == "text":
+    if ds.spec.kind == "text" and not raw_text:
         from reskeras.data import text as text_lib
 
         preprocessor = saved.load_preprocessor() if saved is not None else None
@@ -161,15 +164,23 @@ def _load_data(config: TrainConfig, global_batch: int, saved: RunDir | None):
     return ds, train_ds, test_ds, vectorizer, config
 
 
-def _build(config: TrainConfig, ds, vocabulary_size: int | None) -> keras.Model:
+def _build(config: TrainConfig, ds, vocabulary_size: int | None, vectors=None) -> keras.Model:
     kwargs = dict(config.model_kwargs)
-    if ds.spec.kind == "image":
+    if vocabulary_size is None and ds.spec.kind == "text":  # a keras-hub preset
+        kwargs.update(sequence_length=config.sequence_length)
+    elif ds.spec.kind == "image":
         kwargs.update(input_shape=ds.spec.input_shape)
         if ds.spec.input_mean is not None:
             kwargs.update(input_mean=ds.spec.input_mean, input_std=ds.spec.input_std)
     else:
         # The adapted vocabulary may be smaller than the cap: size the embedding to it.
         kwargs.update(sequence_length=config.sequence_length, vocabulary_size=vocabulary_size)
+    if vectors is not None:  # the vectors' width overrides a preset's embedding width
+        kwargs.update(
+            embeddings=vectors.matrix,
+            embedding_dim=vectors.dim,
+            trainable_embeddings=config.trainable_embeddings,
+        )
     return build_model(config.model, depth=config.depth, num_classes=len(ds.class_names), **kwargs)
 
 
@@ -189,6 +200,20 @@ def _compile(
         ],
         jit_compile=jit_compile,
     )
+
+
+def _load_hub_checkpoint(
+    path: Path, config: TrainConfig, steps: int, ds, jit_compile: bool
+) -> keras.Model:
+    """A keras-hub checkpoint with its optimizer state. keras-hub tasks override
+    ``compile()`` without ``compile_from_config``, so Keras cannot recompile them on load:
+    compile as training did, build the optimizer, then read model and optimizer variables
+    (``iterations`` included, so the schedule goes on where it stopped)."""
+    net = load_keras(path)
+    _compile(net, config, steps, len(ds.class_names), jit_compile)
+    net.optimizer.build(net.trainable_variables)
+    net.load_weights(path)
+    return net
 
 
 def train(
@@ -215,7 +240,7 @@ def train(
     """
     if resume is None:
         config = TrainConfig.from_dict({"task": task, "model": model, **options})
-        state, history, saved_steps = {}, [], None
+        state, history, saved_steps, saved = {}, [], None, {}
     else:
         run = RunDir(resume)
         if not run.config_path.exists():
@@ -228,14 +253,23 @@ def train(
         history = list(state.get("history", []))
         saved_steps = saved.get("steps_per_epoch") if state else None
     spec = data_lib.get_task(config.task)
-    config = config.for_kind(spec.kind)
-    family, _, _ = resolve_model(config.model, config.depth)  # fail before loading data
+    kind = recipe_key(spec.kind, config.model)  # the recipe: image, text or pretrained
+    config = config.for_kind(kind)
+    family, _, preset = resolve_model(config.model, config.depth)  # fail before loading data
     check_kind(family.kind, spec.name, spec.kind, f"Model {config.model!r}")
+    if config.embeddings is not None and (spec.kind != "text" or family.name == HUB_FAMILY):
+        raise ValueError(
+            "`embeddings` (word vectors) initialize our own text models' token embedding; "
+            f"model {config.model!r} on task {spec.name!r} has none to initialize."
+        )
+    if family.name == HUB_FAMILY and config.sequence_length is None:
+        from reskeras.hub import preset_sequence_length
+
+        config = config.replace(sequence_length=preset_sequence_length(preset["preset"]))
     if resume is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        run = RunDir(
-            out if out is not None else Path("runs") / f"{spec.name}-{config.model}-{stamp}"
-        )
+        label = config.model.replace(":", "-").replace(os.sep, "_").strip("._-") or "model"
+        run = RunDir(out if out is not None else Path("runs") / f"{spec.name}-{label}-{stamp}")
         if run.holds_run:
             raise TrainingError(
                 f"Run directory {str(run.path)!r} already holds a run; continue it with "
@@ -248,8 +282,15 @@ def train(
     strategy = make_strategy(config.strategy)
     global_batch = config.batch_size * strategy.num_replicas_in_sync
     ds, train_ds, test_ds, vectorizer, config = _load_data(
-        config, global_batch, run if state else None
+        config, global_batch, run if state else None, raw_text=family.name == HUB_FAMILY
     )
+    vectors = None
+    if config.embeddings is not None and not state:  # a checkpoint holds them already
+        from reskeras.data.vectors import load_word_vectors
+
+        vectors = load_word_vectors(
+            config.embeddings, vectorizer.get_vocabulary(), seed=config.seed
+        )
     steps_per_pass = int(train_ds.cardinality())
     if steps_per_pass < 1:
         raise data_lib.DataError(
@@ -257,11 +298,11 @@ def train(
             f"batch of {global_batch}; lower --batch-size."
         )
     if config.epochs is None:  # the recipe's epochs, each long enough for small data
-        recipe = RECIPES[spec.kind]
+        recipe = RECIPES[kind]
         min_steps = recipe.min_steps if config.min_steps is None else config.min_steps
         config = config.replace(epochs=recipe.epochs, min_steps=min_steps)
     if config.lr is None:
-        config = config.replace(lr=default_lr(spec.kind, config.optimizer, global_batch))
+        config = config.replace(lr=default_lr(kind, config.optimizer, global_batch))
     # An epoch is one pass over the data, or more passes when ``min_steps`` asks for them;
     # a resumed run keeps the epoch length its schedule was laid out for.
     steps = saved_steps or max(steps_per_pass, math.ceil((config.min_steps or 0) / config.epochs))
@@ -278,6 +319,7 @@ def train(
         "replicas": strategy.num_replicas_in_sync,
         "global_batch_size": global_batch,
         "steps_per_epoch": steps,
+        "embeddings": vectors.summary() if vectors is not None else saved.get("embeddings"),
     }
     if resume is not None and "xla" in saved:
         record["xla"] = saved["xla"]  # how the checkpointed model was compiled
@@ -295,13 +337,21 @@ def train(
     keras.config.set_dtype_policy(config.precision)
     try:
         with strategy.scope():
-            if epochs_done:
-                net = keras.saving.load_model(run.latest_checkpoint(), safe_mode=True)
+            if epochs_done and family.name == HUB_FAMILY:
+                jit = record.get("xla", {}).get("jit_compile", False)
+                net = _load_hub_checkpoint(run.latest_checkpoint(), config, steps, ds, jit)
+            elif epochs_done:
+                net = load_keras(run.latest_checkpoint(), compile=True)
             else:
                 vocab = vectorizer.vocabulary_size() if vectorizer is not None else None
-                net = _build(config, ds, vocab)
-                # One replica in one process may probe; workers that must agree do not.
-                probe = strategy.num_replicas_in_sync == 1 and config.strategy != "multi_worker"
+                net = _build(config, ds, vocab, vectors)
+                # One replica in one process may probe; workers that must agree do not,
+                # nor keras-hub models (their preprocessor runs inside fit).
+                probe = (
+                    strategy.num_replicas_in_sync == 1
+                    and config.strategy != "multi_worker"
+                    and family.name != HUB_FAMILY
+                )
                 jit, why = resolve_jit_compile(
                     config.jit_compile,
                     net,
@@ -378,4 +428,5 @@ def train(
         stopped_early=saver.stopped_by_user or len(history) < config.epochs,
         collapses=guard.collapses,
         config=config,
+        embeddings=record["embeddings"],
     )

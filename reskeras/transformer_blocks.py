@@ -25,6 +25,8 @@ class TokenAndPositionEmbedding(layers.Layer):
 
     ``token_embedding`` is a ``keras.layers.Embedding`` (``mask_zero=True`` by default, so
     padding id 0 is masked); positions ``0..sequence_length-1`` each add a learned vector.
+    ``trainable_tokens=False`` freezes the token embeddings (pretrained word vectors) while
+    the position embeddings still learn.
     """
 
     def __init__(
@@ -34,6 +36,7 @@ class TokenAndPositionEmbedding(layers.Layer):
         embedding_dim: int,
         *,
         mask_zero: bool = True,
+        trainable_tokens: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -41,6 +44,9 @@ class TokenAndPositionEmbedding(layers.Layer):
         self.sequence_length = check_positive_int("sequence_length", sequence_length)
         self.embedding_dim = check_positive_int("embedding_dim", embedding_dim)
         self.mask_zero = bool(mask_zero)
+        if not isinstance(trainable_tokens, bool):
+            raise ValueError(f"`trainable_tokens` must be True or False, got {trainable_tokens!r}.")
+        self.trainable_tokens = trainable_tokens
         self.supports_masking = self.mask_zero
 
     def build(self, input_shape):
@@ -48,6 +54,7 @@ class TokenAndPositionEmbedding(layers.Layer):
             self.vocabulary_size,
             self.embedding_dim,
             mask_zero=self.mask_zero,
+            trainable=self.trainable_tokens,
             name="token_embedding",
             dtype=self.dtype_policy,
         )
@@ -76,6 +83,7 @@ class TokenAndPositionEmbedding(layers.Layer):
             "sequence_length": self.sequence_length,
             "embedding_dim": self.embedding_dim,
             "mask_zero": self.mask_zero,
+            "trainable_tokens": self.trainable_tokens,
         }
 
 

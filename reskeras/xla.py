@@ -84,7 +84,10 @@ def resolve_jit_compile(
         return True, {"reason": device}
     if not probe:
         return False, {"reason": "cpu, no probe"}
-    timings = probe_jit_compile(model, batch[0], batch[1], loss)
+    try:
+        timings = probe_jit_compile(model, batch[0], batch[1], loss)
+    except Exception as err:  # a model the probe cannot copy: train as Keras would
+        return False, {"reason": f"cpu, probe failed: {type(err).__name__}"}
     use = timings["xla"] < timings["no_xla"]
     rounded = {k: round(v, 5) if v != float("inf") else None for k, v in timings.items()}
     return use, {"reason": "cpu probe", "seconds_per_step": rounded}

@@ -206,17 +206,23 @@ def test_in_process_outputs_match_keras(exports, image_model, text_run):
 
 FRESH = textwrap.dedent(
     """
-    import json, sys
+    import importlib, json, sys
     import numpy as np
     import tensorflow as tf
 
     spec = json.loads(sys.argv[1])
+    for module in spec.get("imports", []):  # e.g. tensorflow_text: the ops TF Serving links in
+        importlib.import_module(module)
     inputs = np.load(spec["inputs"], allow_pickle=True)
     results = {}
     for key, (path, sig, arg) in spec["calls"].items():
         loaded = tf.saved_model.load(path)
         assert type(loaded).__module__.startswith("tensorflow."), type(loaded)
-        out = loaded.signatures[sig](**{arg: tf.constant(inputs[key])})
+        if isinstance(arg, str):
+            feed = {arg: tf.constant(inputs[key])}
+        else:  # several inputs, saved as "<key>.<input>"
+            feed = {a: tf.constant(inputs[f"{key}.{a}"]) for a in arg}
+        out = loaded.signatures[sig](**feed)
         results[key] = out["probabilities"].numpy()
         results[key + "_ids"] = out["class_id"].numpy()
         dtypes = sorted({v.dtype.name for v in loaded.variables})  # ExportArchive tracks them
@@ -225,10 +231,27 @@ FRESH = textwrap.dedent(
     mods = sorted(sys.modules)
     print(json.dumps({
         "forbidden": [m for m in mods if m.split(".")[0] in
-                      ("reskeras", "keras_hub", "tensorflow_text")],
+                      ("reskeras", "keras_hub", "tensorflow_text")
+                      and m.split(".")[0] not in spec.get("imports", [])],
     }))
     """
 )
+
+
+def run_fresh(spec: dict, tmp_path: Path) -> tuple[dict, dict]:
+    """Runs FRESH (plain tensorflow, plus ``spec["imports"]``) in a new process: its report
+    and its outputs (``<key>``: probabilities, ``<key>_ids``: class ids)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(
+        [sys.executable, "-c", FRESH, json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1]), dict(np.load(spec["out"]))
 
 
 @pytest.mark.slow
@@ -249,21 +272,10 @@ def test_fresh_tensorflow_only_process(exports, image_model, text_run, mixed_mod
             "mixed": [str(mixed.path), "serving_default", "images"],
         },
     }
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run(
-        [sys.executable, "-c", FRESH, json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    report, out = run_fresh(spec, tmp_path)
     # `import tensorflow` may pull in parts of keras through tf.keras' lazy loader, so we can
     # only assert that none of our code, keras-hub or tensorflow-text was needed.
     assert report["forbidden"] == []
-    out = np.load(tmp_path / "out.npz")
 
     ref = _keras_probs(image_model, x.astype("float32"))
     assert np.abs(out["img"] - ref).max() <= 1e-5

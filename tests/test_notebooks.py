@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 from support import FASHION_DIR, REPO, SST2_DIR, write_kernelspec
 
@@ -34,6 +35,15 @@ def jupyter_env(tmp_path, monkeypatch):
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
     monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mpl"))
     return tmp_path
+
+
+def _word_vectors(tmp_path: Path) -> str:
+    """A made-up 4-d vector file for a few common words (the notebook's word-vector cell)."""
+    words = ["the", "a", "film", "movie", "good", "bad", "funny", "dull", "not", "best"]
+    rng = np.random.default_rng(0)
+    rows = [f"{w} " + " ".join(f"{v:.3f}" for v in rng.normal(size=4)) for w in words]
+    (tmp_path / "vectors.txt").write_text("\n".join(rows) + "\n")
+    return str(tmp_path / "vectors.txt")
 
 
 def tiny_parameters(name: str, tmp_path: Path) -> dict:
@@ -61,6 +71,7 @@ def tiny_parameters(name: str, tmp_path: Path) -> dict:
             "SEQUENCE_LENGTH": 32,
             "VOCABULARY_SIZE": 2000,
             "RUN_TRAINING": SST2_DIR.is_dir(),
+            "WORD_VECTORS": _word_vectors(tmp_path) if SST2_DIR.is_dir() else None,
         },
         "03_why_residual.ipynb": {**common, "DEPTHS": [8, 14], "BATCH": 32},
         "04_export_and_serve.ipynb": {
@@ -121,6 +132,7 @@ def test_notebook_runs_end_to_end(name, jupyter_env):
         assert "application/vnd.jupyter.widget-view+json" in mimes
         if SST2_DIR.is_dir():
             assert "SST-2 found in" in text and "macro_f1" in text
+            assert "word vectors: {'path'" in text and "'coverage'" in text
     elif name == "03_why_residual.ipynb":
         assert "image/png" in mimes  # the gradient-norm plot and the training curves
         assert "plain-14" in text and "ResNet-14" in text and "final train loss" in text

@@ -32,8 +32,9 @@ import ipywidgets as widgets
 import keras
 
 from reskeras import data as rdata
-from reskeras.config import RECIPES, Recipe, default_lr
+from reskeras.config import RECIPES, Recipe, default_lr, recipe_key
 from reskeras.evaluation import score_run
+from reskeras.hub import HUB_FAMILY
 from reskeras.registry import MODELS, resolve_model
 from reskeras.report import Results
 from reskeras.training import train
@@ -104,6 +105,7 @@ class TrainerApp:
         self._syncing = False
         self._spec_cache: dict = {}
         self._kind = spec.kind
+        self._recipe = spec.kind  # the recipe the training settings start from
         self._build_widgets(spec, str(export_dir))
 
         with self._quiet():
@@ -146,7 +148,11 @@ class TrainerApp:
         self.preset = widgets.Dropdown(options=[], description="preset", style=STYLE)
         self.preset.tooltip = "a named model of the family (its builder arguments), or none"
         self.depth = widgets.SelectionSlider(
-            options=[0], description="depth", continuous_update=False, style=STYLE, layout=WIDE
+            options=[0],
+            description="depth",
+            continuous_update=False,
+            style=STYLE,
+            layout=widgets.Layout(width=WIDE.width),  # its own: it is hidden for presets
         )
         self.width = widgets.BoundedFloatText(
             value=1, min=0.125, max=4096, step=1, description="width", style=STYLE
@@ -250,19 +256,25 @@ class TrainerApp:
     # -- reactions -------------------------------------------------------------------------
 
     def _default_lr(self, batch_size: int | None = None) -> float:
+        return default_lr(self._recipe, self.optimizer.value, batch_size or self.batch_size.value)
+
+    def _apply_recipe(self, key: str) -> None:
+        """Training settings from the recipe ``key`` (a task kind, or ``"pretrained"``)."""
         kind = rdata.get_task(self.task.value).kind
-        return default_lr(kind, self.optimizer.value, batch_size or self.batch_size.value)
+        defaults = s.kind_defaults(key)
+        for setting in self._training:
+            field, option = s.app_options()[setting]
+            if field in _RECIPE_FIELDS and option.kind in (None, kind):
+                getattr(self, setting).value = defaults[setting]
+        self._recipe = key
+        self.lr.value = self._default_lr()
 
     def _on_task(self) -> None:
         spec = rdata.get_task(self.task.value)
         recipe = RECIPES[spec.kind]
         if spec.kind != self._kind or not self.family.options:
             # A new kind starts from its recipe: its model, and its training settings.
-            defaults = s.kind_defaults(spec.kind)
-            for setting in self._training:
-                field, option = s.app_options()[setting]
-                if field in _RECIPE_FIELDS and option.kind in (None, spec.kind):
-                    getattr(self, setting).value = defaults[setting]
+            self._apply_recipe(spec.kind)
             self._kind = spec.kind
             self.family.options = s.families_for_kind(spec.kind)
             family, _, _ = resolve_model(recipe.model)
@@ -286,10 +298,13 @@ class TrainerApp:
             self.depth.options = [0]
             return
         current = self.depth.value if keep_depth else None
-        self.preset.options = [("family defaults", s.NO_PRESET)] + [
-            (name, name) for name in s.presets(family)
-        ]
-        self.preset.value = s.NO_PRESET
+        defaults = [] if family == HUB_FAMILY else [("family defaults", s.NO_PRESET)]
+        self.preset.options = defaults + [(name, name) for name in s.presets(family)]
+        self.preset.value = s.default_preset(family)
+        # A pretrained preset is fine-tuned with its own recipe; leaving it, the task's.
+        key = recipe_key(self._kind, self.preset.value or None)
+        if key != self._recipe:
+            self._apply_recipe(key)
         self.depth.options = list(s.valid_depths(family))
         self.depth.value = s.default_depth(family, current)
         opts = s.family_options(family)
@@ -300,7 +315,7 @@ class TrainerApp:
 
     def _on_preset(self) -> None:
         preset = self.preset.value
-        if not preset:
+        if not preset or preset not in MODELS:  # none, or a keras-hub preset
             return
         entry = MODELS[preset]
         self.depth.value = entry.depth
@@ -317,6 +332,7 @@ class TrainerApp:
             widget.layout.display = None if visible else "none"
 
         show(self.data, spec.user_data or bool(self.data.value.strip()))
+        show(self.depth, self.family.value != HUB_FAMILY)
         show(self.width, opts.get("width") is not None)
         show(self.residual, bool(opts.get("residual")))
         show(self.drop_path_rate, bool(opts.get("drop_path")))
@@ -415,13 +431,13 @@ class TrainerApp:
                 f"Unknown settings {unknown}; expected some of {list(s.setting_names())}."
             )
         if "family" in settings and "preset" not in settings:
-            settings["preset"] = s.NO_PRESET
+            settings["preset"] = s.default_preset(settings["family"])
         first = ["task", "family", "preset"]
         for key in first + [k for k in settings if k not in first]:
             if key not in settings:
                 continue
             value = settings[key]
-            if key == "data":
+            if key in s.PATH_SETTINGS:
                 value = "" if value is None else str(value)
             if key == "batch_size" and value not in self.batch_size.options:
                 self.batch_size.options = sorted({*self.batch_size.options, int(value)})
@@ -435,7 +451,13 @@ class TrainerApp:
         """The keyword arguments the Train button hands to :func:`reskeras.training.train`."""
         values = self.values()
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        base = f"{values['task']}-{values['family']}{values['depth']}-{stamp}"
+        model = values["preset"] if values["family"] == HUB_FAMILY else None
+        what = (
+            model.split("/")[-1].replace(":", "-")
+            if model
+            else f"{values['family']}{values['depth']}"
+        )
+        base = f"{values['task']}-{what}-{stamp}"
         out = self.runs_dir / base
         n = 1
         while out.exists():
@@ -485,7 +507,8 @@ class TrainerApp:
         self._stop_event = threading.Event()
         self.train_button.disabled = True
         self.stop_button.disabled = False
-        epochs = config["epochs"] or RECIPES[rdata.get_task(config["task"]).kind].epochs
+        kind = rdata.get_task(config["task"]).kind
+        epochs = config["epochs"] or RECIPES[recipe_key(kind, config["model"])].epochs
         self._set_status(
             f"Training {config['model']} (depth {config['depth']}) on {config['task']} "
             f"for {epochs} epoch(s)...",
@@ -503,7 +526,8 @@ class TrainerApp:
             callback = AppProgress(
                 self,
                 epochs=epochs,
-                global_batch=config.get("batch_size") or RECIPES[kind].batch_size,
+                global_batch=config.get("batch_size")
+                or RECIPES[recipe_key(kind, config["model"])].batch_size,
                 unit="images" if kind == "image" else "examples",
             )
             result = train(

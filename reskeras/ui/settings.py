@@ -18,8 +18,9 @@ from typing import Any
 import keras
 
 from reskeras import data as rdata
-from reskeras.config import Option, TrainConfig, default_lr, options
+from reskeras.config import RECIPES, Option, TrainConfig, default_lr, options
 from reskeras.describe import describe_model
+from reskeras.hub import DEFAULT_PRESET, HUB_FAMILY, HUB_PREFIX, text_classifier_presets
 from reskeras.models import assemble
 from reskeras.registry import FAMILIES, MODELS, build_model, check_kind
 
@@ -30,6 +31,7 @@ __all__ = [
     "app_options",
     "build_preview",
     "default_depth",
+    "default_preset",
     "families_for_kind",
     "family_options",
     "kind_defaults",
@@ -49,6 +51,8 @@ NO_PRESET = ""  # the preset dropdown's "family defaults" entry
 MODEL_SETTINGS = ("family", "preset", "depth", "width", "residual", "drop_path_rate")
 #: Training settings where 0 means "unset": the recipe decides (epochs) or all data (limits).
 ZERO_IS_UNSET = ("epochs", "limit_train", "limit_test", "sequence_length")
+#: Path settings where an empty text box means "unset".
+PATH_SETTINGS = ("data", "embeddings")
 #: What Build assumes for a text model's length before training picks one from the data.
 PREVIEW_SEQUENCE_LENGTH = 64
 _PREFERRED_DEPTHS = (20, 18, 16)
@@ -77,9 +81,10 @@ def option_type(field: str) -> type:
 
 
 def kind_defaults(kind: str, batch_size: int | None = None) -> dict[str, Any]:
-    """The training settings' defaults for a task kind: its recipe, as train() resolves it
-    (epochs 0 = the recipe's epochs, stretched on small data; limits 0 = all data)."""
-    resolved = {k: TrainConfig().for_kind(k) for k in ("image", "text")}
+    """The training settings' defaults for a recipe (a task kind, or ``"pretrained"``), as
+    train() resolves them (epochs 0 = the recipe's epochs, stretched on small data; limits
+    0 = all data)."""
+    resolved = {k: TrainConfig().for_kind(k) for k in RECIPES}
     values = {}
     for setting, (field, option) in app_options().items():
         value = getattr(resolved[option.kind or kind], field)  # text options: text defaults
@@ -103,7 +108,10 @@ def _family(name: str):
 
 def presets(family: str) -> list[str]:
     """The named models of a family at a depth the app offers (``cifar_resnet20``,
-    ``cifar_resnet14_fast`` ...)."""
+    ``cifar_resnet14_fast`` ...); for ``pretrained``, the installed keras-hub's
+    text-classifier presets (``hub:bert_base_en_uncased`` ...)."""
+    if family == HUB_FAMILY:
+        return [f"{HUB_PREFIX}{name}" for name in text_classifier_presets()]
     depths = valid_depths(family)
     return sorted(n for n, e in MODELS.items() if e.family == family and e.depth in depths)
 
@@ -166,13 +174,28 @@ def model_kwargs(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _model(values: Mapping[str, Any]) -> tuple[str, int]:
-    """The model name train() gets (the preset, else the family) and the depth."""
+def default_preset(family: str) -> str:
+    """The preset the app starts a family with (none, but for ``pretrained``)."""
+    if family != HUB_FAMILY:
+        return NO_PRESET
+    names = presets(family)
+    return f"{HUB_PREFIX}{DEFAULT_PRESET}" if f"{HUB_PREFIX}{DEFAULT_PRESET}" in names else names[0]
+
+
+def _model(values: Mapping[str, Any]) -> tuple[str, int | None]:
+    """The model name train() gets (the preset, else the family) and the depth (None for a
+    pretrained preset, whose depth is its own)."""
     missing = [k for k in ("task", "family", "depth") if values.get(k) in (None, "")]
     if missing:
         raise ValueError(f"Missing settings {missing}; the app needs a task, a family and a depth.")
     family = _family(values["family"])
     preset = values.get("preset") or NO_PRESET
+    if family.name == HUB_FAMILY:
+        if not str(preset).startswith(HUB_PREFIX):
+            raise ValueError(
+                f"A pretrained model needs a keras-hub preset ({HUB_PREFIX}NAME); got {preset!r}."
+            )
+        return preset, None
     if preset and (preset not in MODELS or MODELS[preset].family != family.name):
         raise ValueError(
             f"Preset {preset!r} is not a {family.name} model; expected one of "
@@ -197,7 +220,7 @@ def train_config(values: Mapping[str, Any], out: str | None = None) -> dict[str,
         if field == "task" or (option.kind is not None and option.kind != task.kind):
             continue
         value = values.get(setting)
-        if setting == "data":
+        if setting in PATH_SETTINGS:
             value = str(value or "").strip() or None
         elif setting in ZERO_IS_UNSET:
             value = int(value or 0) or None
@@ -260,6 +283,9 @@ def build_preview(
         if spec.input_mean is not None:
             kwargs["input_mean"] = tuple(spec.input_mean)
             kwargs["input_std"] = tuple(spec.input_std)
+    elif family.name == HUB_FAMILY:  # keras-hub's own model: the preset sets the rest
+        length = int(values.get("sequence_length") or 0)
+        kwargs = {"sequence_length": length} if length else {}
     else:
         defaults = kind_defaults("text")
         length = int(values.get("sequence_length") or 0)
