@@ -21,6 +21,7 @@ from reskeras.blocks import (
 )
 from reskeras.config import RECIPES, TrainConfig
 from reskeras.describe import describe_model
+from reskeras.finetune import freeze
 from reskeras.models import Stage, assemble, cifar_resnet, resnet, wide_resnet
 from reskeras.norm import DebiasedBatchNormalization
 from reskeras.pretrained import PortError, WeightsError, available_weights, port_weights
@@ -99,6 +100,7 @@ __all__ = [
     "DropPath",
     "evaluate",
     "export_for_serving",
+    "freeze",
     "ExportError",
     "ExportResult",
     "FAMILIES",

@@ -172,6 +172,8 @@ def assemble(
     stem_filters: int | None = None,
     stem_strides: int = 1,
     padding: str = "same",
+    input_size: int | Sequence[int] | None = None,
+    gray_to_rgb: bool = False,
     **block_kwargs,
 ) -> keras.Model:
     """Builds a residual network from a stage list; every image builder ends here.
@@ -186,6 +188,12 @@ def assemble(
     pad: ``"same"`` (Keras) or ``"symmetric"`` (PyTorch and the pretrained references).
     ``drop_path_rate`` grows linearly from 0 at the first block to the rate at the last.
     ``dropout_rate`` is dropout before the classifier.
+
+    ``input_size`` (``H`` or ``(H, W)``) resizes the raw images inside the model (a
+    ``Resizing`` layer named ``resize``): small images for weights trained on large ones,
+    while the model, and its export, still take ``input_shape``. ``gray_to_rgb`` repeats a
+    one-channel input three times (``to_rgb``) for RGB weights; ``input_mean``/``input_std``
+    are then per RGB channel.
     """
     check_choice("pooling", pooling, POOLINGS)
     check_choice("stem", stem, STEMS)
@@ -202,7 +210,19 @@ def assemble(
         raise ValueError(f"`drop_path_rate` must be in [0, 1), got {drop_path_rate!r}.")
 
     inputs = keras.Input(shape=tuple(input_shape), name="images")
-    x = _input_scaling(input_shape, input_mean, input_std)(inputs)
+    x = inputs
+    if input_size is not None:
+        size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+        if len(size) != 2 or not all(isinstance(v, int) and v >= 8 for v in size):
+            raise ValueError(f"`input_size` must be an integer >= 8 or (H, W), got {input_size!r}.")
+        x = layers.Resizing(*size, interpolation="bilinear", name="resize")(x)
+    channels = input_shape[-1]
+    if gray_to_rgb:
+        if channels != 1:
+            raise ValueError(f"`gray_to_rgb` needs a 1-channel input, got {channels} channels.")
+        x = layers.Concatenate(name="to_rgb")([x, x, x])
+        channels = 3
+    x = _input_scaling((*input_shape[:-1], channels), input_mean, input_std)(x)
     default_filters = stages[0].filters if stem == "cifar" else 64
     x = _stem(x, stem, stem_filters or default_filters, stem_strides, padding, preact)
 
@@ -302,6 +322,8 @@ def resnet(
         if reference is not None:
             chosen = pretrained.merge_layout(reference, chosen, weights)
     layout = {**RESNET_DEFAULTS, **{k: v for k, v in chosen.items() if v is not None}}
+    if reference is not None and len(input_shape) == 3 and input_shape[-1] == 1:
+        kwargs.setdefault("gray_to_rgb", True)  # grey images into RGB weights
     version = layout["version"]
     check_choice("stem", layout["stem"], STEMS[:3])
     block, repeats = IMAGENET_SPECS[depth]

@@ -46,7 +46,9 @@ __all__ = [
     "WeightsError",
     "available_weights",
     "describe_reference",
+    "is_weights_file",
     "load_weights_file",
+    "merge_layout",
     "port_weights",
     "reference_for",
 ]

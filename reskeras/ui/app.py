@@ -32,7 +32,7 @@ import ipywidgets as widgets
 import keras
 
 from reskeras import data as rdata
-from reskeras.config import RECIPES, Recipe, default_lr
+from reskeras.config import RECIPES, Recipe, default_lr, recipe_key
 from reskeras.registry import MODELS, resolve_model
 from reskeras.training import train
 from reskeras.ui import settings as s
@@ -118,6 +118,7 @@ class TrainerApp:
             if depth is not None:
                 self._set_depth(depth)
             self.set(**settings)
+            self._refresh_weights()
             if "lr" not in settings:  # train()'s default for the chosen optimizer and batch
                 self.lr.value = self._default_lr()
         self._connect()
@@ -220,7 +221,10 @@ class TrainerApp:
         self.preset.observe(self._preset_changed, names="value")
         self.optimizer.observe(self._optimizer_changed, names="value")
         self.batch_size.observe(self._batch_size_changed, names="value")
+        self.depth.observe(self._depth_changed, names="value")
+        self.weights.observe(self._weights_changed, names="value")
         rebuild = [self.data, self.depth, self.width, self.residual, self.drop_path_rate]
+        rebuild.append(self.input_size)
         rebuild += [getattr(self, n) for n in ("sequence_length", "vocabulary_size")]
         for w in rebuild:
             w.observe(self._schedule_build, names="value")
@@ -240,20 +244,35 @@ class TrainerApp:
 
     # -- reactions -------------------------------------------------------------------------
 
+    def _weights_value(self) -> str | None:
+        return self.weights.value.strip() or None
+
     def _default_lr(self, batch_size: int | None = None) -> float:
-        kind = rdata.get_task(self.task.value).kind
-        return default_lr(kind, self.optimizer.value, batch_size or self.batch_size.value)
+        recipe = recipe_key(rdata.get_task(self.task.value).kind, self._weights_value())
+        return default_lr(recipe, self.optimizer.value, batch_size or self.batch_size.value)
+
+    def _apply_recipe(self, kind: str) -> None:
+        """Sets the training settings a recipe decides to its values (weights included)."""
+        defaults = s.kind_defaults(kind, weights=self._weights_value())
+        for setting in self._training:
+            field, option = s.app_options()[setting]
+            if field in _RECIPE_FIELDS and option.kind in (None, kind):
+                getattr(self, setting).value = defaults[setting]
+
+    def _refresh_weights(self) -> None:
+        """Offers the pretrained weights that exist for the chosen family, preset and depth."""
+        self.weights.options = s.weights_choices(
+            self.family.value, self.preset.value or s.NO_PRESET, self.depth.value or None
+        )
 
     def _on_task(self) -> None:
         spec = rdata.get_task(self.task.value)
         recipe = RECIPES[spec.kind]
         if spec.kind != self._kind or not self.family.options:
             # A new kind starts from its recipe: its model, and its training settings.
-            defaults = s.kind_defaults(spec.kind)
-            for setting in self._training:
-                field, option = s.app_options()[setting]
-                if field in _RECIPE_FIELDS and option.kind in (None, spec.kind):
-                    getattr(self, setting).value = defaults[setting]
+            if spec.kind != "image":
+                self.weights.value = ""
+            self._apply_recipe(spec.kind)
             self._kind = spec.kind
             self.family.options = s.families_for_kind(spec.kind)
             family, _, _ = resolve_model(recipe.model)
@@ -288,6 +307,7 @@ class TrainerApp:
             self.width.value = opts["width"]
             self.width.step = 1 if isinstance(opts["width"], int) else 0.25
         self.residual.value = True
+        self._refresh_weights()
 
     def _on_preset(self) -> None:
         preset = self.preset.value
@@ -299,6 +319,7 @@ class TrainerApp:
         if opts["width"] is not None:
             self.width.value = opts["width"]
         self.residual.value = bool(entry.kwargs.get("residual", True))
+        self._refresh_weights()
 
     def _update_visibility(self) -> None:
         spec = rdata.get_task(self.task.value)
@@ -312,6 +333,9 @@ class TrainerApp:
         show(self.residual, bool(opts.get("residual")))
         show(self.drop_path_rate, bool(opts.get("drop_path")))
         show(self._text_box, spec.kind == "text")
+        for setting in self._training:
+            if s.app_options()[setting][1].kind == "image":
+                show(getattr(self, setting), spec.kind == "image")
 
     def _task_changed(self, change=None) -> None:
         if self._syncing:
@@ -338,6 +362,18 @@ class TrainerApp:
 
     def _optimizer_changed(self, change) -> None:
         self.lr.value = self._default_lr()
+
+    def _depth_changed(self, change) -> None:
+        self._refresh_weights()
+
+    def _weights_changed(self, change) -> None:
+        # Pretrained weights switch to the fine-tuning recipe (and back).
+        kind = rdata.get_task(self.task.value).kind
+        old = recipe_key(kind, str(change["old"] or "").strip() or None)
+        if old != recipe_key(kind, self._weights_value()):
+            with self._quiet():
+                self._apply_recipe(kind)
+                self.lr.value = self._default_lr()
 
     def _batch_size_changed(self, change) -> None:
         # Follow the linear scaling rule unless the learning rate was set by hand.
