@@ -215,7 +215,9 @@ def assemble(
         size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
         if len(size) != 2 or not all(isinstance(v, int) and v >= 8 for v in size):
             raise ValueError(f"`input_size` must be an integer >= 8 or (H, W), got {input_size!r}.")
-        x = layers.Resizing(*size, interpolation="bilinear", name="resize")(x)
+        # training=False: Resizing's call defaults to training=True, which a plain model(x)
+        # call would pass on to every later layer (batch norms would train).
+        x = layers.Resizing(*size, interpolation="bilinear", name="resize")(x, training=False)
     channels = input_shape[-1]
     if gray_to_rgb:
         if channels != 1:

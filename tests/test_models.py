@@ -215,3 +215,19 @@ def test_keras_applications_v2_layout_strides_the_last_block():
         rk.resnet(50, downsample="middle")
     with pytest.raises(ValueError, match=r"Invalid stem 'cifar'"):
         rk.resnet(50, stem="cifar")
+
+
+def test_input_size_resizes_inside_and_a_plain_call_stays_inference(tmp_path):
+    model = rk.cifar_resnet(8, num_classes=3, input_shape=(12, 12, 1), input_size=16)
+    assert model.get_layer("resize").output.shape[1:] == (16, 16, 1)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    x = np.random.default_rng(0).integers(0, 256, (2, 12, 12, 1)).astype("uint8")
+    for m in (model, keras.saving.load_model(path)):
+        before = keras.ops.convert_to_numpy(m.get_layer("stem_bn").moving_mean)
+        m(x)  # Keras' Resizing defaults to training=True; it must not make the norms train
+        np.testing.assert_array_equal(m.get_layer("stem_bn").moving_mean, before)
+        m(x, training=True)
+        assert not np.array_equal(m.get_layer("stem_bn").moving_mean, before)
+    with pytest.raises(ValueError, match=r"input_size.*integer >= 8.*4"):
+        rk.cifar_resnet(8, input_size=4)

@@ -295,3 +295,35 @@ def test_reskeras_weights_file(tmp_path):
         rk.resnet(18, "v1.5", 10, (32, 32, 3), weights=str(path))
     with pytest.raises(rk.WeightsError, match=r"does not exist"):
         rk.resnet(18, weights=str(tmp_path / "missing.weights.h5"))
+
+
+def test_other_families_take_their_own_weights_files_only(tmp_path):
+    model = rk.build_model("cifar_resnet8", num_classes=10, input_shape=(16, 16, 3))
+    path = tmp_path / "cifar.weights.h5"
+    model.save_weights(path)
+    again = rk.build_model("cifar_resnet8", num_classes=4, input_shape=(16, 16, 3), weights=path)
+    np.testing.assert_array_equal(
+        _numpy(again.get_layer("stem_conv").kernel), _numpy(model.get_layer("stem_conv").kernel)
+    )
+    with pytest.raises(rk.WeightsError, match=r"'cifar_resnet' takes weights=None or a .*'resnet'"):
+        rk.build_model("cifar_resnet8", num_classes=10, weights="imagenet")
+
+
+def test_grey_images_into_rgb_weights_resized_inside_the_model():
+    """One-channel images are repeated to RGB and resized in the model: the same outputs as
+    the source fed the grey image as RGB, resized by its own converter."""
+    source = _hub_classifier("resnet_18_imagenet")
+    converter = source.preprocessor.image_converter  # resizes to SIZE x SIZE
+    _imitate_training(source, converter(CALIBRATION))
+    model = rk.resnet(
+        18, num_classes=1000, input_shape=(32, 32, 1), input_size=SIZE,
+        input_mean=tuple(IMAGENET_MEAN), input_std=tuple(IMAGENET_STD),
+        gray_to_rgb=True,
+    )  # fmt: skip
+    pretrained.port_weights(source, model)
+    grey = IMAGES[:, :32, :32, :1]
+    # float pixels: the converter rounds resized uint8 images back to integers.
+    expected = _numpy(source(converter(np.repeat(grey, 3, axis=-1).astype("float32"))))
+    logits = _numpy(model(grey))
+    assert np.abs(logits - expected).max() <= LOGITS_TOL
+    assert model.input_shape == (None, 32, 32, 1)
