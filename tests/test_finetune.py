@@ -227,3 +227,21 @@ def test_app_says_in_one_line_when_weights_are_unavailable(monkeypatch, tmp_path
     assert app.status_text.startswith(failed)
     assert "not available (offline?)" in app.status_text
     assert "\n" not in app.status_text
+
+
+def test_resume_at_the_phase_boundary_unfreezes(tmp_path):
+    """A run that ended with its head phase, resumed for one more epoch, trains the rest."""
+    data = make_idx_dir(tmp_path / "fm", n_train=64, n_test=16)
+    run = tmp_path / "run"
+    first = train(
+        "fashion_mnist", model="cifar_resnet8", data=str(data), epochs=1, head_epochs=1,
+        batch_size=16, jit_compile=False, out=run,
+    )  # fmt: skip
+    assert [w.path for w in first.model.trainable_weights] == [
+        "predictions/kernel",
+        "predictions/bias",
+    ]
+    kernel = keras.ops.convert_to_numpy(first.model.get_layer("stem_conv").kernel)
+    second = train(resume=run, epochs=2)
+    assert len(second.history) == 2 and len(second.model.trainable_weights) > 2
+    assert not np.array_equal(second.model.get_layer("stem_conv").kernel, kernel)
