@@ -2,9 +2,10 @@
 
 The package reads top-down: ``checks``/``norm``/``depths`` (small shared pieces) ->
 ``blocks``, ``text_blocks``, ``transformer_blocks`` (residual layers) -> ``models``,
-``text_models`` (builders) -> ``registry`` (families and named models) -> ``config`` (training
-options and recipes) -> ``data`` (tasks, readers, pipelines) -> ``training``, ``evaluation``,
-``rundir`` -> ``export``/``serving`` -> ``ui``/``cli``.
+``text_models`` (builders) -> ``pretrained`` (ImageNet weights for the ResNets) ->
+``registry`` (families and named models) -> ``config`` (training options and recipes) ->
+``data`` (tasks, readers, pipelines) -> ``training``, ``evaluation``, ``rundir`` ->
+``export``/``serving`` -> ``ui``/``cli``.
 """
 
 import importlib
@@ -19,13 +20,16 @@ from reskeras.blocks import (
     DropPath,
     ResidualBlock,
     SqueezeExcite,
+    SymmetricMaxPooling2D,
     ZeroPadShortcut,
 )
 from reskeras.config import RECIPES, TrainConfig
 from reskeras.describe import describe_model
+from reskeras.finetune import freeze
 from reskeras.hub import hub_classifier, text_classifier_presets
 from reskeras.models import Stage, assemble, cifar_resnet, resnet, wide_resnet
 from reskeras.norm import DebiasedBatchNormalization
+from reskeras.pretrained import PortError, WeightsError, available_weights, port_weights
 from reskeras.registry import (
     FAMILIES,
     MODELS,
@@ -90,6 +94,7 @@ __version__ = "0.1.0"
 __all__ = [
     "adapt_vectorizer",
     "assemble",
+    "available_weights",
     "BasicBlock",
     "block_gradient_norms",
     "BottleneckBlock",
@@ -102,6 +107,7 @@ __all__ = [
     "DropPath",
     "evaluate",
     "export_for_serving",
+    "freeze",
     "ExportError",
     "ExportResult",
     "FAMILIES",
@@ -119,6 +125,8 @@ __all__ = [
     "MaskedGlobalPooling1D",
     "MODELS",
     "plot_gradient_norms",
+    "port_weights",
+    "PortError",
     "preprocessor_model",
     "RECIPES",
     "register_family",
@@ -133,6 +141,7 @@ __all__ = [
     "SqueezeExcite",
     "Stage",
     "text_classifier_presets",
+    "SymmetricMaxPooling2D",
     "text_resnet",
     "TokenAndPositionEmbedding",
     "train",
@@ -143,6 +152,7 @@ __all__ = [
     "transformer_classifier",
     "TransformerEncoderBlock",
     "vectorize_dataset",
+    "WeightsError",
     "wide_resnet",
     "WordVectors",
     "ZeroPadShortcut",

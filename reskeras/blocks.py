@@ -11,7 +11,9 @@ Forms (He et al. 2015, 2016; Goyal et al. 2017; He et al. 2019; Hu et al. 2018):
   default) or on the first 1x1 of a bottleneck (``stride_in_1x1=True``, the original v1);
 * pre-activation (v2, ``preact=True``): ``conv(relu(bn(x))) + shortcut``;
 * shortcuts: ``"auto"``, ``"identity"``, ``"projection"``, ``"zero_pad"`` (option A),
-  ``"avg_down"`` (ResNet-D);
+  ``"avg_down"`` (ResNet-D), ``"subsample"`` (keras.applications ResNetV2);
+* padding of strided convolutions: ``"same"`` (Keras: the extra pixel goes after) or
+  ``"symmetric"`` (PyTorch, keras-hub, keras.applications: ``(k - 1) // 2`` on every side);
 * extras: ``zero_init_last``, ``drop_path`` (stochastic depth), ``se_ratio``
   (squeeze-excitation), ``dropout`` between convolutions (wide ResNets), and
   ``residual=False`` for the plain twin with no shortcut at all.
@@ -27,7 +29,9 @@ from keras import layers, ops
 from reskeras.checks import check_fraction, check_positive_int
 from reskeras.norm import BN_EPSILON, BN_MOMENTUM
 
-SHORTCUTS = ("auto", "identity", "projection", "zero_pad", "avg_down")
+SHORTCUTS = ("auto", "identity", "projection", "zero_pad", "avg_down", "subsample")
+PADDINGS = ("same", "symmetric")
+POOL_FILLS = ("min", "zero")
 
 _register = keras.saving.register_keras_serializable(package="reskeras")
 
@@ -137,6 +141,53 @@ class SqueezeExcite(layers.Layer):
         return {**super().get_config(), "ratio": self.ratio}
 
 
+@_register
+class SymmetricMaxPooling2D(layers.Layer):
+    """Max pooling with ``(pool_size - 1) // 2`` pixels of padding on every side (PyTorch's
+    ``MaxPool2d(padding=...)``, the ImageNet ResNet stem of torchvision and keras-hub).
+
+    ``fill="min"`` pads with -inf, so padding is never the maximum; ``fill="zero"`` pads with
+    zeros, as keras.applications' ResNetV2 does before its first max-pool (whose input is not
+    rectified, so there zeros can win). Keras' ``padding="same"`` pads only after when the
+    total is odd, which shifts every window by one pixel.
+    """
+
+    def __init__(self, pool_size: int = 3, strides: int = 2, fill: str = "min", **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size = check_positive_int("pool_size", pool_size)
+        self.strides = check_positive_int("strides", strides)
+        if fill not in POOL_FILLS:
+            raise ValueError(f"Invalid fill {fill!r}; expected one of {list(POOL_FILLS)}.")
+        self.fill = fill
+        self.pad = (self.pool_size - 1) // 2
+
+    def build(self, input_shape):
+        self.pool = layers.MaxPooling2D(
+            self.pool_size, self.strides, padding="valid", name="pool", dtype=self.dtype_policy
+        )
+
+    def call(self, inputs):
+        p = self.pad
+        value = float("-inf") if self.fill == "min" else 0.0
+        padded = ops.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]], constant_values=value)
+        return self.pool(padded)
+
+    def compute_output_shape(self, input_shape):
+        spatial = [
+            None if d is None else (d + 2 * self.pad - self.pool_size) // self.strides + 1
+            for d in input_shape[1:3]
+        ]
+        return (input_shape[0], *spatial, input_shape[3])
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "pool_size": self.pool_size,
+            "strides": self.strides,
+            "fill": self.fill,
+        }
+
+
 class ResidualBlock(layers.Layer):
     """Shared machinery of the residual blocks; subclasses define the main path.
 
@@ -159,6 +210,7 @@ class ResidualBlock(layers.Layer):
         se_ratio: float = 0.0,
         dropout: float = 0.0,
         residual: bool = True,
+        padding: str = "same",
         activation: str = "relu",
         bn_momentum: float = BN_MOMENTUM,
         bn_epsilon: float = BN_EPSILON,
@@ -179,6 +231,9 @@ class ResidualBlock(layers.Layer):
         self.se_ratio = check_fraction("se_ratio", se_ratio, upper_inclusive=True)
         self.dropout = check_fraction("dropout", dropout)
         self.residual = bool(residual)
+        if padding not in PADDINGS:
+            raise ValueError(f"Invalid padding {padding!r}; expected one of {list(PADDINGS)}.")
+        self.padding = padding
         self.activation = activation
         self.act_fn = keras.activations.get(activation)
         self.bn_momentum = bn_momentum
@@ -199,12 +254,16 @@ class ResidualBlock(layers.Layer):
             dtype=self.dtype_policy,
         )
 
+    def _pad(self, kernel_size, strides) -> int:
+        """Pixels of explicit padding on every side before a conv (0: the conv pads "same")."""
+        return (kernel_size - 1) // 2 if self.padding == "symmetric" and strides > 1 else 0
+
     def _conv(self, filters, kernel_size, strides, name, zero=False):
         return layers.Conv2D(
             filters,
             kernel_size,
             strides=strides,
-            padding="same",
+            padding="valid" if self._pad(kernel_size, strides) else "same",
             use_bias=False,
             kernel_initializer="zeros" if zero else self.kernel_initializer,
             name=name,
@@ -230,6 +289,13 @@ class ResidualBlock(layers.Layer):
                 f"{self.output_channels} channels at stride 1 only. Use 'auto', 'projection', "
                 f"'zero_pad' or 'avg_down'."
             )
+        if self.shortcut == "subsample":
+            if in_channels != self.output_channels:
+                raise ValueError(
+                    f"shortcut='subsample' keeps the channels, but the input has {in_channels} "
+                    f"and the block outputs {self.output_channels}; use 'projection'."
+                )
+            return "identity" if matches else "subsample"
         if self.shortcut == "zero_pad" and matches:
             return "identity"
         return self.shortcut
@@ -240,7 +306,7 @@ class ResidualBlock(layers.Layer):
         self._flops = 0
         specs = self._main_path_specs()
         last = len(specs) - 1
-        self.convs, self.norms = [], []
+        self.convs, self.norms, self.pads = [], [], []
         shape = input_shape
         if self.preact:
             self.preact_bn = self._bn("preact_bn")
@@ -253,9 +319,13 @@ class ResidualBlock(layers.Layer):
                 f"conv{i + 1}",
                 zero=self.preact and self.zero_init_last and i == last,
             )
+            pad = self._pad(kernel, strides)
+            if pad:
+                shape = (shape[0], *[d if d is None else d + 2 * pad for d in shape[1:3]], shape[3])
             conv.build(shape)
             shape = self._count_flops(conv, shape)
             self.convs.append(conv)
+            self.pads.append(pad)
             # v1 normalizes after every conv; v2 before every conv but the first
             # (which uses preact_bn), so there the norm after conv i feeds conv i+1.
             if not self.preact or i < last:
@@ -287,9 +357,12 @@ class ResidualBlock(layers.Layer):
         self.shortcut_layers = []
         if kind in (None, "identity"):
             return
-        if kind == "zero_pad":
+        if kind in ("zero_pad", "subsample"):
             pad = ZeroPadShortcut(
-                self.output_channels, self.strides, name="shortcut_pad", dtype=self.dtype_policy
+                self.output_channels,
+                self.strides,
+                name="shortcut_pad" if kind == "zero_pad" else "shortcut_subsample",
+                dtype=self.dtype_policy,
             )
             pad.build(input_shape)
             self.shortcut_layers = [pad]
@@ -323,13 +396,20 @@ class ResidualBlock(layers.Layer):
         x = inputs
         if self.preact:
             x = self.act_fn(self.preact_bn(x, training=training))
+        # Pre-activation shortcuts with parameters read the normalized input; parameter-free
+        # ones (identity, subsample) the block's input itself.
         shortcut_input = (
-            x if self.preact and self.shortcut_kind not in (None, "identity") else inputs
+            x
+            if self.preact and self.shortcut_kind not in (None, "identity", "subsample")
+            else inputs
         )
         last = len(self.convs) - 1
         for i, conv in enumerate(self.convs):
             if self.dropout_layer is not None and i == last:
                 x = self.dropout_layer(x, training=training)
+            if self.pads[i]:
+                p = self.pads[i]
+                x = ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
             x = conv(x)
             if i < len(self.norms):
                 x = self.norms[i](x, training=training)
@@ -370,6 +450,7 @@ class ResidualBlock(layers.Layer):
             "se_ratio": self.se_ratio,
             "dropout": self.dropout,
             "residual": self.residual,
+            "padding": self.padding,
             "activation": self.activation,
             "bn_momentum": self.bn_momentum,
             "bn_epsilon": self.bn_epsilon,

@@ -23,8 +23,11 @@ from typing import Any
 
 from reskeras.checks import check_choice
 from reskeras.hub import HUB_FAMILY, HUB_PREFIX
+from reskeras.pretrained import is_weights_file
 
 __all__ = [
+    "FINETUNE_LR_SCALE",
+    "FREEZES",
     "OPTIMIZERS",
     "PRECISIONS",
     "RECIPES",
@@ -44,6 +47,12 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "onecycle", "constant")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+#: What ``freeze`` keeps fixed: nothing, the stem, the stem and stages 1..N, or everything but
+#: the classifier. Frozen batch norms stay in inference mode (their statistics do not move).
+FREEZES = ("none", "stem", "stage1", "stage2", "stage3", "stage4", "backbone")
+#: After the ``head_epochs`` (the classifier alone), everything trains at this fraction of the
+#: learning rate, so the pretrained features are adjusted rather than overwritten.
+FINETUNE_LR_SCALE = 0.1
 
 
 @dataclass(frozen=True)
@@ -150,6 +159,26 @@ class TrainConfig:
         None, "image augmentation: random crops, and flips where the task allows them",
         kind="image",
     )  # fmt: skip
+    weights: str | None = _option(
+        None, "start from weights: 'imagenet' (keras.applications, ResNet-50/101/152 v1/v2), a "
+        "keras-hub preset name or directory (resnet family), or a .weights.h5 file saved from "
+        "a reskeras model; other classes get a fresh classifier", kind="image",
+        label="pretrained weights",
+    )  # fmt: skip
+    freeze: str | None = _option(
+        None, "keep the stem, stem and stages 1..N, or the whole backbone fixed (frozen batch "
+        "norms stay in inference mode)", choices=FREEZES, kind="image", label="freeze",
+    )  # fmt: skip
+    head_epochs: int | None = _option(
+        None, "train only the classifier for the first N epochs, then everything (but what "
+        f"--freeze keeps) at {FINETUNE_LR_SCALE:g} x the learning rate", low=0, kind="image",
+        label="head epochs",
+    )  # fmt: skip
+    input_size: int | None = _option(
+        None, "resize images to this size inside the model (small images into pretrained "
+        "weights); the model still takes the data's images", low=8, kind="image",
+        label="input size",
+    )  # fmt: skip
     min_steps: int | None = _option(
         None, "with the recipe's epochs: at least this many training steps in all", low=0
     )
@@ -208,7 +237,7 @@ class TrainConfig:
         """Options left at None filled from ``RECIPES[kind]`` (and the weight decay of the
         chosen optimizer). The learning rate and epoch length depend on the data and the
         number of replicas; ``train()`` resolves them with :func:`default_lr`."""
-        recipe = RECIPES[kind]
+        recipe = RECIPES[recipe_key(kind, self.model, self.weights)]
         changes = {
             name: value
             for name, value in recipe.to_dict().items()
@@ -298,6 +327,8 @@ class Recipe:
     augment: bool
     sequence_length: int | None = None
     vocabulary_size: int | None = None
+    freeze: str = "none"
+    head_epochs: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -355,7 +386,26 @@ RECIPES: dict[str, Recipe] = {
         sequence_length=None,
         vocabulary_size=None,
     ),
+    # Images from pretrained ImageNet weights (``weights`` set): an ImageNet ResNet-50, one
+    # epoch for the fresh classifier alone at 0.02, then everything at a tenth of that (0.002
+    # at batch 64, the usual ~0.01 per 256 images for fine-tuning a whole ResNet), cosine-
+    # decayed; augmentation on, as a few thousand images overfit 25M parameters quickly.
+    # Conventional values: no pretrained weights can be downloaded where this was written.
+    "finetune": Recipe(
+        model="resnet50",
+        optimizer="sgd",
+        lr=0.02,
+        schedule="cosine",
+        warmup_epochs=0,
+        epochs=5,
+        min_steps=300,
+        batch_size=64,
+        label_smoothing=0.1,
+        augment=True,
+        head_epochs=1,
+    ),
 }
+
 
 #: Decoupled weight decay per optimizer. Keras multiplies it by the learning rate, whose
 #: scale differs by two orders of magnitude between SGD and AdamW.
@@ -365,14 +415,20 @@ WEIGHT_DECAY = {"sgd": 5e-4, "adamw": 0.05}
 _OTHER_LR = {"sgd": (0.1, 256), "adamw": (1e-3, None)}
 
 
-def recipe_key(kind: str, model: str | None) -> str:
-    """The recipe a run follows: its task kind's, or ``"pretrained"`` for a keras-hub preset
-    (``hub:...``)."""
-    return HUB_FAMILY if isinstance(model, str) and model.startswith(HUB_PREFIX) else kind
+def recipe_key(kind: str, model: str | None = None, weights: str | None = None) -> str:
+    """The recipe a run follows: ``"pretrained"`` for a keras-hub preset (``hub:...``),
+    ``"finetune"`` for images from pretrained (ImageNet) weights, else the task's kind (a
+    ``.weights.h5`` of one's own continues like scratch)."""
+    if isinstance(model, str) and model.startswith(HUB_PREFIX):
+        return HUB_FAMILY
+    if kind == "image" and weights is not None and not is_weights_file(weights):
+        return "finetune"
+    return kind
 
 
 def default_lr(kind: str, optimizer: str, batch_size: int) -> float:
-    """The peak learning rate training uses when none is given, for a global batch size."""
+    """The peak learning rate training uses when none is given, for a global batch size;
+    ``kind`` is a recipe's key (a task kind, or ``"finetune"``: :func:`recipe_key`)."""
     recipe = RECIPES[kind]
     if optimizer == recipe.optimizer:
         lr, at = recipe.lr, recipe.batch_size

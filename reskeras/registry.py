@@ -10,6 +10,7 @@ bottom of this module; a name registered twice is an error.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,6 +18,12 @@ import keras
 
 from reskeras import hub, models, text_models
 from reskeras.depths import DepthRule, PresetDepth
+from reskeras.pretrained import (
+    WEIGHTS_FILE_SUFFIX,
+    WeightsError,
+    is_weights_file,
+    load_weights_file,
+)
 
 __all__ = [
     "FAMILIES",
@@ -155,17 +162,38 @@ def build_model(
     num_classes: int,
     input_shape: tuple | None = None,
     depth: int | None = None,
+    weights: str | None = None,
     **overrides,
 ) -> keras.Model:
     """Builds a registered model (``"cifar_resnet56"``) or a family at a depth
-    (``"cifar_resnet", depth=56``). ``overrides`` go to the family's builder."""
+    (``"cifar_resnet", depth=56``). ``overrides`` go to the family's builder.
+
+    ``weights``: ``None``, a ``.weights.h5`` file saved from a reskeras model (any family;
+    with another ``num_classes`` the classifier starts fresh), or for the ``resnet`` family
+    also ``"imagenet"`` and keras-hub presets (see :func:`reskeras.resnet`)."""
     family, depth, kwargs = resolve_model(name, depth)
     kwargs.update(overrides)
     if input_shape is not None:
         kwargs["input_shape"] = tuple(input_shape)
     if name in MODELS and depth == MODELS[name].depth:
         kwargs.setdefault("name", name)
-    return family.builder(depth, num_classes=num_classes, **kwargs)
+    takes_weights = _takes_weights(family)
+    if weights is not None and not takes_weights and not is_weights_file(weights):
+        pretrained_families = [n for n, f in FAMILIES.items() if _takes_weights(f)]
+        raise WeightsError(
+            f"Family {family.name!r} takes weights=None or a {WEIGHTS_FILE_SUFFIX} file, got "
+            f"{weights!r}; ImageNet weights exist for {pretrained_families}."
+        )
+    if takes_weights:
+        kwargs["weights"] = weights
+    model = family.builder(depth, num_classes=num_classes, **kwargs)
+    if weights is not None and not takes_weights:
+        load_weights_file(model, weights)
+    return model
+
+
+def _takes_weights(family: Family) -> bool:
+    return "weights" in inspect.signature(family.builder).parameters
 
 
 # -- the built-in families and named models -----------------------------------------------

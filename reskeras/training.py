@@ -24,8 +24,9 @@ import tensorflow as tf
 
 from reskeras import data as data_lib
 from reskeras.collapse import CollapseGuard, TopClassShare
-from reskeras.config import RECIPES, TrainConfig, default_lr, recipe_key
+from reskeras.config import FINETUNE_LR_SCALE, RECIPES, TrainConfig, default_lr, recipe_key
 from reskeras.console import device_line
+from reskeras.finetune import freeze
 from reskeras.hub import HUB_FAMILY
 from reskeras.optim import SparseSmoothedCrossentropy, make_optimizer, make_schedule, make_strategy
 from reskeras.registry import build_model, check_kind, resolve_model
@@ -170,7 +171,13 @@ def _build(config: TrainConfig, ds, vocabulary_size: int | None, vectors=None) -
         kwargs.update(sequence_length=config.sequence_length)
     elif ds.spec.kind == "image":
         kwargs.update(input_shape=ds.spec.input_shape)
-        if ds.spec.input_mean is not None:
+        if config.weights is not None:
+            kwargs.update(weights=config.weights)
+        if config.input_size is not None:
+            kwargs.update(input_size=config.input_size)
+        # Pretrained weights bring their own preprocessing; from scratch, the data's.
+        pretrained = recipe_key(ds.spec.kind, weights=config.weights) == "finetune"
+        if ds.spec.input_mean is not None and not pretrained:
             kwargs.update(input_mean=ds.spec.input_mean, input_std=ds.spec.input_std)
     else:
         # The adapted vocabulary may be smaller than the cap: size the embedding to it.
@@ -184,13 +191,33 @@ def _build(config: TrainConfig, ds, vocabulary_size: int | None, vectors=None) -
     return build_model(config.model, depth=config.depth, num_classes=len(ds.class_names), **kwargs)
 
 
+def _phases(config: TrainConfig) -> list[tuple[int, str, float]]:
+    """(last epoch, what is frozen, peak learning rate) of each training phase: with
+    ``head_epochs`` the classifier trains alone first, then the rest joins at a lower rate."""
+    head = min(config.head_epochs or 0, config.epochs)
+    freeze_rest = config.freeze or "none"
+    if not head:
+        return [(config.epochs, freeze_rest, config.lr)]
+    phases = [(head, "backbone", config.lr)]
+    if head < config.epochs:
+        phases.append((config.epochs, freeze_rest, config.lr * FINETUNE_LR_SCALE))
+    return phases
+
+
 def _compile(
-    net: keras.Model, config: TrainConfig, steps: int, num_classes: int, jit_compile: bool
+    net: keras.Model,
+    config: TrainConfig,
+    steps: int,
+    num_classes: int,
+    epochs: int,
+    lr: float,
+    jit_compile: bool,
 ) -> None:
-    total = steps * config.epochs
+    """Compiles for ``epochs`` epochs of ``steps`` steps, peaking at ``lr``."""
+    total = steps * epochs
     # Warm-up is capped at a fifth of training, so short runs still decay.
     warmup = min(steps * config.warmup_epochs, total // 5)
-    schedule = make_schedule(config.schedule, config.lr, total, warmup)
+    schedule = make_schedule(config.schedule, lr, total, warmup)
     net.compile(
         optimizer=make_optimizer(config.optimizer, schedule, config.weight_decay, config.ema),
         loss=SparseSmoothedCrossentropy(config.label_smoothing),
@@ -210,10 +237,46 @@ def _load_hub_checkpoint(
     compile as training did, build the optimizer, then read model and optimizer variables
     (``iterations`` included, so the schedule goes on where it stopped)."""
     net = load_keras(path)
-    _compile(net, config, steps, len(ds.class_names), jit_compile)
+    _compile(net, config, steps, len(ds.class_names), config.epochs, config.lr, jit_compile)
     net.optimizer.build(net.trainable_variables)
     net.load_weights(path)
     return net
+
+
+def _start_phase(
+    net: keras.Model,
+    config: TrainConfig,
+    phases,
+    index: int,
+    steps: int,
+    num_classes: int,
+    jit_compile: bool,
+) -> None:
+    """Freezes what phase ``index`` keeps fixed and compiles for its epochs and rate."""
+    end, frozen, lr = phases[index]
+    begin = phases[index - 1][0] if index else 0
+    freeze(net, frozen)
+    _compile(net, config, steps, num_classes, end - begin, lr, jit_compile)
+
+
+def _callbacks(config, run, guard, saver, extra, *, append: bool) -> list:
+    """The callbacks of one ``fit``; the CSV log appends to the rows of earlier ones."""
+    cbs = [
+        guard,  # before the loggers: they record the ``collapsed`` flag it adds
+        saver,
+        keras.callbacks.CSVLogger(str(run.metrics_path), append=append),
+        keras.callbacks.TensorBoard(str(run.tensorboard_dir), write_graph=False, profile_batch=0),
+        *extra,
+    ]
+    if config.ema:
+        cbs.insert(0, keras.callbacks.SwapEMAWeights())  # validate with the averaged weights
+    if config.early_stopping_patience:
+        cbs.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", patience=config.early_stopping_patience, mode="max"
+            )
+        )
+    return cbs
 
 
 def train(
@@ -253,8 +316,9 @@ def train(
         history = list(state.get("history", []))
         saved_steps = saved.get("steps_per_epoch") if state else None
     spec = data_lib.get_task(config.task)
-    kind = recipe_key(spec.kind, config.model)  # the recipe: image, text or pretrained
-    config = config.for_kind(kind)
+    config = config.for_kind(spec.kind)
+    # The recipe: image, text, pretrained (a keras-hub preset) or finetune (ImageNet weights)
+    kind = recipe_key(spec.kind, config.model, config.weights)
     family, _, preset = resolve_model(config.model, config.depth)  # fail before loading data
     check_kind(family.kind, spec.name, spec.kind, f"Model {config.model!r}")
     if config.embeddings is not None and (spec.kind != "text" or family.name == HUB_FAMILY):
@@ -331,17 +395,25 @@ def train(
         run.save_preprocessor(text_lib.preprocessor_model(vectorizer))
 
     epochs_done = state.get("epochs_done", 0)
+    phases = _phases(config)
+
+    def phase_of(epoch: int) -> int:  # the phase 0-based ``epoch`` belongs to
+        return next((i for i, (end, _, _) in enumerate(phases) if epoch < end), len(phases) - 1)
+
+    phase = phase_of(epochs_done)
     previous_policy = keras.config.dtype_policy()
     # The policy is global while building, and while loading a checkpoint: a model that
     # loads under float32 would compile without the LossScaleOptimizer it was saved with.
     keras.config.set_dtype_policy(config.precision)
     try:
         with strategy.scope():
+            jit = record.get("xla", {}).get("jit_compile", False)  # a resumed run's
             if epochs_done and family.name == HUB_FAMILY:
-                jit = record.get("xla", {}).get("jit_compile", False)
                 net = _load_hub_checkpoint(run.latest_checkpoint(), config, steps, ds, jit)
             elif epochs_done:
                 net = load_keras(run.latest_checkpoint(), compile=True)
+                if phase_of(epochs_done - 1) != phase:  # saved as the previous phase ended
+                    _start_phase(net, config, phases, phase, steps, len(ds.class_names), jit)
             else:
                 vocab = vectorizer.vocabulary_size() if vectorizer is not None else None
                 net = _build(config, ds, vocab, vectors)
@@ -361,7 +433,7 @@ def train(
                 )
                 record["xla"] = {"jit_compile": jit, **why}
                 run.write_config(record)
-                _compile(net, config, steps, len(ds.class_names), jit)
+                _start_phase(net, config, phases, phase, steps, len(ds.class_names), jit)
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
@@ -372,32 +444,30 @@ def train(
         print(f"TensorBoard: tensorboard --logdir {run.tensorboard_dir}")
     saver = RunCheckpoint(run, history, stop_event, global_batch)
     guard = CollapseGuard(ds.class_names, report)
-    cbs = [
-        guard,  # before the loggers: they record the ``collapsed`` flag it adds
-        saver,
-        keras.callbacks.CSVLogger(str(run.metrics_path), append=epochs_done > 0),
-        keras.callbacks.TensorBoard(str(run.tensorboard_dir), write_graph=False, profile_batch=0),
-        *callbacks,
-    ]
-    if config.ema:
-        cbs.insert(0, keras.callbacks.SwapEMAWeights())  # validate with the averaged weights
-    if config.early_stopping_patience:
-        cbs.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_accuracy", patience=config.early_stopping_patience, mode="max"
+    start = epochs_done
+    for i in range(phase, len(phases)):
+        end = phases[i][0]
+        if i > phase:  # the next phase: what trains changes, and the learning rate
+            if len(history) < start:  # stopped early, by the user, or on a bad loss
+                break
+            keras.config.set_dtype_policy(config.precision)
+            try:
+                with strategy.scope():
+                    _start_phase(net, config, phases, i, steps, len(ds.class_names), jit)
+            finally:
+                keras.config.set_dtype_policy(previous_policy)
+        if start < end:
+            net.fit(
+                train_ds,
+                validation_data=test_ds,
+                epochs=end,
+                steps_per_epoch=steps,
+                initial_epoch=start,
+                callbacks=_callbacks(config, run, guard, saver, callbacks, append=start > 0),
+                verbose=verbose,
+                shuffle=False,  # the pipeline shuffles, seeded
             )
-        )
-    if epochs_done < config.epochs:
-        net.fit(
-            train_ds,
-            validation_data=test_ds,
-            epochs=config.epochs,
-            steps_per_epoch=steps,
-            initial_epoch=epochs_done,
-            callbacks=cbs,
-            verbose=verbose,
-            shuffle=False,  # the pipeline shuffles, seeded
-        )
+        start = end
     if saver.bad_loss:
         epoch, batch, loss = saver.bad_loss
         done = len(history)

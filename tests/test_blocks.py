@@ -10,6 +10,7 @@ from reskeras.blocks import (
     BottleneckBlock,
     DropPath,
     SqueezeExcite,
+    SymmetricMaxPooling2D,
     ZeroPadShortcut,
 )
 
@@ -30,6 +31,9 @@ SHAPE = (8, 8, 4)
         (DropPath, {"rate": 0.5, "seed": 1}, SHAPE),
         (SqueezeExcite, {"ratio": 0.5}, SHAPE),
         (ZeroPadShortcut, {"filters": 8, "strides": 2}, (4, 4, 8)),
+        (BottleneckBlock, {"filters": 2, "strides": 2, "padding": "symmetric"}, (4, 4, 8)),
+        (BasicBlock, {"filters": 4, "strides": 2, "preact": 1, "shortcut": "subsample"}, (4, 4, 4)),
+        (SymmetricMaxPooling2D, {"fill": "zero"}, (4, 4, 4)),
     ],
     ids=lambda v: v.__name__ if isinstance(v, type) else None,
 )
@@ -152,3 +156,46 @@ def test_flops_count_matches_hand_computation():
     block(np.zeros((1, *SHAPE), "float32"))
     # conv1 3x3x4x8 and conv2 3x3x8x8 and the 1x1x4x8 shortcut, all at 4x4 outputs.
     assert block.flops() == 2 * 16 * (3 * 3 * 4 * 8 + 3 * 3 * 8 * 8 + 4 * 8)
+
+
+def test_symmetric_padding_pads_strided_convolutions_on_every_side():
+    ops = keras.ops
+    x = np.random.default_rng(0).normal(size=(1, *SHAPE)).astype("float32")
+    block = BasicBlock(8, strides=2, padding="symmetric", residual=False)
+    out = ops.convert_to_numpy(block(x))
+    k1, k2 = block.convs[0].kernel, block.convs[1].kernel
+    bn = 1 / np.sqrt(1 + block.bn_epsilon)  # fresh norms at inference: x / sqrt(1 + eps)
+    h = ops.conv(ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), k1, strides=2, padding="valid")
+    h = ops.conv(ops.relu(h * bn), k2, padding="same")
+    np.testing.assert_allclose(out, ops.convert_to_numpy(ops.relu(h * bn)), atol=1e-5)
+    # Keras' "same" pads only after (0 before, 1 after here): every window moves.
+    same = BasicBlock(8, strides=2, residual=False)
+    same(x)
+    same.set_weights(block.get_weights())  # the padding adds no parameters
+    assert not np.allclose(ops.convert_to_numpy(same(x)), out, atol=1e-3)
+    assert block.flops() == same.flops()
+    assert block(np.zeros((1, 7, 7, 4), "float32")).shape == (1, 4, 4, 8)
+
+
+def test_subsample_shortcut_takes_every_other_pixel_of_the_raw_input():
+    x = np.random.default_rng(0).normal(size=(1, *SHAPE)).astype("float32")
+    block = BasicBlock(4, strides=2, preact=True, shortcut="subsample", zero_init_last=True)
+    out = keras.ops.convert_to_numpy(block(x))
+    assert [type(layer).__name__ for layer in block.shortcut_layers] == ["ZeroPadShortcut"]
+    np.testing.assert_allclose(out, x[:, ::2, ::2, :], atol=1e-6)  # zero branch: the shortcut
+    with pytest.raises(ValueError, match=r"subsample.*4 and the block outputs 8"):
+        BasicBlock(8, strides=2, shortcut="subsample")(x)
+    kept = BasicBlock(4, shortcut="subsample")
+    kept(x)
+    assert kept.shortcut_kind == "identity"
+
+
+def test_symmetric_max_pooling_fills():
+    x = -np.ones((1, 4, 4, 1), "float32")
+    out_min = keras.ops.convert_to_numpy(SymmetricMaxPooling2D(3, 2)(x))
+    out_zero = keras.ops.convert_to_numpy(SymmetricMaxPooling2D(3, 2, fill="zero")(x))
+    assert out_min.shape == out_zero.shape == (1, 2, 2, 1)
+    assert (out_min == -1).all()  # -inf padding is never the maximum
+    assert out_zero[0, 0, 0, 0] == 0 and out_zero[0, 1, 1, 0] == -1  # window 1..3 is inside
+    with pytest.raises(ValueError, match=r"fill 'nan'"):
+        SymmetricMaxPooling2D(fill="nan")

@@ -192,3 +192,42 @@ def test_describe_model_reports_stages_and_flops():
     assert [s["blocks"] for s in info["stages"]] == [3, 3, 3]
     assert [s["output_shape"] for s in info["stages"]] == [(32, 32, 16), (16, 16, 32), (8, 8, 64)]
     assert 0.075e9 < info["flops"] < 0.09e9  # ~41M multiply-adds (He et al. report ~41M)
+
+
+def test_resnet_d_shortcuts_only_where_a_stage_begins():
+    model = rk.build_model("resnet50_avgdown", num_classes=10, input_shape=(64, 64, 3))
+    blocks = [layer for layer in model.layers if isinstance(layer, rk.BottleneckBlock)]
+    pooled = [b.name for b in blocks if b.shortcut_kind == "avg_down"]
+    assert pooled == ["stage1_block1", "stage2_block1", "stage3_block1", "stage4_block1"]
+    assert all(b.shortcut_kind == "identity" for b in blocks if b.name not in pooled)
+    # ResNet-D changes no parameter count; the deep stem (ResNet-C) adds 19,104 + its norms.
+    assert trainable(model) == trainable(rk.resnet(50, num_classes=10, input_shape=(64, 64, 3)))
+
+
+def test_keras_applications_v2_layout_strides_the_last_block():
+    model = rk.resnet(50, "v2", 10, (64, 64, 3), stem="slim", downsample="last")
+    first, last = model.get_layer("stage1_block1"), model.get_layer("stage1_block3")
+    assert first.strides == 1 and first.shortcut_kind == "projection"
+    assert last.strides == 2 and last.shortcut_kind == "subsample"
+    assert model.get_layer("stage4_block3").output.shape[1:3] == (2, 2)
+    assert model.get_layer("stem_conv").use_bias and model.get_layer("stem_pool").fill == "zero"
+    with pytest.raises(ValueError, match=r"Invalid downsample 'middle'"):
+        rk.resnet(50, downsample="middle")
+    with pytest.raises(ValueError, match=r"Invalid stem 'cifar'"):
+        rk.resnet(50, stem="cifar")
+
+
+def test_input_size_resizes_inside_and_a_plain_call_stays_inference(tmp_path):
+    model = rk.cifar_resnet(8, num_classes=3, input_shape=(12, 12, 1), input_size=16)
+    assert model.get_layer("resize").output.shape[1:] == (16, 16, 1)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    x = np.random.default_rng(0).integers(0, 256, (2, 12, 12, 1)).astype("uint8")
+    for m in (model, keras.saving.load_model(path)):
+        before = keras.ops.convert_to_numpy(m.get_layer("stem_bn").moving_mean)
+        m(x)  # Keras' Resizing defaults to training=True; it must not make the norms train
+        np.testing.assert_array_equal(m.get_layer("stem_bn").moving_mean, before)
+        m(x, training=True)
+        assert not np.array_equal(m.get_layer("stem_bn").moving_mean, before)
+    with pytest.raises(ValueError, match=r"input_size.*integer >= 8.*4"):
+        rk.cifar_resnet(8, input_size=4)

@@ -105,6 +105,10 @@ def test_train_config_from_widget_values():
         "seed": 7,
         "limit_train": 100,
         "limit_test": None,
+        "weights": None,
+        "freeze": "none",
+        "head_epochs": 0,
+        "input_size": None,
         "model_kwargs": {"width": 1, "residual": False},
         "out": "runs/x",
     }

@@ -123,6 +123,7 @@ class TrainerApp:
             if depth is not None:
                 self._set_depth(depth)
             self.set(**settings)
+            self._refresh_weights()
             if "lr" not in settings:  # train()'s default for the chosen optimizer and batch
                 self.lr.value = self._default_lr()
         self._connect()
@@ -235,7 +236,10 @@ class TrainerApp:
         self.preset.observe(self._preset_changed, names="value")
         self.optimizer.observe(self._optimizer_changed, names="value")
         self.batch_size.observe(self._batch_size_changed, names="value")
+        self.depth.observe(self._depth_changed, names="value")
+        self.weights.observe(self._weights_changed, names="value")
         rebuild = [self.data, self.depth, self.width, self.residual, self.drop_path_rate]
+        rebuild.append(self.input_size)
         rebuild += [getattr(self, n) for n in ("sequence_length", "vocabulary_size")]
         for w in rebuild:
             w.observe(self._schedule_build, names="value")
@@ -255,13 +259,17 @@ class TrainerApp:
 
     # -- reactions -------------------------------------------------------------------------
 
+    def _weights_value(self) -> str | None:
+        return self.weights.value.strip() or None
+
     def _default_lr(self, batch_size: int | None = None) -> float:
         return default_lr(self._recipe, self.optimizer.value, batch_size or self.batch_size.value)
 
     def _apply_recipe(self, key: str) -> None:
-        """Training settings from the recipe ``key`` (a task kind, or ``"pretrained"``)."""
+        """Training settings from the recipe ``key`` (a task kind, ``"pretrained"`` or
+        ``"finetune"``), with the chosen weights."""
         kind = rdata.get_task(self.task.value).kind
-        defaults = s.kind_defaults(key)
+        defaults = s.kind_defaults(key, weights=self._weights_value())
         for setting in self._training:
             field, option = s.app_options()[setting]
             if field in _RECIPE_FIELDS and option.kind in (None, kind):
@@ -269,11 +277,19 @@ class TrainerApp:
         self._recipe = key
         self.lr.value = self._default_lr()
 
+    def _refresh_weights(self) -> None:
+        """Offers the pretrained weights that exist for the chosen family, preset and depth."""
+        self.weights.options = s.weights_choices(
+            self.family.value, self.preset.value or s.NO_PRESET, self.depth.value or None
+        )
+
     def _on_task(self) -> None:
         spec = rdata.get_task(self.task.value)
         recipe = RECIPES[spec.kind]
         if spec.kind != self._kind or not self.family.options:
             # A new kind starts from its recipe: its model, and its training settings.
+            if spec.kind != "image":
+                self.weights.value = ""
             self._apply_recipe(spec.kind)
             self._kind = spec.kind
             self.family.options = s.families_for_kind(spec.kind)
@@ -302,7 +318,7 @@ class TrainerApp:
         self.preset.options = defaults + [(name, name) for name in s.presets(family)]
         self.preset.value = s.default_preset(family)
         # A pretrained preset is fine-tuned with its own recipe; leaving it, the task's.
-        key = recipe_key(self._kind, self.preset.value or None)
+        key = recipe_key(self._kind, self.preset.value or None, self._weights_value())
         if key != self._recipe:
             self._apply_recipe(key)
         self.depth.options = list(s.valid_depths(family))
@@ -312,6 +328,7 @@ class TrainerApp:
             self.width.value = opts["width"]
             self.width.step = 1 if isinstance(opts["width"], int) else 0.25
         self.residual.value = True
+        self._refresh_weights()
 
     def _on_preset(self) -> None:
         preset = self.preset.value
@@ -323,6 +340,7 @@ class TrainerApp:
         if opts["width"] is not None:
             self.width.value = opts["width"]
         self.residual.value = bool(entry.kwargs.get("residual", True))
+        self._refresh_weights()
 
     def _update_visibility(self) -> None:
         spec = rdata.get_task(self.task.value)
@@ -337,6 +355,9 @@ class TrainerApp:
         show(self.residual, bool(opts.get("residual")))
         show(self.drop_path_rate, bool(opts.get("drop_path")))
         show(self._text_box, spec.kind == "text")
+        for setting in self._training:
+            if s.app_options()[setting][1].kind == "image":
+                show(getattr(self, setting), spec.kind == "image")
 
     def _task_changed(self, change=None) -> None:
         if self._syncing:
@@ -363,6 +384,19 @@ class TrainerApp:
 
     def _optimizer_changed(self, change) -> None:
         self.lr.value = self._default_lr()
+
+    def _depth_changed(self, change) -> None:
+        self._refresh_weights()
+
+    def _weights_changed(self, change) -> None:
+        # Pretrained weights switch to the fine-tuning recipe (and back).
+        kind = rdata.get_task(self.task.value).kind
+        preset = self.preset.value or None
+        old = recipe_key(kind, preset, str(change["old"] or "").strip() or None)
+        key = recipe_key(kind, preset, self._weights_value())
+        if old != key:
+            with self._quiet():
+                self._apply_recipe(key)
 
     def _batch_size_changed(self, change) -> None:
         # Follow the linear scaling rule unless the learning rate was set by hand.
@@ -508,7 +542,8 @@ class TrainerApp:
         self.train_button.disabled = True
         self.stop_button.disabled = False
         kind = rdata.get_task(config["task"]).kind
-        epochs = config["epochs"] or RECIPES[recipe_key(kind, config["model"])].epochs
+        recipe = RECIPES[recipe_key(kind, config["model"], config.get("weights"))]
+        epochs = config["epochs"] or recipe.epochs
         self._set_status(
             f"Training {config['model']} (depth {config['depth']}) on {config['task']} "
             f"for {epochs} epoch(s)...",
@@ -527,7 +562,7 @@ class TrainerApp:
                 self,
                 epochs=epochs,
                 global_batch=config.get("batch_size")
-                or RECIPES[recipe_key(kind, config["model"])].batch_size,
+                or RECIPES[recipe_key(kind, config["model"], config.get("weights"))].batch_size,
                 unit="images" if kind == "image" else "examples",
             )
             result = train(

@@ -18,10 +18,11 @@ from typing import Any
 import keras
 
 from reskeras import data as rdata
-from reskeras.config import RECIPES, Option, TrainConfig, default_lr, options
+from reskeras.config import RECIPES, Option, TrainConfig, default_lr, options, recipe_key
 from reskeras.describe import describe_model
 from reskeras.hub import DEFAULT_PRESET, HUB_FAMILY, HUB_PREFIX, text_classifier_presets
-from reskeras.models import assemble
+from reskeras.models import VERSIONS, assemble
+from reskeras.pretrained import available_weights
 from reskeras.registry import FAMILIES, MODELS, build_model, check_kind
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "setting_names",
     "train_config",
     "valid_depths",
+    "weights_choices",
 ]
 
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)
@@ -50,9 +52,10 @@ PREVIEW_NUM_CLASSES = 2
 NO_PRESET = ""  # the preset dropdown's "family defaults" entry
 MODEL_SETTINGS = ("family", "preset", "depth", "width", "residual", "drop_path_rate")
 #: Training settings where 0 means "unset": the recipe decides (epochs) or all data (limits).
-ZERO_IS_UNSET = ("epochs", "limit_train", "limit_test", "sequence_length")
-#: Path settings where an empty text box means "unset".
-PATH_SETTINGS = ("data", "embeddings")
+ZERO_IS_UNSET = ("epochs", "limit_train", "limit_test", "sequence_length", "input_size")
+#: Path settings where an empty text box means "unset" (search local copies, no word
+#: vectors, train from scratch).
+PATH_SETTINGS = ("data", "embeddings", "weights")
 #: What Build assumes for a text model's length before training picks one from the data.
 PREVIEW_SEQUENCE_LENGTH = 64
 _PREFERRED_DEPTHS = (20, 18, 16)
@@ -80,17 +83,35 @@ def option_type(field: str) -> type:
     return next(t for t in (*typing.get_args(hint), hint) if t is not type(None))
 
 
-def kind_defaults(kind: str, batch_size: int | None = None) -> dict[str, Any]:
-    """The training settings' defaults for a recipe (a task kind, or ``"pretrained"``), as
-    train() resolves them (epochs 0 = the recipe's epochs, stretched on small data; limits
-    0 = all data)."""
-    resolved = {k: TrainConfig().for_kind(k) for k in RECIPES}
+def kind_defaults(
+    kind: str, batch_size: int | None = None, weights: str | None = None
+) -> dict[str, Any]:
+    """The training settings' defaults for a recipe (a task kind, or ``"pretrained"``) and
+    ``weights``, as train() resolves them (epochs 0 = the recipe's epochs, stretched on small
+    data; limits 0 = all data). Pretrained image weights select the fine-tuning recipe."""
+    resolved = {k: TrainConfig(weights=weights).for_kind(k) for k in RECIPES}
     values = {}
     for setting, (field, option) in app_options().items():
         value = getattr(resolved[option.kind or kind], field)  # text options: text defaults
-        values[setting] = 0 if value is None and setting in ZERO_IS_UNSET else value
-    values["lr"] = default_lr(kind, values["optimizer"], batch_size or values["batch_size"])
+        if value is None and setting in ZERO_IS_UNSET:
+            value = 0
+        values[setting] = "" if value is None and setting == "weights" else value
+    recipe = recipe_key(kind, weights=weights)
+    values["lr"] = default_lr(recipe, values["optimizer"], batch_size or values["batch_size"])
     return values
+
+
+def weights_choices(family: str, preset: str = NO_PRESET, depth: int | None = None) -> list[str]:
+    """The pretrained weights there are for a model (for the app's dropdown): for the
+    ``resnet`` family those of its depth and version (a preset's, else every version's);
+    none for other families, which take only a ``.weights.h5`` file of one's own."""
+    if family != "resnet" or depth is None:
+        return []
+    version = MODELS[preset].kwargs.get("version") if preset else None
+    found: list[str] = []
+    for v in [version] if version else VERSIONS:
+        found += [w for w in available_weights(depth, v) if w not in found]
+    return found
 
 
 def families_for_kind(kind: str) -> list[str]:
@@ -280,6 +301,8 @@ def build_preview(
     kwargs = model_kwargs(values)
     if spec.kind == "image":
         kwargs["input_shape"] = tuple(spec.input_shape)
+        if values.get("input_size"):
+            kwargs["input_size"] = int(values["input_size"])
         if spec.input_mean is not None:
             kwargs["input_mean"] = tuple(spec.input_mean)
             kwargs["input_std"] = tuple(spec.input_std)

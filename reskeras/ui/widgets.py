@@ -26,6 +26,7 @@ _ZERO_HELP = {
     "limit_train": "0: all training examples",
     "limit_test": "0: all test examples",
     "sequence_length": "0: from the data (1.5 x the 99th percentile of the texts' lengths)",
+    "input_size": "0: the data's own size",
 }
 
 
@@ -37,6 +38,11 @@ def training_widget(setting: str, field: str, option: Option, value: Any) -> wid
         widget = widgets.FloatLogSlider(
             value=value, base=10, min=-5, max=0, step=0.1, readout_format=".1e",
             continuous_update=False, layout=WIDE, **common,
+        )  # fmt: skip
+    elif setting == "weights":  # the app offers what exists for the model; paths are typed
+        widget = widgets.Combobox(
+            options=[], value=value or "", ensure_option=False, layout=WIDE,
+            placeholder="none: from scratch (or a preset dir, a .weights.h5 file)", **common,
         )  # fmt: skip
     elif setting == "batch_size":
         widget = widgets.Dropdown(options=list(s.BATCH_SIZES), value=value, **common)
