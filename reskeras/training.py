@@ -10,6 +10,7 @@ and schedule position (both follow ``optimizer.iterations``) restored.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -17,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import keras
@@ -25,7 +27,17 @@ import tensorflow as tf
 from reskeras import data as data_lib
 from reskeras.collapse import CollapseGuard, TopClassShare
 from reskeras.config import RECIPES, TrainConfig, default_lr
-from reskeras.optim import SparseSmoothedCrossentropy, make_optimizer, make_schedule, make_strategy
+from reskeras.distributed import (
+    AverageReplicaStatistics,
+    Watchdog,
+    Worker,
+    cluster_failure,
+    make_strategy,
+    prepare_for_fit,
+    shard_by_data,
+    xla_compiles,
+)
+from reskeras.optim import SparseSmoothedCrossentropy, make_optimizer, make_schedule
 from reskeras.registry import build_model, check_kind, resolve_model
 from reskeras.rundir import RunDir
 
@@ -92,10 +104,15 @@ class RunCheckpoint(keras.callbacks.Callback):
             self.bad_loss = (epoch + 1, -1, logs.get("loss", float("nan")))
             self.model.stop_training = True
             return
-        lr = self.model.optimizer.learning_rate
-        row = {"epoch": epoch + 1, **logs, "lr": float(lr), "seconds": time.time() - self._start}
+        # A constant rate is a variable, distributed under a strategy: read it as an array.
+        lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        row = {"epoch": epoch + 1, **logs, "lr": lr, "seconds": time.time() - self._start}
         self.history.append(row)
         self.run.write_checkpoint(self.model, epoch + 1, self.history)
+
+
+def _warn(line: str) -> None:
+    print(f"reskeras: warning: {line}", file=sys.stderr)
 
 
 def _load_data(config: TrainConfig, global_batch: int, saved: RunDir | None):
@@ -142,7 +159,7 @@ def _load_data(config: TrainConfig, global_batch: int, saved: RunDir | None):
         flip=ds.spec.flip,
     )
     test_ds = data_lib.make_pipeline(test_split, global_batch, training=False)
-    return ds, train_ds, test_ds, vectorizer, config
+    return ds, shard_by_data(train_ds), shard_by_data(test_ds), vectorizer, config
 
 
 def _build(config: TrainConfig, ds, vocabulary_size: int | None) -> keras.Model:
@@ -194,6 +211,9 @@ def train(
     the model too. ``resume`` continues a run from its last completed epoch (``epochs`` may
     be raised). ``report`` receives one-line warnings (default: printed to stderr), e.g.
     when the validation predictions collapse onto one class.
+
+    Under ``strategy="multi_worker"`` every worker runs this same call with the same ``out``
+    (or ``resume``); only the chief writes the run directory (:mod:`reskeras.distributed`).
     """
     if resume is None:
         config = TrainConfig.from_dict({"task": task, "model": model, **options})
@@ -214,6 +234,11 @@ def train(
     family, _, _ = resolve_model(config.model, config.depth)  # fail before loading data
     check_kind(family.kind, spec.name, spec.kind, f"Model {config.model!r}")
     if resume is None:
+        if out is None and config.strategy == "multi_worker":
+            raise TrainingError(
+                "strategy='multi_worker' needs --out: every worker must name the same run "
+                "directory, on storage they all reach."
+            )
         stamp = time.strftime("%Y%m%d-%H%M%S")
         run = RunDir(
             out if out is not None else Path("runs") / f"{spec.name}-{config.model}-{stamp}"
@@ -227,7 +252,44 @@ def train(
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    strategy = make_strategy(config.strategy)
+    # A worker of a cluster must not wait forever for the others (reskeras.distributed).
+    watchdog = None
+    if config.strategy == "multi_worker":
+        watchdog = Watchdog(config.worker_timeout, partial(_stalled, config.worker_timeout, run))
+    try:
+        with watchdog.watching("joining the cluster") if watchdog else contextlib.nullcontext():
+            strategy = make_strategy(config.strategy)
+        return _train(
+            config, spec, run, state, history, saved_steps, strategy, watchdog,
+            callbacks=callbacks, stop_event=stop_event, verbose=verbose, report=report or _warn,
+        )  # fmt: skip
+    finally:
+        if watchdog is not None:
+            watchdog.close()
+
+
+def _train(
+    config: TrainConfig,
+    spec: data_lib.TaskSpec,
+    run: RunDir,
+    state: dict,
+    history: list[dict],
+    saved_steps: int | None,
+    strategy: tf.distribute.Strategy,
+    watchdog: Watchdog | None,
+    *,
+    callbacks: Sequence[keras.callbacks.Callback],
+    stop_event: threading.Event | None,
+    verbose: int | str,
+    report: Callable[[str], None],
+) -> TrainResult:
+    """:func:`train` once the options, the run directory and the strategy are settled."""
+    if config.jit_compile and not xla_compiles(strategy):
+        config = config.replace(jit_compile=False)
+        report(
+            f"XLA is off: Keras cannot compile one training step for "
+            f"{strategy.num_replicas_in_sync} replicas."
+        )
     global_batch = config.batch_size * strategy.num_replicas_in_sync
     ds, train_ds, test_ds, vectorizer, config = _load_data(
         config, global_batch, run if state else None
@@ -250,91 +312,103 @@ def train(
     if steps > steps_per_pass:
         train_ds = train_ds.repeat()
 
-    run.prepare()
-    record = {
-        "train": config.to_dict(),
-        "kind": spec.kind,
-        "input_shape": list(ds.spec.input_shape) if ds.spec.input_shape else None,
-        "num_classes": len(ds.class_names),
-        "source": ds.source,
-        "replicas": strategy.num_replicas_in_sync,
-        "global_batch_size": global_batch,
-        "steps_per_epoch": steps,
-    }
-    run.write_config(record)
-    run.write_labels(ds.class_names)
-    if vectorizer is not None and not state:
-        from reskeras.data import text as text_lib
+    worker = Worker.of(strategy)
+    # Every worker runs every step below, saves included (they may need all workers); only
+    # the chief's writer is the run directory.
+    with worker.writes_to(run) as writer:
+        writer.prepare()
+        record = {
+            "train": config.to_dict(),
+            "kind": spec.kind,
+            "input_shape": list(ds.spec.input_shape) if ds.spec.input_shape else None,
+            "num_classes": len(ds.class_names),
+            "source": ds.source,
+            "replicas": strategy.num_replicas_in_sync,
+            "workers": worker.num_workers,
+            "global_batch_size": global_batch,
+            "steps_per_epoch": steps,
+        }
+        writer.write_config(record)
+        writer.write_labels(ds.class_names)
+        if vectorizer is not None and not state:
+            from reskeras.data import text as text_lib
 
-        run.save_preprocessor(text_lib.preprocessor_model(vectorizer))
+            writer.save_preprocessor(text_lib.preprocessor_model(vectorizer))
 
-    epochs_done = state.get("epochs_done", 0)
-    previous_policy = keras.config.dtype_policy()
-    # The policy is global while building, and while loading a checkpoint: a model that
-    # loads under float32 would compile without the LossScaleOptimizer it was saved with.
-    keras.config.set_dtype_policy(config.precision)
-    try:
-        with strategy.scope():
-            if epochs_done:
-                net = keras.saving.load_model(run.latest_checkpoint(), safe_mode=True)
-            else:
-                vocab = vectorizer.vocabulary_size() if vectorizer is not None else None
-                net = _build(config, ds, vocab)
-                _compile(net, config, steps, len(ds.class_names))
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
+        epochs_done = state.get("epochs_done", 0)
+        previous_policy = keras.config.dtype_policy()
+        # The policy is global while building, and while loading a checkpoint: a model that
+        # loads under float32 would compile without the LossScaleOptimizer it was saved with.
+        keras.config.set_dtype_policy(config.precision)
+        try:
+            with strategy.scope():
+                if epochs_done:
+                    net = keras.saving.load_model(run.latest_checkpoint(), safe_mode=True)
+                else:
+                    vocab = vectorizer.vocabulary_size() if vectorizer is not None else None
+                    net = _build(config, ds, vocab)
+                    _compile(net, config, steps, len(ds.class_names))
+        finally:
+            keras.config.set_dtype_policy(previous_policy)
+        prepare_for_fit(net, strategy, train_ds)
 
-    saver = RunCheckpoint(run, history, stop_event)
-    guard = CollapseGuard(ds.class_names, report)
-    cbs = [
-        guard,  # before the loggers: they record the ``collapsed`` flag it adds
-        saver,
-        keras.callbacks.CSVLogger(str(run.metrics_path), append=epochs_done > 0),
-        keras.callbacks.TensorBoard(str(run.tensorboard_dir), write_graph=False, profile_batch=0),
-        *callbacks,
-    ]
-    if config.ema:
-        cbs.insert(0, keras.callbacks.SwapEMAWeights())  # validate with the averaged weights
-    if config.early_stopping_patience:
-        cbs.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_accuracy", patience=config.early_stopping_patience, mode="max"
+        saver = RunCheckpoint(writer, history, stop_event)
+        guard = CollapseGuard(ds.class_names, report)
+        cbs = [
+            guard,  # before the loggers: they record the ``collapsed`` flag it adds
+            saver,
+            keras.callbacks.CSVLogger(str(writer.metrics_path), append=epochs_done > 0),
+            keras.callbacks.TensorBoard(
+                str(writer.tensorboard_dir), write_graph=False, profile_batch=0
+            ),
+            *callbacks,
+        ]
+        if strategy.num_replicas_in_sync > 1:  # before validation reads the statistics
+            cbs.insert(0, AverageReplicaStatistics(strategy))
+        if config.ema:
+            cbs.insert(0, keras.callbacks.SwapEMAWeights())  # validate with the averaged weights
+        if config.early_stopping_patience:
+            cbs.append(
+                keras.callbacks.EarlyStopping(
+                    monitor="val_accuracy", patience=config.early_stopping_patience, mode="max"
+                )
             )
-        )
-    if verbose == "auto":
-        verbose = 1 if sys.stdout.isatty() else 2
-    if epochs_done < config.epochs:
-        net.fit(
-            train_ds,
-            validation_data=test_ds,
-            epochs=config.epochs,
-            steps_per_epoch=steps,
-            initial_epoch=epochs_done,
-            callbacks=cbs,
-            verbose=verbose,
-            shuffle=False,  # the pipeline shuffles, seeded
-        )
-    if saver.bad_loss:
-        epoch, batch, loss = saver.bad_loss
-        done = len(history)
-        kept = (
-            f"the last good checkpoint (epoch {done}) is kept in {run.checkpoint_path(done)}; "
-            f"resume with --resume {run.path} and a lower learning rate"
-            if done
-            else "no epoch had completed, so there is no checkpoint"
-        )
-        where = f"epoch {epoch}" + (f", batch {batch}" if batch > 0 else "")
-        raise TrainingError(f"Loss became {loss} at {where}; training stopped and {kept}.")
-
-    run.save_model(net)
-    record["epochs_done"] = len(history)
-    # Every epoch whose validation predictions collapsed (resumed epochs included), and the
-    # details when the final model's did.
-    record["collapsed_epochs"] = [h["epoch"] for h in history if h.get("collapsed")]
-    last = guard.collapses[-1] if guard.collapses else None
-    record["collapse"] = last if last and history and last["epoch"] == len(history) else None
-    run.write_config(record)
-    test_loss, test_accuracy = net.evaluate(test_ds, verbose=0)[:2]
+        if watchdog is not None:
+            cbs.append(watchdog)
+        if verbose == "auto":
+            verbose = 1 if sys.stdout.isatty() else 2
+        watching = watchdog.watching if watchdog else lambda what: contextlib.nullcontext()
+        try:
+            with watching("training"):
+                if epochs_done < config.epochs:
+                    net.fit(
+                        train_ds,
+                        validation_data=test_ds,
+                        epochs=config.epochs,
+                        steps_per_epoch=steps,
+                        initial_epoch=epochs_done,
+                        callbacks=cbs,
+                        verbose=verbose,
+                        shuffle=False,  # the pipeline shuffles, seeded
+                    )
+                _raise_on_bad_loss(saver, run)
+                writer.save_model(net)
+                record["epochs_done"] = len(history)
+                # Every epoch whose validation predictions collapsed (resumed epochs
+                # included), and the details when the final model's did.
+                record["collapsed_epochs"] = [h["epoch"] for h in history if h.get("collapsed")]
+                last = guard.collapses[-1] if guard.collapses else None
+                final = last and history and last["epoch"] == len(history)
+                record["collapse"] = last if final else None
+                writer.write_config(record)
+                test_loss, test_accuracy = net.evaluate(test_ds, verbose=0)[:2]
+        except tf.errors.OpError as err:
+            cause = cluster_failure(err) if worker.num_workers > 1 else None
+            if cause is None:
+                raise
+            raise TrainingError(
+                f"{worker.task} lost the cluster ({cause}); {_restart(run, len(history))}."
+            ) from err
     return TrainResult(
         run_dir=run.path,
         model=net,
@@ -345,3 +419,33 @@ def train(
         collapses=guard.collapses,
         config=config,
     )
+
+
+def _raise_on_bad_loss(saver: RunCheckpoint, run: RunDir) -> None:
+    if not saver.bad_loss:
+        return
+    epoch, batch, loss = saver.bad_loss
+    done = len(saver.history)
+    kept = (
+        f"the last good checkpoint (epoch {done}) is kept in {run.checkpoint_path(done)}; "
+        f"resume with --resume {run.path} and a lower learning rate"
+        if done
+        else "no epoch had completed, so there is no checkpoint"
+    )
+    where = f"epoch {epoch}" + (f", batch {batch}" if batch > 0 else "")
+    raise TrainingError(f"Loss became {loss} at {where}; training stopped and {kept}.")
+
+
+def _stalled(timeout: float, run: RunDir, what: str) -> str:
+    done = run.read_state().get("epochs_done", 0) if run.state_path.exists() else 0
+    return (
+        f"no progress for {timeout:g} s while {what}: a worker of the TF_CONFIG cluster is "
+        f"missing, stopped or stuck; {_restart(run, done)}."
+    )
+
+
+def _restart(run: RunDir, done: int) -> str:
+    """How to go on after a worker was lost, ``done`` epochs into the run."""
+    if not done:
+        return "no epoch had completed: start every worker again with the same command"
+    return f"epoch {done} is checkpointed: start every worker again with --resume {run.path}"
