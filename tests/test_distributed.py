@@ -22,7 +22,7 @@ import pytest
 from support import FASHION_DIR, REPO
 
 from reskeras.cli import main
-from reskeras.training import train
+from reskeras.training import TrainingError, train
 
 pytestmark = pytest.mark.slow
 needs_fmnist = pytest.mark.skipif(not FASHION_DIR.exists(), reason="Fashion-MNIST not installed")
@@ -176,7 +176,7 @@ def test_evaluate_and_export_the_workers_run(two_workers, tmp_path, capsys):
 @needs_fmnist
 def test_killed_worker_stops_the_other_and_both_resume(tmp_path):
     run = tmp_path / "run"
-    args = [*DATA, "--limit-train", "384", "--batch-size", "8", "--epochs", "3", "--out", "run"]
+    args = [*DATA, "--batch-size", "8", "--epochs", "3", "--out", "run"]  # 32 steps an epoch
     workers = Workers(tmp_path, args)
     chief, other = workers.procs
     state = run / "checkpoints/state.json"
@@ -191,7 +191,7 @@ def test_killed_worker_stops_the_other_and_both_resume(tmp_path):
     assert {"config.json", "labels.json"} <= seen_before_epoch_1
     assert seen_before_epoch_1 <= {"config.json", "labels.json", "metrics.csv",
                                    "checkpoints/epoch-0001.keras"}  # fmt: skip
-    time.sleep(0.5)  # ... into epoch 2 (of 24 steps)
+    time.sleep(0.3)  # ... into epoch 2
     assert chief.poll() is None, "training finished before it could be killed"
     os.kill(chief.pid, signal.SIGKILL)
     killed = time.time()
@@ -220,6 +220,13 @@ def test_killed_worker_stops_the_other_and_both_resume(tmp_path):
                            "checkpoints/state.json", "checkpoints/epoch-0003.keras"}  # fmt: skip
     assert f"Epoch {done + 1}/3" in resumed.stdout(0)  # from the last completed epoch
     assert resumed.scratch() == []
+
+
+def test_multi_worker_needs_a_shared_run_directory(monkeypatch):
+    # Checked before any cluster is formed: each worker would pick its own timestamped name.
+    monkeypatch.setenv("TF_CONFIG", _tf_configs(2)[0])
+    with pytest.raises(TrainingError, match="needs --out: every worker must name the same"):
+        train("fashion_mnist", "cifar_resnet8", strategy="multi_worker")
 
 
 def test_a_missing_worker_is_not_waited_for(tmp_path):
