@@ -3,7 +3,8 @@
 ``train()`` runs unchanged under every strategy; what differs is collected here:
 
 * :func:`make_strategy` picks the ``tf.distribute`` strategy (``mirrored`` also splits work
-  over logical CPU devices when there is no GPU, which is how the tests run 2 replicas).
+  over logical CPU devices when there is no GPU, which is how the tests run 2 replicas), and
+  :func:`xla_compiles` says whether XLA can compile a step under it.
 * :class:`Worker` says whether this process is the chief. Every worker calls every save
   function (saving a distributed model may run collective ops, so all must take part), but
   only the chief writes to the run directory; the others write to a scratch directory of
@@ -11,8 +12,11 @@
   guide).
 * :func:`shard_by_data` sets the sharding policy of our in-memory datasets, which cannot be
   sharded by file.
+* :class:`AverageReplicaStatistics` keeps the replicas' batch-norm moving statistics equal.
 * :func:`prepare_for_fit` works around two Keras 3 steps that fail under
   ``MultiWorkerMirroredStrategy``.
+* :class:`Watchdog` bounds how long a worker waits for the others; :func:`cluster_failure`
+  reads the error TensorFlow raises when one of them is lost.
 """
 
 from __future__ import annotations
@@ -182,7 +186,7 @@ class AverageReplicaStatistics(keras.callbacks.Callback):
 # The watchdog's other half: a small Python process (no TensorFlow) that reads commands from
 # its stdin and SIGKILLs the worker when a watched phase outlives its deadline. It has to be
 # a process: while TensorFlow joins the cluster it holds the GIL, so no thread of the worker
-# would run, and the worker ignores SIGTERM meanwhile.
+# would run (and SIGTERM does not end the worker meanwhile).
 _WATCHER = r"""
 import os, select, signal, sys, time
 parent, timeout = int(sys.argv[1]), float(sys.argv[2])
