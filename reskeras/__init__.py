@@ -78,7 +78,10 @@ _LAZY = {
     "ExportResult": "reskeras.export",
     "export_for_serving": "reskeras.export",
 }
-_SUBMODULES = ("data", "training", "evaluation", "export", "serving", "ui", "diagnostics", "cli")
+_SUBMODULES = (
+    "data", "training", "distributed", "evaluation", "export", "serving", "ui", "diagnostics",
+    "cli",
+)  # fmt: skip
 
 
 def __getattr__(name: str):

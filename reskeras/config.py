@@ -143,6 +143,11 @@ class TrainConfig:
     strategy: str = _option(
         "auto", "tf.distribute strategy (auto: mirrored with >1 GPU)", choices=STRATEGIES
     )
+    worker_timeout: float = _option(
+        300.0, "multi_worker: seconds a worker waits for the others (to join the cluster, or "
+        "from one training step to the next) before it stops with an error", low=0,
+        open_low=True,
+    )  # fmt: skip
     seed: int = _option(0, "random seed (initialization, data order, splits)", label="seed")
     deterministic: bool = _option(False, "deterministic TensorFlow ops (slower)")
     early_stopping_patience: int | None = _option(

@@ -1,28 +1,25 @@
-"""Losses, learning-rate schedules, optimizers and distribution strategies for training.
+"""Losses, learning-rate schedules and optimizers for training.
 
 The cosine schedule is Keras' own ``CosineDecay`` (with its linear warm-up); Keras has no
-one-cycle schedule, so :class:`OneCycle` is ours. The TensorFlow-specific part is
-:func:`make_strategy`.
+one-cycle schedule, so :class:`OneCycle` is ours. Distribution strategies live in
+:mod:`reskeras.distributed`.
 """
 
 from __future__ import annotations
 
 import math
-import os
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from reskeras.checks import check_choice
-from reskeras.config import OPTIMIZERS, SCHEDULES, STRATEGIES
+from reskeras.config import OPTIMIZERS, SCHEDULES
 
 __all__ = [
     "OneCycle",
     "SparseSmoothedCrossentropy",
     "make_optimizer",
     "make_schedule",
-    "make_strategy",
 ]
 
 _register = keras.saving.register_keras_serializable(package="reskeras")
@@ -125,26 +122,3 @@ def make_optimizer(
         opt = keras.optimizers.AdamW(schedule, weight_decay=weight_decay, **averaging)
     opt.exclude_from_weight_decay(var_names=["gamma", "beta", "bias", "embeddings"])
     return opt
-
-
-def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
-    """``auto``: MirroredStrategy when more than one GPU, else the default strategy."""
-    check_choice("strategy", name, STRATEGIES)
-    if name == "auto":
-        gpus = tf.config.list_logical_devices("GPU")
-        return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        if "TF_CONFIG" not in os.environ:
-            raise ValueError(
-                "strategy='multi_worker' reads the cluster from the TF_CONFIG environment "
-                "variable, which is not set."
-            )
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-    tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
-    return tf.distribute.TPUStrategy(resolver)

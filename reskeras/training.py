@@ -10,6 +10,7 @@ and schedule position (both follow ``optimizer.iterations``) restored.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -17,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import keras
@@ -26,9 +28,19 @@ from reskeras import data as data_lib
 from reskeras.collapse import CollapseGuard, TopClassShare
 from reskeras.config import FINETUNE_LR_SCALE, RECIPES, TrainConfig, default_lr, recipe_key
 from reskeras.console import device_line
+from reskeras.distributed import (
+    AverageReplicaStatistics,
+    Watchdog,
+    Worker,
+    cluster_failure,
+    make_strategy,
+    prepare_for_fit,
+    shard_by_data,
+    xla_compiles,
+)
 from reskeras.finetune import freeze
 from reskeras.hub import HUB_FAMILY
-from reskeras.optim import SparseSmoothedCrossentropy, make_optimizer, make_schedule, make_strategy
+from reskeras.optim import SparseSmoothedCrossentropy, make_optimizer, make_schedule
 from reskeras.registry import build_model, check_kind, resolve_model
 from reskeras.rundir import RunDir, load_keras
 from reskeras.xla import resolve_jit_compile
@@ -107,14 +119,19 @@ class RunCheckpoint(keras.callbacks.Callback):
             self.bad_loss = (epoch + 1, -1, logs.get("loss", float("nan")))
             self.model.stop_training = True
             return
-        lr = self.model.optimizer.learning_rate
+        # A constant rate is a variable, distributed under a strategy: read it as an array.
+        lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         # seconds: the whole epoch; train_seconds: its optimizer steps (validation excluded)
-        row = {"epoch": epoch + 1, **logs, "lr": float(lr), "seconds": time.time() - self._start}
+        row = {"epoch": epoch + 1, **logs, "lr": lr, "seconds": time.time() - self._start}
         row["train_seconds"] = max(self._train_end - self._start, 1e-9)
         if self.global_batch:
             row["examples_per_s"] = self._batches * self.global_batch / row["train_seconds"]
         self.history.append(row)
         self.run.write_checkpoint(self.model, epoch + 1, self.history)
+
+
+def _warn(line: str) -> None:
+    print(f"reskeras: warning: {line}", file=sys.stderr)
 
 
 def _load_data(config: TrainConfig, global_batch: int, saved: RunDir | None, raw_text: bool):
@@ -162,7 +179,7 @@ def _load_data(config: TrainConfig, global_batch: int, saved: RunDir | None, raw
         flip=ds.spec.flip,
     )
     test_ds = data_lib.make_pipeline(test_split, global_batch, training=False)
-    return ds, train_ds, test_ds, vectorizer, config
+    return ds, shard_by_data(train_ds), shard_by_data(test_ds), vectorizer, config
 
 
 def _build(config: TrainConfig, ds, vocabulary_size: int | None, vectors=None) -> keras.Model:
@@ -300,6 +317,9 @@ def train(
     the model too. ``resume`` continues a run from its last completed epoch (``epochs`` may
     be raised). ``report`` receives one-line warnings (default: printed to stderr), e.g.
     when the validation predictions collapse onto one class.
+
+    Under ``strategy="multi_worker"`` every worker runs this same call with the same ``out``
+    (or ``resume``); only the chief writes the run directory (:mod:`reskeras.distributed`).
     """
     if resume is None:
         config = TrainConfig.from_dict({"task": task, "model": model, **options})
@@ -331,6 +351,11 @@ def train(
 
         config = config.replace(sequence_length=preset_sequence_length(preset["preset"]))
     if resume is None:
+        if out is None and config.strategy == "multi_worker":
+            raise TrainingError(
+                "strategy='multi_worker' needs --out: every worker must name the same run "
+                "directory, on storage they all reach."
+            )
         stamp = time.strftime("%Y%m%d-%H%M%S")
         label = config.model.replace(":", "-").replace(os.sep, "_").strip("._-") or "model"
         run = RunDir(out if out is not None else Path("runs") / f"{spec.name}-{label}-{stamp}")
@@ -343,7 +368,49 @@ def train(
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    strategy = make_strategy(config.strategy)
+    # A worker of a cluster must not wait forever for the others (reskeras.distributed).
+    watchdog = None
+    if config.strategy == "multi_worker":
+        watchdog = Watchdog(config.worker_timeout, partial(_stalled, config.worker_timeout, run))
+    try:
+        with watchdog.watching("joining the cluster") if watchdog else contextlib.nullcontext():
+            strategy = make_strategy(config.strategy)
+        return _train(
+            config, spec, kind, family, run, state, history, saved, saved_steps, strategy,
+            watchdog, callbacks=callbacks, stop_event=stop_event, verbose=verbose,
+            report=report or _warn,
+        )  # fmt: skip
+    finally:
+        if watchdog is not None:
+            watchdog.close()
+
+
+def _train(
+    config: TrainConfig,
+    spec: data_lib.TaskSpec,
+    kind: str,
+    family,
+    run: RunDir,
+    state: dict,
+    history: list[dict],
+    saved: dict,
+    saved_steps: int | None,
+    strategy: tf.distribute.Strategy,
+    watchdog: Watchdog | None,
+    *,
+    callbacks: Sequence[keras.callbacks.Callback],
+    stop_event: threading.Event | None,
+    verbose: int | str,
+    report: Callable[[str], None],
+) -> TrainResult:
+    """:func:`train` once the options, the run directory and the strategy are settled."""
+    xla_ok = xla_compiles(strategy)
+    if config.jit_compile is True and not xla_ok:  # asked for: say why it is off
+        config = config.replace(jit_compile=False)
+        report(
+            f"XLA is off: Keras cannot compile one training step for "
+            f"{strategy.num_replicas_in_sync} replicas."
+        )
     global_batch = config.batch_size * strategy.num_replicas_in_sync
     ds, train_ds, test_ds, vectorizer, config = _load_data(
         config, global_batch, run if state else None, raw_text=family.name == HUB_FAMILY
@@ -373,122 +440,135 @@ def train(
     if steps > steps_per_pass:
         train_ds = train_ds.repeat()
 
-    run.prepare()
-    record = {
-        "train": config.to_dict(),
-        "kind": spec.kind,
-        "input_shape": list(ds.spec.input_shape) if ds.spec.input_shape else None,
-        "num_classes": len(ds.class_names),
-        "source": ds.source,
-        "replicas": strategy.num_replicas_in_sync,
-        "global_batch_size": global_batch,
-        "steps_per_epoch": steps,
-        "embeddings": vectors.summary() if vectors is not None else saved.get("embeddings"),
-    }
-    if resume is not None and "xla" in saved:
-        record["xla"] = saved["xla"]  # how the checkpointed model was compiled
-    run.write_config(record)
-    run.write_labels(ds.class_names)
-    if vectorizer is not None and not state:
-        from reskeras.data import text as text_lib
+    worker = Worker.of(strategy)
+    # Every worker runs every step below, saves included (they may need all workers); only
+    # the chief's writer is the run directory.
+    with worker.writes_to(run) as writer:
+        writer.prepare()
+        record = {
+            "train": config.to_dict(),
+            "kind": spec.kind,
+            "input_shape": list(ds.spec.input_shape) if ds.spec.input_shape else None,
+            "num_classes": len(ds.class_names),
+            "source": ds.source,
+            "replicas": strategy.num_replicas_in_sync,
+            "workers": worker.num_workers,
+            "global_batch_size": global_batch,
+            "steps_per_epoch": steps,
+            "embeddings": vectors.summary() if vectors is not None else saved.get("embeddings"),
+        }
+        if "xla" in saved:
+            record["xla"] = saved["xla"]  # how the checkpointed model was compiled
+        writer.write_config(record)
+        writer.write_labels(ds.class_names)
+        if vectorizer is not None and not state:
+            from reskeras.data import text as text_lib
 
-        run.save_preprocessor(text_lib.preprocessor_model(vectorizer))
+            writer.save_preprocessor(text_lib.preprocessor_model(vectorizer))
 
-    epochs_done = state.get("epochs_done", 0)
-    phases = _phases(config)
+        epochs_done = state.get("epochs_done", 0)
+        phases = _phases(config)
 
-    def phase_of(epoch: int) -> int:  # the phase 0-based ``epoch`` belongs to
-        return next((i for i, (end, _, _) in enumerate(phases) if epoch < end), len(phases) - 1)
+        def phase_of(epoch: int) -> int:  # the phase 0-based ``epoch`` belongs to
+            return next((i for i, (end, _, _) in enumerate(phases) if epoch < end), len(phases) - 1)
 
-    phase = phase_of(epochs_done)
-    previous_policy = keras.config.dtype_policy()
-    # The policy is global while building, and while loading a checkpoint: a model that
-    # loads under float32 would compile without the LossScaleOptimizer it was saved with.
-    keras.config.set_dtype_policy(config.precision)
-    try:
-        with strategy.scope():
-            jit = record.get("xla", {}).get("jit_compile", False)  # a resumed run's
-            if epochs_done and family.name == HUB_FAMILY:
-                net = _load_hub_checkpoint(run.latest_checkpoint(), config, steps, ds, jit)
-            elif epochs_done:
-                net = load_keras(run.latest_checkpoint(), compile=True)
-                if phase_of(epochs_done - 1) != phase:  # saved as the previous phase ended
-                    _start_phase(net, config, phases, phase, steps, len(ds.class_names), jit)
-            else:
-                vocab = vectorizer.vocabulary_size() if vectorizer is not None else None
-                net = _build(config, ds, vocab, vectors)
-                # One replica in one process may probe; workers that must agree do not,
-                # nor keras-hub models (their preprocessor runs inside fit).
-                probe = (
-                    strategy.num_replicas_in_sync == 1
-                    and config.strategy != "multi_worker"
-                    and family.name != HUB_FAMILY
-                )
-                jit, why = resolve_jit_compile(
-                    config.jit_compile,
-                    net,
-                    next(iter(train_ds)),
-                    SparseSmoothedCrossentropy(config.label_smoothing),
-                    probe=probe,
-                )
-                record["xla"] = {"jit_compile": jit, **why}
-                run.write_config(record)
-                _start_phase(net, config, phases, phase, steps, len(ds.class_names), jit)
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
+        phase = phase_of(epochs_done)
+        n = len(ds.class_names)
+        previous_policy = keras.config.dtype_policy()
+        # The policy is global while building, and while loading a checkpoint: a model that
+        # loads under float32 would compile without the LossScaleOptimizer it was saved with.
+        keras.config.set_dtype_policy(config.precision)
+        try:
+            with strategy.scope():
+                jit = record.get("xla", {}).get("jit_compile", False)  # a resumed run's
+                if epochs_done and family.name == HUB_FAMILY:
+                    net = _load_hub_checkpoint(run.latest_checkpoint(), config, steps, ds, jit)
+                elif epochs_done:
+                    net = load_keras(run.latest_checkpoint(), compile=True)
+                    if phase_of(epochs_done - 1) != phase:  # saved as the previous phase ended
+                        _start_phase(net, config, phases, phase, steps, n, jit)
+                else:
+                    vocab = vectorizer.vocabulary_size() if vectorizer is not None else None
+                    net = _build(config, ds, vocab, vectors)
+                    # One replica in one process may probe; workers that must agree do not,
+                    # nor keras-hub models (their preprocessor runs inside fit).
+                    probe = strategy.num_replicas_in_sync == 1 and family.name != HUB_FAMILY
+                    if xla_ok:
+                        jit, why = resolve_jit_compile(
+                            config.jit_compile,
+                            net,
+                            next(iter(train_ds)),
+                            SparseSmoothedCrossentropy(config.label_smoothing),
+                            probe=probe,
+                        )
+                    else:
+                        replicas = strategy.num_replicas_in_sync
+                        jit, why = False, {"reason": f"{replicas} replicas: no XLA step"}
+                    record["xla"] = {"jit_compile": jit, **why}
+                    writer.write_config(record)
+                    _start_phase(net, config, phases, phase, steps, n, jit)
+        finally:
+            keras.config.set_dtype_policy(previous_policy)
+        prepare_for_fit(net, strategy, train_ds)
 
-    if verbose == "auto":
-        verbose = 1 if sys.stdout.isatty() else 2
-    if verbose:
-        print(f"{device_line()}; run directory {run.path}")
-        print(f"TensorBoard: tensorboard --logdir {run.tensorboard_dir}")
-    saver = RunCheckpoint(run, history, stop_event, global_batch)
-    guard = CollapseGuard(ds.class_names, report)
-    start = epochs_done
-    for i in range(phase, len(phases)):
-        end = phases[i][0]
-        if i > phase:  # the next phase: what trains changes, and the learning rate
-            if len(history) < start:  # stopped early, by the user, or on a bad loss
-                break
-            keras.config.set_dtype_policy(config.precision)
-            try:
-                with strategy.scope():
-                    _start_phase(net, config, phases, i, steps, len(ds.class_names), jit)
-            finally:
-                keras.config.set_dtype_policy(previous_policy)
-        if start < end:
-            net.fit(
-                train_ds,
-                validation_data=test_ds,
-                epochs=end,
-                steps_per_epoch=steps,
-                initial_epoch=start,
-                callbacks=_callbacks(config, run, guard, saver, callbacks, append=start > 0),
-                verbose=verbose,
-                shuffle=False,  # the pipeline shuffles, seeded
-            )
-        start = end
-    if saver.bad_loss:
-        epoch, batch, loss = saver.bad_loss
-        done = len(history)
-        kept = (
-            f"the last good checkpoint (epoch {done}) is kept in {run.checkpoint_path(done)}; "
-            f"resume with --resume {run.path} and a lower learning rate"
-            if done
-            else "no epoch had completed, so there is no checkpoint"
-        )
-        where = f"epoch {epoch}" + (f", batch {batch}" if batch > 0 else "")
-        raise TrainingError(f"Loss became {loss} at {where}; training stopped and {kept}.")
-
-    run.save_model(net)
-    record["epochs_done"] = len(history)
-    # Every epoch whose validation predictions collapsed (resumed epochs included), and the
-    # details when the final model's did.
-    record["collapsed_epochs"] = [h["epoch"] for h in history if h.get("collapsed")]
-    last = guard.collapses[-1] if guard.collapses else None
-    record["collapse"] = last if last and history and last["epoch"] == len(history) else None
-    run.write_config(record)
-    test_loss, test_accuracy = net.evaluate(test_ds, verbose=0)[:2]
+        if verbose == "auto":
+            verbose = 1 if sys.stdout.isatty() else 2
+        if verbose and worker.is_chief:
+            print(f"{device_line()}; run directory {run.path}")
+            print(f"TensorBoard: tensorboard --logdir {run.tensorboard_dir}")
+        saver = RunCheckpoint(writer, history, stop_event, global_batch)
+        guard = CollapseGuard(ds.class_names, report)
+        extra = list(callbacks) + ([watchdog] if watchdog is not None else [])
+        if strategy.num_replicas_in_sync > 1:  # before validation reads the statistics
+            extra.insert(0, AverageReplicaStatistics(strategy))
+        watching = watchdog.watching if watchdog else lambda what: contextlib.nullcontext()
+        try:
+            with watching("training"):
+                start = epochs_done
+                for i in range(phase, len(phases)):
+                    end = phases[i][0]
+                    if i > phase:  # the next phase: what trains changes, and the learning rate
+                        if len(history) < start:  # stopped early, by the user, or on a bad loss
+                            break
+                        keras.config.set_dtype_policy(config.precision)
+                        try:
+                            with strategy.scope():
+                                _start_phase(net, config, phases, i, steps, n, jit)
+                        finally:
+                            keras.config.set_dtype_policy(previous_policy)
+                        prepare_for_fit(net, strategy, train_ds)
+                    if start < end:
+                        net.fit(
+                            train_ds,
+                            validation_data=test_ds,
+                            epochs=end,
+                            steps_per_epoch=steps,
+                            initial_epoch=start,
+                            callbacks=_callbacks(
+                                config, writer, guard, saver, extra, append=start > 0
+                            ),
+                            verbose=verbose,
+                            shuffle=False,  # the pipeline shuffles, seeded
+                        )
+                    start = end
+                _raise_on_bad_loss(saver, run)
+                writer.save_model(net)
+                record["epochs_done"] = len(history)
+                # Every epoch whose validation predictions collapsed (resumed epochs
+                # included), and the details when the final model's did.
+                record["collapsed_epochs"] = [h["epoch"] for h in history if h.get("collapsed")]
+                last = guard.collapses[-1] if guard.collapses else None
+                final = last and history and last["epoch"] == len(history)
+                record["collapse"] = last if final else None
+                writer.write_config(record)
+                test_loss, test_accuracy = net.evaluate(test_ds, verbose=0)[:2]
+        except tf.errors.OpError as err:
+            cause = cluster_failure(err) if worker.num_workers > 1 else None
+            if cause is None:
+                raise
+            raise TrainingError(
+                f"{worker.task} lost the cluster ({cause}); {_restart(run, len(history))}."
+            ) from err
     return TrainResult(
         run_dir=run.path,
         model=net,
@@ -500,3 +580,33 @@ def train(
         config=config,
         embeddings=record["embeddings"],
     )
+
+
+def _raise_on_bad_loss(saver: RunCheckpoint, run: RunDir) -> None:
+    if not saver.bad_loss:
+        return
+    epoch, batch, loss = saver.bad_loss
+    done = len(saver.history)
+    kept = (
+        f"the last good checkpoint (epoch {done}) is kept in {run.checkpoint_path(done)}; "
+        f"resume with --resume {run.path} and a lower learning rate"
+        if done
+        else "no epoch had completed, so there is no checkpoint"
+    )
+    where = f"epoch {epoch}" + (f", batch {batch}" if batch > 0 else "")
+    raise TrainingError(f"Loss became {loss} at {where}; training stopped and {kept}.")
+
+
+def _stalled(timeout: float, run: RunDir, what: str) -> str:
+    done = run.read_state().get("epochs_done", 0) if run.state_path.exists() else 0
+    return (
+        f"no progress for {timeout:g} s while {what}: a worker of the TF_CONFIG cluster is "
+        f"missing, stopped or stuck; {_restart(run, done)}."
+    )
+
+
+def _restart(run: RunDir, done: int) -> str:
+    """How to go on after a worker was lost, ``done`` epochs into the run."""
+    if not done:
+        return "no epoch had completed: start every worker again with the same command"
+    return f"epoch {done} is checkpointed: start every worker again with --resume {run.path}"

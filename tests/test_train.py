@@ -17,8 +17,9 @@ from synthetic import make_idx_dir, make_image_folder
 from reskeras.cli import main
 from reskeras.config import RECIPES, WEIGHT_DECAY
 from reskeras.data import DataError
+from reskeras.distributed import make_strategy
 from reskeras.evaluation import evaluate
-from reskeras.optim import OneCycle, make_optimizer, make_schedule, make_strategy
+from reskeras.optim import OneCycle, make_optimizer, make_schedule
 from reskeras.rundir import RunDir
 from reskeras.training import TrainingError, train
 
