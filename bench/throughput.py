@@ -95,11 +95,11 @@ def rates(build, batch: int, jit: bool, steps: int, warmup: int, repeats: int) -
     x, y = _batch(model, batch)
     ds = tf.data.Dataset.from_tensors((x, y)).repeat()
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss=LOSS, jit_compile=jit)
-    model.fit(ds, steps_per_epoch=warmup, epochs=1, verbose=0)  # compiles; not timed
+    model.fit(ds, steps_per_epoch=warmup, epochs=1, verbose=0, shuffle=False)  # compiles
     out = []
     for _ in range(repeats):
         start = time.perf_counter()
-        model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
+        model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
         out.append(batch * steps / (time.perf_counter() - start))
     keras.backend.clear_session()
     return out

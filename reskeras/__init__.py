@@ -29,7 +29,7 @@ from reskeras.finetune import freeze
 from reskeras.hub import hub_classifier, text_classifier_presets
 from reskeras.models import Stage, assemble, cifar_resnet, resnet, wide_resnet
 from reskeras.norm import DebiasedBatchNormalization
-from reskeras.pretrained import PortError, WeightsError, available_weights, port_weights
+from reskeras.pretrained import PortError, WeightsError, port_weights
 from reskeras.registry import (
     FAMILIES,
     MODELS,
@@ -48,6 +48,7 @@ from reskeras.text_blocks import (
 )
 from reskeras.text_models import residual_lstm, text_resnet, transformer_classifier
 from reskeras.transformer_blocks import TokenAndPositionEmbedding, TransformerEncoderBlock
+from reskeras.weights import available_weights
 
 # Blocks, builders and the config are pure Keras / Python and load on any backend. Everything
 # that needs TensorFlow (tf.data, training, SavedModel export) loads on first use, so that

@@ -23,7 +23,7 @@ from typing import Any
 
 from reskeras.checks import check_choice
 from reskeras.hub import HUB_FAMILY, HUB_PREFIX
-from reskeras.pretrained import is_weights_file
+from reskeras.weights import is_weights_file
 
 __all__ = [
     "FINETUNE_LR_SCALE",

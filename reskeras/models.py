@@ -318,11 +318,12 @@ def resnet(
     }
     reference = None
     if weights is not None:
-        from reskeras import pretrained  # it builds on this module
+        from reskeras import pretrained  # they build on this module
+        from reskeras import weights as named
 
-        reference = pretrained.reference_for(weights, depth, chosen["version"])
+        reference = named.reference_for(weights, depth, chosen["version"])
         if reference is not None:
-            chosen = pretrained.merge_layout(reference, chosen, weights)
+            chosen = named.merge_layout(reference, chosen, weights)
     layout = {**RESNET_DEFAULTS, **{k: v for k, v in chosen.items() if v is not None}}
     if reference is not None and len(input_shape) == 3 and input_shape[-1] == 1:
         kwargs.setdefault("gray_to_rgb", True)  # grey images into RGB weights
@@ -359,7 +360,7 @@ def resnet(
         same_head = include_top and reference.classes == num_classes
         pretrained.port_weights(reference.model, model, head=same_head)
     elif weights is not None:
-        pretrained.load_weights_file(model, weights)
+        named.load_weights_file(model, weights)
     return model
 
 

@@ -18,12 +18,8 @@ import keras
 
 from reskeras import hub, models, text_models
 from reskeras.depths import DepthRule, PresetDepth
-from reskeras.pretrained import (
-    WEIGHTS_FILE_SUFFIX,
-    WeightsError,
-    is_weights_file,
-    load_weights_file,
-)
+from reskeras.pretrained import WEIGHTS_FILE_SUFFIX, WeightsError
+from reskeras.weights import is_weights_file, load_weights_file
 
 __all__ = [
     "FAMILIES",

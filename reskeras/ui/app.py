@@ -47,7 +47,7 @@ from reskeras.ui.render import (
     one_line,
     summary_html,
 )
-from reskeras.ui.widgets import STYLE, WIDE, AppProgress, is_number, training_widget
+from reskeras.ui.widgets import AppProgress, build_widgets, is_number
 
 __all__ = ["TrainerApp"]
 
@@ -106,7 +106,7 @@ class TrainerApp:
         self._spec_cache: dict = {}
         self._kind = spec.kind
         self._recipe = spec.kind  # the recipe the training settings start from
-        self._build_widgets(spec, str(export_dir))
+        build_widgets(self, spec, str(export_dir))
 
         with self._quiet():
             if data is not None:
@@ -132,103 +132,6 @@ class TrainerApp:
             self.build()
 
     # -- widgets ---------------------------------------------------------------------------
-
-    def _build_widgets(self, spec: rdata.TaskSpec, export_dir: str) -> None:
-        options = s.app_options()
-        defaults = s.kind_defaults(spec.kind)
-        self.task = widgets.Dropdown(
-            options=[(f"{n} ({rdata.get_task(n).kind})", n) for n in rdata.list_tasks()],
-            value=spec.name, description=options["task"][1].label, style=STYLE, layout=WIDE,
-        )  # fmt: skip
-        self.data = widgets.Text(
-            value="", description=options["data"][1].label, style=STYLE,
-            layout=widgets.Layout(width="520px"),
-        )  # fmt: skip
-        self.family = widgets.Dropdown(options=[], description="model family", style=STYLE)
-        self.family.layout = WIDE
-        self.preset = widgets.Dropdown(options=[], description="preset", style=STYLE)
-        self.preset.tooltip = "a named model of the family (its builder arguments), or none"
-        self.depth = widgets.SelectionSlider(
-            options=[0],
-            description="depth",
-            continuous_update=False,
-            style=STYLE,
-            layout=widgets.Layout(width=WIDE.width),  # its own: it is hidden for presets
-        )
-        self.width = widgets.BoundedFloatText(
-            value=1, min=0.125, max=4096, step=1, description="width", style=STYLE
-        )
-        self.residual = widgets.Checkbox(value=True, description="residual connections")
-        self.drop_path_rate = widgets.FloatSlider(
-            value=0.0, min=0.0, max=0.5, step=0.05, description="drop-path rate",
-            continuous_update=False, style=STYLE, layout=WIDE,
-        )  # fmt: skip
-        self._training = []  # the TrainConfig-derived widgets, in declaration order
-        for setting, (field, option) in options.items():
-            if setting in ("task", "data"):
-                continue
-            widget = training_widget(setting, field, option, defaults[setting])
-            setattr(self, setting, widget)
-            self._training.append(setting)
-
-        self.build_button = widgets.Button(description="Build", icon="cubes")
-        self.train_button = widgets.Button(description="Train", icon="play", button_style="primary")
-        self.stop_button = widgets.Button(
-            description="Stop", icon="stop", button_style="warning", disabled=True
-        )
-        self.export_button = widgets.Button(description="Export", icon="upload", disabled=True)
-        self.export_name = widgets.Text(value=spec.name, description="export name", style=STYLE)
-        self.export_base = widgets.Text(
-            value=export_dir, description="export base", style=STYLE, layout=WIDE
-        )
-        self.summary = widgets.HTML(value="<i>Press Build to see the model.</i>")
-        self.status = widgets.HTML(value="")
-        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="epoch -")
-        self.progress.style = STYLE
-        self.plot = widgets.HTML(value=history_svg([]))
-        self.results_view = widgets.HTML(
-            value="<i>After training: the confusion matrix and "
-            "the most confidently wrong test examples.</i>"
-        )
-        self.export_info = widgets.HTML(value="")
-
-        def section(title: str) -> widgets.HTML:
-            return widgets.HTML(f"<b>{title}</b>")
-
-        def rows(names: list[str], per_row: int = 3) -> list[widgets.HBox]:
-            items = [getattr(self, n) for n in names]
-            return [widgets.HBox(items[i : i + per_row]) for i in range(0, len(items), per_row)]
-
-        text_only = [n for n in self._training if options[n][1].kind == "text"]
-        general = [n for n in self._training if n not in text_only]
-        self._text_box = widgets.HBox([getattr(self, n) for n in text_only])
-        self.widget = widgets.VBox(
-            [
-                widgets.HTML("<h3 style='margin:0'>reskeras trainer</h3>"),
-                section("Data"),
-                widgets.HBox([self.task, self.data]),
-                section("Model"),
-                widgets.HBox([self.family, self.preset, self.depth]),
-                widgets.HBox([self.width, self.residual, self.drop_path_rate]),
-                self._text_box,
-                section("Training"),
-                *rows(general),
-                widgets.HBox(
-                    [self.build_button, self.train_button, self.stop_button, self.export_button]
-                ),
-                self.status,
-                self.summary,
-                self.progress,
-                self.plot,
-                section("Results on the test set"),
-                self.results_view,
-                section("Export"),
-                widgets.HBox([self.export_name, self.export_base]),
-                self.export_info,
-            ],
-            layout=widgets.Layout(border="1px solid #ddd", padding="8px"),
-        )
-        self.widget.add_class("reskeras-app")
 
     def _connect(self) -> None:
         self.task.observe(self._task_changed, names="value")

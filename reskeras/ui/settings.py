@@ -22,8 +22,8 @@ from reskeras.config import RECIPES, Option, TrainConfig, default_lr, options, r
 from reskeras.describe import describe_model
 from reskeras.hub import DEFAULT_PRESET, HUB_FAMILY, HUB_PREFIX, text_classifier_presets
 from reskeras.models import VERSIONS, assemble
-from reskeras.pretrained import available_weights
 from reskeras.registry import FAMILIES, MODELS, build_model, check_kind
+from reskeras.weights import available_weights
 
 __all__ = [
     "BATCH_SIZES",

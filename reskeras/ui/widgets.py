@@ -1,5 +1,6 @@
-"""The app's widget pieces: a widget per training option, and the training callback that
-moves the progress bar and redraws the curves."""
+"""The app's widget pieces: a widget per training option, the app's layout
+(:func:`build_widgets`), and the training callback that moves the progress bar and redraws
+the curves."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import keras
 
+from reskeras import data as rdata
 from reskeras.config import Option
 from reskeras.ui import settings as s
 from reskeras.ui.render import history_svg
@@ -17,7 +19,7 @@ from reskeras.ui.render import history_svg
 if TYPE_CHECKING:
     from reskeras.ui.app import TrainerApp
 
-__all__ = ["STYLE", "WIDE", "AppProgress", "is_number", "training_widget"]
+__all__ = ["STYLE", "WIDE", "AppProgress", "build_widgets", "is_number", "training_widget"]
 
 STYLE = {"description_width": "110px"}
 WIDE = widgets.Layout(width="340px")
@@ -152,3 +154,102 @@ def is_number(value: Any) -> bool:
         return math.isfinite(float(value))
     except (TypeError, ValueError):
         return False
+
+
+def build_widgets(app: TrainerApp, spec: rdata.TaskSpec, export_dir: str) -> None:
+    """Creates the app's widgets as attributes of ``app`` and lays them out in ``app.widget``:
+    one widget per training option (from ``TrainConfig``), the model controls, the buttons,
+    and the status, summary, curves, results and export areas."""
+    options = s.app_options()
+    defaults = s.kind_defaults(spec.kind)
+    app.task = widgets.Dropdown(
+        options=[(f"{n} ({rdata.get_task(n).kind})", n) for n in rdata.list_tasks()],
+        value=spec.name, description=options["task"][1].label, style=STYLE, layout=WIDE,
+    )  # fmt: skip
+    app.data = widgets.Text(
+        value="", description=options["data"][1].label, style=STYLE,
+        layout=widgets.Layout(width="520px"),
+    )  # fmt: skip
+    app.family = widgets.Dropdown(options=[], description="model family", style=STYLE)
+    app.family.layout = WIDE
+    app.preset = widgets.Dropdown(options=[], description="preset", style=STYLE)
+    app.preset.tooltip = "a named model of the family (its builder arguments), or none"
+    app.depth = widgets.SelectionSlider(
+        options=[0],
+        description="depth",
+        continuous_update=False,
+        style=STYLE,
+        layout=widgets.Layout(width=WIDE.width),  # its own: it is hidden for presets
+    )
+    app.width = widgets.BoundedFloatText(
+        value=1, min=0.125, max=4096, step=1, description="width", style=STYLE
+    )
+    app.residual = widgets.Checkbox(value=True, description="residual connections")
+    app.drop_path_rate = widgets.FloatSlider(
+        value=0.0, min=0.0, max=0.5, step=0.05, description="drop-path rate",
+        continuous_update=False, style=STYLE, layout=WIDE,
+    )  # fmt: skip
+    app._training = []  # the TrainConfig-derived widgets, in declaration order
+    for setting, (field, option) in options.items():
+        if setting in ("task", "data"):
+            continue
+        widget = training_widget(setting, field, option, defaults[setting])
+        setattr(app, setting, widget)
+        app._training.append(setting)
+
+    app.build_button = widgets.Button(description="Build", icon="cubes")
+    app.train_button = widgets.Button(description="Train", icon="play", button_style="primary")
+    app.stop_button = widgets.Button(
+        description="Stop", icon="stop", button_style="warning", disabled=True
+    )
+    app.export_button = widgets.Button(description="Export", icon="upload", disabled=True)
+    app.export_name = widgets.Text(value=spec.name, description="export name", style=STYLE)
+    app.export_base = widgets.Text(
+        value=export_dir, description="export base", style=STYLE, layout=WIDE
+    )
+    app.summary = widgets.HTML(value="<i>Press Build to see the model.</i>")
+    app.status = widgets.HTML(value="")
+    app.progress = widgets.IntProgress(value=0, min=0, max=1, description="epoch -")
+    app.progress.style = STYLE
+    app.plot = widgets.HTML(value=history_svg([]))
+    app.results_view = widgets.HTML(
+        value="<i>After training: the confusion matrix and "
+        "the most confidently wrong test examples.</i>"
+    )
+    app.export_info = widgets.HTML(value="")
+
+    def section(title: str) -> widgets.HTML:
+        return widgets.HTML(f"<b>{title}</b>")
+
+    def rows(names: list[str], per_row: int = 3) -> list[widgets.HBox]:
+        items = [getattr(app, n) for n in names]
+        return [widgets.HBox(items[i : i + per_row]) for i in range(0, len(items), per_row)]
+
+    text_only = [n for n in app._training if options[n][1].kind == "text"]
+    general = [n for n in app._training if n not in text_only]
+    app._text_box = widgets.HBox([getattr(app, n) for n in text_only])
+    app.widget = widgets.VBox(
+        [
+            widgets.HTML("<h3 style='margin:0'>reskeras trainer</h3>"),
+            section("Data"),
+            widgets.HBox([app.task, app.data]),
+            section("Model"),
+            widgets.HBox([app.family, app.preset, app.depth]),
+            widgets.HBox([app.width, app.residual, app.drop_path_rate]),
+            app._text_box,
+            section("Training"),
+            *rows(general),
+            widgets.HBox([app.build_button, app.train_button, app.stop_button, app.export_button]),
+            app.status,
+            app.summary,
+            app.progress,
+            app.plot,
+            section("Results on the test set"),
+            app.results_view,
+            section("Export"),
+            widgets.HBox([app.export_name, app.export_base]),
+            app.export_info,
+        ],
+        layout=widgets.Layout(border="1px solid #ddd", padding="8px"),
+    )
+    app.widget.add_class("reskeras-app")
