@@ -272,7 +272,8 @@ def _start_phase(
     """Freezes what phase ``index`` keeps fixed and compiles for its epochs and rate."""
     end, frozen, lr = phases[index]
     begin = phases[index - 1][0] if index else 0
-    freeze(net, frozen)
+    if frozen != "none" or index > 0:  # else keep what the builder froze (word vectors)
+        freeze(net, frozen)
     _compile(net, config, steps, num_classes, end - begin, lr, jit_compile)
 
 
