@@ -20,29 +20,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from reskeras.distributed import localhost_tf_configs
+
 REPO = Path(__file__).resolve().parents[1]
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-
-
-def tf_configs(n: int) -> list[str]:
-    """``TF_CONFIG`` of each worker of an ``n``-worker cluster on free localhost ports."""
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    return [
-        json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(n)
-    ]
 
 
 def run(args: list[str], tf_configs: list[str | None], out: Path) -> dict:
@@ -105,7 +92,7 @@ def main() -> None:
         for repeat in range(args.repeats):
             for name, (train_args, workers) in configs.items():
                 out = Path(tmp) / f"{name}-{repeat}"
-                results[name].append(run(train_args, workers or tf_configs(2), out))
+                results[name].append(run(train_args, workers or localhost_tf_configs(2), out))
     best = {name: max(r["images_per_s"] for r in runs) for name, runs in results.items()}
     print(
         json.dumps(

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -46,11 +48,27 @@ __all__ = [
     "Watchdog",
     "Worker",
     "cluster_failure",
+    "localhost_tf_configs",
     "make_strategy",
     "prepare_for_fit",
     "shard_by_data",
     "xla_compiles",
 ]
+
+
+def localhost_tf_configs(n: int) -> list[str]:
+    """``TF_CONFIG`` of each worker of an ``n``-worker cluster on free 127.0.0.1 ports: to try
+    ``--strategy multi_worker`` on one machine (the tests and ``bench/multi_worker.py`` do)."""
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    return [
+        json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(n)
+    ]
 
 
 def make_strategy(name: str = "auto") -> tf.distribute.Strategy:

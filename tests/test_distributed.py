@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 from support import FASHION_DIR, REPO
 
 from reskeras.cli import main
+from reskeras.distributed import localhost_tf_configs
 from reskeras.training import TrainingError, train
 
 pytestmark = pytest.mark.slow
@@ -41,19 +41,6 @@ LOSS_RTOL = 0.05
 NOTICE_S = 30
 
 
-def _tf_configs(n: int) -> list[str]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    return [
-        json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(n)
-    ]
-
-
 def _env() -> dict[str, str]:
     """The environment of a CLI process that imports this checkout's reskeras."""
     path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
@@ -68,7 +55,7 @@ class Workers:
         self.logs = [(base / f"{tag}{i}.out", base / f"{tag}{i}.err") for i in range(n)]
         self.tmpdirs = [base / f"tmp{i}" for i in range(n)]
         self.procs = []
-        for i, tf_config in enumerate(_tf_configs(n)):
+        for i, tf_config in enumerate(localhost_tf_configs(n)):
             self.tmpdirs[i].mkdir(exist_ok=True)
             env = {**_env(), "TF_CONFIG": tf_config, "TMPDIR": str(self.tmpdirs[i])}
             out, err = (open(p, "w") for p in self.logs[i])  # noqa: SIM115
@@ -226,14 +213,14 @@ def test_killed_worker_stops_the_other_and_both_resume(tmp_path):
 
 def test_multi_worker_needs_a_shared_run_directory(monkeypatch):
     # Checked before any cluster is formed: each worker would pick its own timestamped name.
-    monkeypatch.setenv("TF_CONFIG", _tf_configs(2)[0])
+    monkeypatch.setenv("TF_CONFIG", localhost_tf_configs(2)[0])
     with pytest.raises(TrainingError, match="needs --out: every worker must name the same"):
         train("fashion_mnist", "cifar_resnet8", strategy="multi_worker")
 
 
 def test_a_missing_worker_is_not_waited_for(tmp_path):
     # Worker 1 of a two-worker cluster whose worker 0 never starts.
-    env = {**_env(), "TF_CONFIG": _tf_configs(2)[1]}
+    env = {**_env(), "TF_CONFIG": localhost_tf_configs(2)[1]}
     start = time.time()
     proc = subprocess.run(
         [sys.executable, "-m", "reskeras.cli", "train", "--strategy", "multi_worker",
