@@ -1,20 +1,24 @@
 """Training throughput with and without XLA, and what ``jit_compile="auto"`` picks. Prints
-ONE JSON line (``--markdown`` also prints the README's table).
+ONE JSON line (``--markdown`` also prints the README's tables).
 
     python bench/throughput.py                         # the whole matrix (long on 2 cores)
     python bench/throughput.py --rows fmnist_recipe,cifar_resnet20 --batches 32
 
-Rows: two micro-models that separate kernels from fusion (one wide 3x3 convolution; twelve BN +
-ReLU + add blocks), every image family at its default depth (``resnet`` 18 at 64x64,
-``cifar_resnet`` 20 and ``wide_resnet`` 16 at 32x32), the Fashion-MNIST default recipe's model
-at 28x28x1, the default text recipe's model (64 tokens), and ResNet-50 v1 against
-keras.applications' ResNet50 (the same architecture) at 64x64. Each cell (row x XLA on/off x
-batch) compiles the model once, warms up for ``--warmup`` steps, then times ``--steps`` steps
-``--repeats`` times; it reports the median examples/s, the spread (max - min) / median, and the
+Rows: every image family at its default depth (``resnet`` 18 at 64x64, ``cifar_resnet`` 20
+and ``wide_resnet`` 16 at 32x32), the Fashion-MNIST default recipe's model at 28x28x1, the
+default text recipe's model (64 tokens), and ResNet-50 v1 against keras.applications'
+ResNet50 (the same architecture) at 64x64.
+
+Each cell (row x batch) compiles the model with XLA off and on, warms each up for
+``--warmup`` steps (the first step's seconds are reported as ``compile_s``), then times
+``--steps`` steps ``--repeats`` times, alternating the modes (and, for the ResNet-50 pair,
+the two models) within every repeat, so a slow moment on a shared machine hits both sides of
+a comparison. It reports the median examples/s, the spread (max - min) / median, and the
 share of the CPU's fp32 peak (training FLOPs = 3 x forward FLOPs from
 ``reskeras.describe_model``). ``auto`` is what ``reskeras.xla.resolve_jit_compile`` picks for
-the row, and ``auto_loss`` how much slower than the better mode that pick is (0 when it picked
-the better one).
+the cell and ``auto_loss`` how much slower than the better mode that pick is (0 when it picked
+the better one). The reskeras/keras.applications ratio is the median of the per-repeat
+ratios.
 
 fp32 peak = cores x clock x 2 FMA pipes x SIMD lanes x 2 FLOPs/FMA (lanes: 16 with AVX-512,
 8 with AVX2, 4 otherwise), clock from /proc/cpuinfo.
@@ -40,30 +44,14 @@ from reskeras.config import RECIPES  # noqa: E402
 from reskeras.xla import resolve_jit_compile  # noqa: E402
 
 VOCABULARY, TOKENS = 20_000, 64
+MODES = {"no_xla": False, "xla": True}
 
 
-def _image(name: str, shape: tuple[int, int, int], **kwargs) -> Callable[[], keras.Model]:
-    return lambda: rk.build_model(name, num_classes=10, input_shape=shape, **kwargs)
-
-
-def micro_conv() -> keras.Model:
-    """One wide 3x3 convolution (like ResNet-50's last stage): kernel-bound."""
-    inputs = keras.Input((8, 8, 256))
-    x = keras.layers.Conv2D(256, 3, padding="same")(inputs)
-    return keras.Model(inputs, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(x)))
-
-
-def micro_elementwise() -> keras.Model:
-    """Twelve BN + ReLU + add blocks, no convolution: bound by small element-wise ops."""
-    inputs = x = keras.Input((28, 28, 16))
-    for _ in range(12):
-        x = keras.layers.Add()([x, keras.layers.ReLU()(keras.layers.BatchNormalization()(x))])
-    return keras.Model(inputs, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(x)))
+def _image(name: str, shape: tuple[int, int, int]) -> Callable[[], keras.Model]:
+    return lambda: rk.build_model(name, num_classes=10, input_shape=shape)
 
 
 ROWS: dict[str, Callable[[], keras.Model]] = {
-    "micro_conv": micro_conv,
-    "micro_elementwise": micro_elementwise,
     "resnet18": _image("resnet18", (64, 64, 3)),
     "cifar_resnet20": _image("cifar_resnet20", (32, 32, 3)),
     "wide_resnet16": _image("wide_resnet16", (32, 32, 3)),
@@ -76,6 +64,8 @@ ROWS: dict[str, Callable[[], keras.Model]] = {
         weights=None, input_shape=(64, 64, 3), classes=10, classifier_activation=None
     ),
 }
+#: Rows measured together (interleaved) so their ratio is taken under the same conditions.
+PAIRS = {"resnet50_v1": "keras_applications_resnet50"}
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
@@ -89,20 +79,55 @@ def _batch(model: keras.Model, batch: int) -> tuple[np.ndarray, np.ndarray]:
     return x, np.arange(batch) % model.output_shape[-1]
 
 
-def rates(build, batch: int, jit: bool, steps: int, warmup: int, repeats: int) -> list[float]:
-    """Examples/s of ``repeats`` timed runs of ``steps`` training steps each."""
-    model = build()
-    x, y = _batch(model, batch)
-    ds = tf.data.Dataset.from_tensors((x, y)).repeat()
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss=LOSS, jit_compile=jit)
-    model.fit(ds, steps_per_epoch=warmup, epochs=1, verbose=0, shuffle=False)  # compiles
-    out = []
-    for _ in range(repeats):
+class Contender:
+    """One model compiled one way, warmed up, ready to be timed."""
+
+    def __init__(self, build, batch: int, jit: bool, warmup: int):
+        self.model, self.batch = build(), batch
+        self.ds = tf.data.Dataset.from_tensors(_batch(self.model, batch)).repeat()
+        self.model.compile(
+            optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss=LOSS, jit_compile=jit
+        )
         start = time.perf_counter()
-        model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
-        out.append(batch * steps / (time.perf_counter() - start))
+        self.fit(1)  # traces and compiles
+        self.compile_s = time.perf_counter() - start
+        self.fit(warmup)
+        self.rates: list[float] = []
+
+    def fit(self, steps: int) -> None:
+        self.model.fit(self.ds, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
+
+    def time(self, steps: int) -> None:
+        start = time.perf_counter()
+        self.fit(steps)
+        self.rates.append(self.batch * steps / (time.perf_counter() - start))
+
+
+def measure(contenders: dict[str, Contender], steps: int, repeats: int) -> None:
+    """Times every contender ``repeats`` times, rotating the order every repeat."""
+    names = list(contenders)
+    for r in range(repeats):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            contenders[name].time(steps)
+
+
+def summary(c: Contender, peak: float, flops: float) -> dict:
+    median = statistics.median(c.rates)
+    return {
+        "median": round(median, 1),
+        "spread": round((max(c.rates) - min(c.rates)) / median, 3),
+        "share_of_peak": round(median * 3 * flops / 1e9 / peak, 3),
+        "compile_s": round(c.compile_s, 1),
+    }
+
+
+def auto_pick(build, batch: int, cell: dict) -> None:
+    model = build()
+    auto, why = resolve_jit_compile("auto", model, _batch(model, batch), LOSS)
     keras.backend.clear_session()
-    return out
+    best = max(cell["no_xla"]["median"], cell["xla"]["median"])
+    cell["auto"] = {"xla": auto, "probe": why.get("seconds_per_step")}
+    cell["auto_loss"] = round(1 - cell["xla" if auto else "no_xla"]["median"] / best, 3)
 
 
 def cpu_peak_gflops() -> tuple[float, str]:
@@ -116,24 +141,22 @@ def cpu_peak_gflops() -> tuple[float, str]:
     return peak, method
 
 
-def cell(build, batch: int, args, peak: float, flops: float) -> dict:
-    row: dict = {}
-    for key, jit in (("no_xla", False), ("xla", True)):
-        r = rates(build, batch, jit, args.steps, args.warmup, args.repeats)
-        median = statistics.median(r)
-        row[key] = {
-            "median": round(median, 1),
-            "spread": round((max(r) - min(r)) / median, 3),
-            "share_of_peak": round(median * 3 * flops / 1e9 / peak, 3),
-        }
-    model = build()
-    auto, why = resolve_jit_compile("auto", model, _batch(model, batch), LOSS)
-    keras.backend.clear_session()
-    best = max(row["no_xla"]["median"], row["xla"]["median"])
-    picked = row["xla" if auto else "no_xla"]["median"]
-    row["auto"] = {"xla": auto, "probe": why.get("seconds_per_step")}
-    row["auto_loss"] = round(1 - picked / best, 3)
-    return row
+def markdown(result: dict) -> None:
+    print("| row | batch | no XLA: img/s (spread, % peak) | XLA | XLA compile s | auto picks "
+          "| auto loss |\n|---|---|---|---|---|---|---|")  # fmt: skip
+    for name, row in result["rows"].items():
+        for b, c in ((k, v) for k, v in row.items() if k.isdigit()):
+            n, x = c["no_xla"], c["xla"]
+            print(
+                f"| {name} | {b} | {n['median']} ({n['spread']:.0%}, {n['share_of_peak']:.1%}) "
+                f"| {x['median']} ({x['spread']:.0%}, {x['share_of_peak']:.1%}) "
+                f"| {x['compile_s']} | {'XLA' if c['auto']['xla'] else 'no XLA'} "
+                f"| {c['auto_loss']:.1%} |"
+            )
+    for pair, ratios in result.get("ratios", {}).items():
+        print(
+            f"\n{pair}: " + ", ".join(f"{k} {v['median']} ({v['all']})" for k, v in ratios.items())
+        )
 
 
 def main() -> None:
@@ -145,51 +168,56 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
+    names = args.rows.split(",")
+    unknown = sorted(set(names) - set(ROWS))
+    if unknown:
+        parser.error(f"unknown rows {unknown}; choose from {list(ROWS)}")
     peak, method = cpu_peak_gflops()
-    result: dict = {
-        "bench": "throughput",
-        "steps": args.steps,
-        "repeats": args.repeats,
-        "peak_gflops": round(peak, 1),
-        "peak_method": method,
-        "rows": {},
-    }
-    batches = [int(b) for b in args.batches.split(",")]
-    for name in args.rows.split(","):
-        build = ROWS[name]
-        flops = rk.describe_model(build())["flops"]
-        keras.backend.clear_session()
-        result["rows"][name] = {
-            "forward_mflops": round(flops / 1e6, 1),
-            **{str(b): cell(build, b, args, peak, flops) for b in batches},
-        }
-    rows = result["rows"]
-    if "resnet50_v1" in rows and "keras_applications_resnet50" in rows:
-        b = str(batches[0])
-        result["resnet50_v1_vs_keras_applications"] = {
-            key: round(
-                rows["resnet50_v1"][b][key]["median"]
-                / rows["keras_applications_resnet50"][b][key]["median"],
-                3,
-            )
-            for key in ("no_xla", "xla")
-        }
+    result: dict = {"bench": "throughput", "steps": args.steps, "repeats": args.repeats,
+                    "peak_gflops": round(peak, 1), "peak_method": method, "rows": {}}  # fmt: skip
+    # Each group is timed together: a row alone, or a row and its pair.
+    groups = [
+        [n] + ([PAIRS[n]] if PAIRS.get(n) in names else [])
+        for n in names
+        if not any(PAIRS.get(m) == n for m in names)
+    ]
+    for group in groups:
+        flops = {}
+        for name in group:
+            flops[name] = rk.describe_model(ROWS[name]())["flops"]
+            keras.backend.clear_session()
+            result["rows"][name] = {"forward_mflops": round(flops[name] / 1e6, 1)}
+        for b in (int(b) for b in args.batches.split(",")):
+            contenders = {
+                (name, mode): Contender(ROWS[name], b, jit, args.warmup)
+                for name in group
+                for mode, jit in MODES.items()
+            }
+            measure(contenders, args.steps, args.repeats)
+            for name in group:
+                cell = {m: summary(contenders[name, m], peak, flops[name]) for m in MODES}
+                result["rows"][name][str(b)] = cell
+            if len(group) == 2:
+                result.setdefault("ratios", {})[f"{group[0]}/{group[1]} batch {b}"] = {
+                    m: ratio(contenders[group[0], m].rates, contenders[group[1], m].rates)
+                    for m in MODES
+                }
+            del contenders
+            keras.backend.clear_session()
+            for name in group:
+                auto_pick(ROWS[name], b, result["rows"][name][str(b)])
     result["worst_auto_loss"] = max(
-        (c["auto_loss"] for r in rows.values() for k, c in r.items() if k.isdigit()), default=0
+        (c["auto_loss"] for r in result["rows"].values() for k, c in r.items() if k.isdigit()),
+        default=0,
     )
     print(json.dumps(result))
     if args.markdown:
-        print("| row | batch | no XLA (img/s, spread, % peak) | XLA | auto picks | auto loss |")
-        print("|---|---|---|---|---|---|")
-        for name, r in rows.items():
-            for b, c in ((k, v) for k, v in r.items() if k.isdigit()):
-                n, x = c["no_xla"], c["xla"]
-                print(
-                    f"| {name} | {b} | {n['median']} ({n['spread']:.0%}, "
-                    f"{n['share_of_peak']:.1%}) | {x['median']} ({x['spread']:.0%}, "
-                    f"{x['share_of_peak']:.1%}) | {'XLA' if c['auto']['xla'] else 'no XLA'} "
-                    f"| {c['auto_loss']:.1%} |"
-                )
+        markdown(result)
+
+
+def ratio(ours: list[float], theirs: list[float]) -> dict:
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    return {"median": round(statistics.median(ratios), 3), "all": [round(r, 3) for r in ratios]}
 
 
 if __name__ == "__main__":

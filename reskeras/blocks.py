@@ -142,6 +142,50 @@ class SqueezeExcite(layers.Layer):
 
 
 @_register
+class SmallMapConv2D(layers.Conv2D):
+    """A ``Conv2D`` that computes a "same" convolution on a map with fewer pixels than its
+    kernel has taps (a 3x3 kernel on a 2x2 map: the last stage of an ImageNet ResNet fed
+    64x64 images) as one matrix product of shifted copies of the input.
+
+    XLA:CPU swaps the operands of such a convolution (the kernel becomes the image), a form
+    its Eigen convolution kernels do not cover, so it emits a naive loop nest: 35x slower than
+    TensorFlow's kernel for a 3x3, 512-channel convolution on 2x2 maps, which made ResNet-50
+    at 64x64 train 4x slower with XLA (README, "Why XLA was slower"). A matrix product is
+    fast in both modes. Weights, config and results are those of ``Conv2D``; other shapes
+    take ``Conv2D``'s path unchanged.
+    """
+
+    def convolution_op(self, inputs, kernel):
+        height, width = inputs.shape[1:3]
+        kh, kw = self.kernel_size
+        if (
+            self.padding != "same"
+            or self.data_format != "channels_last"
+            or self.groups != 1
+            or max(self.dilation_rate) != 1
+            or height is None
+            or width is None
+            or height * width >= kh * kw
+        ):
+            return super().convolution_op(inputs, kernel)
+        (sh, sw), channels = self.strides, inputs.shape[-1]
+        out_h, out_w = -(-height // sh), -(-width // sw)
+        pad_h = max((out_h - 1) * sh + kh - height, 0)
+        pad_w = max((out_w - 1) * sw + kw - width, 0)
+        x = ops.pad(
+            inputs,
+            [[0, 0], [pad_h // 2, pad_h - pad_h // 2], [pad_w // 2, pad_w - pad_w // 2], [0, 0]],
+        )
+        taps = [
+            x[:, i : i + (out_h - 1) * sh + 1 : sh, j : j + (out_w - 1) * sw + 1 : sw, :]
+            for i in range(kh)
+            for j in range(kw)
+        ]  # tap-major, as the kernel's (kh, kw, channels, filters) layout
+        patches = ops.concatenate(taps, axis=-1)
+        return ops.matmul(patches, ops.reshape(kernel, (kh * kw * channels, self.filters)))
+
+
+@_register
 class SymmetricMaxPooling2D(layers.Layer):
     """Max pooling with ``(pool_size - 1) // 2`` pixels of padding on every side (PyTorch's
     ``MaxPool2d(padding=...)``, the ImageNet ResNet stem of torchvision and keras-hub).
@@ -259,7 +303,7 @@ class ResidualBlock(layers.Layer):
         return (kernel_size - 1) // 2 if self.padding == "symmetric" and strides > 1 else 0
 
     def _conv(self, filters, kernel_size, strides, name, zero=False):
-        return layers.Conv2D(
+        return SmallMapConv2D(
             filters,
             kernel_size,
             strides=strides,

@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 from harness import run_layer_test
 
+from reskeras import resnet
 from reskeras.blocks import (
     BasicBlock,
     BottleneckBlock,
     DropPath,
+    SmallMapConv2D,
     SqueezeExcite,
     SymmetricMaxPooling2D,
     ZeroPadShortcut,
@@ -84,7 +86,7 @@ def test_shortcut_kinds_and_parameter_counts():
     assert p_avg == p_proj
     assert [type(layer).__name__ for layer in avg.shortcut_layers] == [
         "AveragePooling2D",
-        "Conv2D",
+        "SmallMapConv2D",
         "BatchNormalization",
     ]
     auto = BasicBlock(4)
@@ -199,3 +201,65 @@ def test_symmetric_max_pooling_fills():
     assert out_zero[0, 0, 0, 0] == 0 and out_zero[0, 1, 1, 0] == -1  # window 1..3 is inside
     with pytest.raises(ValueError, match=r"fill 'nan'"):
         SymmetricMaxPooling2D(fill="nan")
+
+
+SMALL_MAPS = [((2, 2), 3, 1), ((2, 2), 3, 2), ((1, 3), 3, 1), ((2, 3), 5, 1), ((1, 1), 3, 1)]
+
+
+@pytest.mark.parametrize("size, kernel, strides", SMALL_MAPS)
+def test_small_map_conv_equals_conv2d_with_gradients(size, kernel, strides):
+    import tensorflow as tf
+
+    x = tf.constant(np.random.default_rng(0).normal(size=(2, *size, 96)), "float32")
+    kwargs = {"filters": 8, "kernel_size": kernel, "strides": strides, "padding": "same"}
+    ref, ours = keras.layers.Conv2D(**kwargs), SmallMapConv2D(**kwargs)
+    ref.build(x.shape), ours.build(x.shape)
+    ours.set_weights(ref.get_weights())
+    outputs, grads = [], []
+    for layer in (ref, ours):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(y * y)
+        outputs.append(y.numpy())
+        grads.append([g.numpy() for g in tape.gradient(loss, [x, layer.kernel])])
+    np.testing.assert_allclose(outputs[1], outputs[0], atol=1e-4)
+    for a, b in zip(grads[0], grads[1], strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-3)
+
+
+def test_small_map_conv_through_the_harness(tmp_path):
+    run_layer_test(SmallMapConv2D, {"filters": 4, "kernel_size": 3, "padding": "same"},
+                   (2, 2, 4), (2, 2, 4), tmp_path)  # fmt: skip
+
+
+def test_small_map_conv_gives_xla_a_matrix_product_not_a_swapped_convolution():
+    """Why SmallMapConv2D exists: XLA:CPU swaps the operands of a convolution whose kernel
+    has more taps than the map has pixels, and runs the swapped form as a naive loop (35x
+    slower here). If the first assertion fails, XLA stopped doing that and the layer can go."""
+    import tensorflow as tf
+
+    x = tf.zeros((4, 2, 2, 16))
+
+    def optimized_hlo(layer):
+        layer.build(x.shape)
+        return tf.function(layer, jit_compile=True).experimental_get_compiler_ir(x)(
+            stage="optimized_hlo"
+        )
+
+    kwargs = {"filters": 16, "kernel_size": 3, "padding": "same"}
+    assert "rhs_reversal" in optimized_hlo(keras.layers.Conv2D(**kwargs))
+    hlo = optimized_hlo(SmallMapConv2D(**kwargs))
+    assert " convolution(" not in hlo and " dot(" in hlo
+    # Maps with at least as many pixels as taps keep Conv2D's convolution.
+    big = tf.function(SmallMapConv2D(**kwargs), jit_compile=True)
+    assert " convolution(" in big.experimental_get_compiler_ir(tf.zeros((4, 3, 3, 16)))(
+        stage="optimized_hlo"
+    )
+
+
+def test_blocks_use_small_map_convs():
+    model = resnet(50, "v1", num_classes=10, input_shape=(64, 64, 3))
+    conv = model.get_layer("stage4_block2").convs[1]
+    assert isinstance(conv, SmallMapConv2D) and conv.kernel_size == (3, 3)
+    assert model.count_params() == 23_581_642  # keras.applications' ResNet50 with 10 classes
