@@ -17,8 +17,9 @@ a comparison. It reports the median examples/s, the spread (max - min) / median,
 share of the CPU's fp32 peak (training FLOPs = 3 x forward FLOPs from
 ``reskeras.describe_model``). ``auto`` is what ``reskeras.xla.resolve_jit_compile`` picks for
 the cell and ``auto_loss`` how much slower than the better mode that pick is (0 when it picked
-the better one). The reskeras/keras.applications ratio is the median of the per-repeat
-ratios.
+the better one). ``busy`` is the median share of the cores the process kept busy while timed:
+well under 1 means it waited (on the machine, not on the model). The reskeras/keras.applications
+ratio is the median of the per-repeat ratios.
 
 fp32 peak = cores x clock x 2 FMA pipes x SIMD lanes x 2 FLOPs/FMA (lanes: 16 with AVX-512,
 8 with AVX2, 4 otherwise), clock from /proc/cpuinfo.
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import time
 from collections.abc import Callable
@@ -84,7 +86,13 @@ class Contender:
 
     def __init__(self, build, batch: int, jit: bool, warmup: int):
         self.model, self.batch = build(), batch
+        # tf.data's autotuning thread wakes at 10 ms x (2^k - 1) after the iterator starts, and
+        # fit() returns only after its next wake-up, so timings snap to 2.56 / 5.12 / 10.24 /
+        # 20.48 / 40.96 s (up to 2x the work); one repeated batch has nothing to tune.
+        options = tf.data.Options()
+        options.autotune.enabled = False
         self.ds = tf.data.Dataset.from_tensors(_batch(self.model, batch)).repeat()
+        self.ds = self.ds.with_options(options)
         self.model.compile(
             optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss=LOSS, jit_compile=jit
         )
@@ -93,14 +101,22 @@ class Contender:
         self.compile_s = time.perf_counter() - start
         self.fit(warmup)
         self.rates: list[float] = []
+        self.busy: list[float] = []  # CPU seconds per wall second and core, per repeat
 
     def fit(self, steps: int) -> None:
         self.model.fit(self.ds, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
 
     def time(self, steps: int) -> None:
-        start = time.perf_counter()
+        cpu, start = _cpu_seconds(), time.perf_counter()
         self.fit(steps)
-        self.rates.append(self.batch * steps / (time.perf_counter() - start))
+        wall = time.perf_counter() - start
+        self.rates.append(self.batch * steps / wall)
+        self.busy.append((_cpu_seconds() - cpu) / wall / len(os.sched_getaffinity(0)))
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def measure(contenders: dict[str, Contender], steps: int, repeats: int) -> None:
@@ -118,6 +134,7 @@ def summary(c: Contender, peak: float, flops: float) -> dict:
         "spread": round((max(c.rates) - min(c.rates)) / median, 3),
         "share_of_peak": round(median * 3 * flops / 1e9 / peak, 3),
         "compile_s": round(c.compile_s, 1),
+        "busy": round(statistics.median(c.busy), 2),
     }
 
 
@@ -142,14 +159,15 @@ def cpu_peak_gflops() -> tuple[float, str]:
 
 
 def markdown(result: dict) -> None:
-    print("| row | batch | no XLA: img/s (spread, % peak) | XLA | XLA compile s | auto picks "
-          "| auto loss |\n|---|---|---|---|---|---|---|")  # fmt: skip
+    print("| row | batch | no XLA: img/s (spread, % peak, busy) | XLA | XLA compile s "
+          "| auto picks | auto loss |\n|---|---|---|---|---|---|---|")  # fmt: skip
     for name, row in result["rows"].items():
         for b, c in ((k, v) for k, v in row.items() if k.isdigit()):
             n, x = c["no_xla"], c["xla"]
             print(
-                f"| {name} | {b} | {n['median']} ({n['spread']:.0%}, {n['share_of_peak']:.1%}) "
-                f"| {x['median']} ({x['spread']:.0%}, {x['share_of_peak']:.1%}) "
+                f"| {name} | {b} | {n['median']} ({n['spread']:.0%}, {n['share_of_peak']:.1%}, "
+                f"{n['busy']:.0%}) | {x['median']} ({x['spread']:.0%}, {x['share_of_peak']:.1%}, "
+                f"{x['busy']:.0%}) "
                 f"| {x['compile_s']} | {'XLA' if c['auto']['xla'] else 'no XLA'} "
                 f"| {c['auto_loss']:.1%} |"
             )

@@ -1,10 +1,10 @@
 """``jit_compile="auto"``: XLA where it is measured to pay on the device at hand.
 
 On GPUs and TPUs XLA is on. On a CPU it depends on the model: XLA:CPU fuses the many small
-element-wise ops of a narrow network (batch norm, ReLU, residual adds) and wins, but lowers
-convolutions to its own Eigen kernels instead of TensorFlow's oneDNN ones, and loses on
-convolution-heavy models such as ResNet-50 (README, "XLA on a CPU"). So on a CPU
-:func:`resolve_jit_compile` probes: a throw-away copy of the model trains a few steps on one
+element-wise ops of a narrow network (batch norm, ReLU, residual adds) and can win, but its
+convolution gradients run 1.2-2.4x slower than TensorFlow's oneDNN kernels (forward passes tie),
+so convolution-heavy training loses (README, "Training throughput and XLA on a CPU"). So on a
+CPU :func:`resolve_jit_compile` probes: a throw-away copy of the model trains a few steps on one
 real batch each way, in alternating bursts, and the faster way wins. Compilation is excluded
 from the timings.
 """
