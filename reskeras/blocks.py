@@ -148,11 +148,11 @@ class SmallMapConv2D(layers.Conv2D):
     64x64 images) as one matrix product of shifted copies of the input.
 
     XLA:CPU swaps the operands of such a convolution (the kernel becomes the image), a form
-    its Eigen convolution kernels do not cover, so it emits a naive loop nest: 35x slower than
-    TensorFlow's kernel for a 3x3, 512-channel convolution on 2x2 maps, which made ResNet-50
-    at 64x64 train 4x slower with XLA (README, "Training throughput and XLA on a CPU"). A matrix product is
-    fast in both modes. Weights, config and results are those of ``Conv2D``; other shapes
-    take ``Conv2D``'s path unchanged.
+    its Eigen convolution kernels do not cover, so it emits a naive loop nest: 35-38x slower
+    than TensorFlow's kernel for a 3x3, 512-channel convolution on 2x2 maps, which made
+    ResNet-50 at 64x64 train 3-4x slower with XLA (README, "Training throughput and XLA on a
+    CPU"). A matrix product is fast in both modes. Weights, config and results are those of
+    ``Conv2D``; other shapes take ``Conv2D``'s path unchanged.
     """
 
     def convolution_op(self, inputs, kernel):
