@@ -6,11 +6,11 @@ The default image recipe (``reskeras.config.RECIPES["image"]``, what ``reskeras 
 with its epochs fitted to the time budget: ``cifar_resnet14_fast`` (CIFAR ResNet-14 with
 32/64/128 filters behind a stride-2 stem, so it works on 14x14/7x7/4x4 maps) on 28x28x1, SGD
 with Nesterov momentum, one-cycle schedule, label smoothing 0.1, weight decay 5e-4, no
-augmentation, XLA, float32 (the CPU here has no bf16 units). Why: on 2 CPU cores ResNet-20 at
-full resolution trains at ~240 images/s (2 epochs in 10 minutes, 90.8%); the stride-2 stem at
-twice the width trains at ~500-570 and fits 5 epochs. In 5 epochs random crops cost more than
-they regularize (91.6% with crop+flip vs 93.0% without, measured); ``--augment`` turns them
-back on for longer budgets.
+augmentation, ``jit_compile="auto"`` (XLA only when it measures faster here), float32. Why: on 2
+CPU cores ResNet-20 at full resolution trains at ~240 images/s (2 epochs in 10 minutes, 90.8%);
+the stride-2 stem at twice the width trains at ~500-570 and fits 5 epochs. In 5 epochs random
+crops cost more than they regularize (91.6% with crop+flip vs 93.0% without, measured);
+``--augment`` turns them back on for longer budgets.
 
 The number of epochs is fitted to the time budget: a short probe measures training images/s,
 and the one-cycle schedule is laid out for as many epochs as fit in ``--budget-s`` seconds, so
@@ -39,6 +39,7 @@ import tensorflow as tf  # noqa: E402
 import reskeras as rk  # noqa: E402
 from reskeras import data  # noqa: E402
 from reskeras.config import RECIPES  # noqa: E402
+from reskeras.xla import resolve_jit_compile  # noqa: E402
 
 
 class Clock(keras.callbacks.Callback):
@@ -72,14 +73,16 @@ class Clock(keras.callbacks.Callback):
 
 
 def probe_images_per_second(model_name: str, batch: int, steps: int = 20) -> float:
+    """Training images/s in the XLA mode ``jit_compile="auto"`` picks, as ``rk.train`` will."""
     model = rk.build_model(model_name, num_classes=10, input_shape=(28, 28, 1))
-    model.compile(
-        optimizer="sgd",
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        jit_compile=True,
-    )
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     x = np.random.default_rng(0).integers(0, 256, (batch, 28, 28, 1)).astype("uint8")
-    ds = tf.data.Dataset.from_tensors((x, np.arange(batch) % 10)).repeat()
+    y = np.arange(batch) % 10
+    jit, _ = resolve_jit_compile("auto", model, (x, y), loss)
+    model.compile(optimizer="sgd", loss=loss, jit_compile=jit)
+    options = tf.data.Options()
+    options.autotune.enabled = False  # else fit() waits for tf.data's next wake-up (README)
+    ds = tf.data.Dataset.from_tensors((x, y)).repeat().with_options(options)
     model.fit(ds, steps_per_epoch=3, shuffle=False, verbose=0)
     # Best of three: on a shared VM one timing can be off by 40%, and a low probe would
     # needlessly cut epochs from the schedule.
