@@ -4,7 +4,7 @@
     python bench/data_sizes.py --text 1000 --image 1000   # a quick look
 
 Every run is ``reskeras.train(task, limit_train=N)`` with nothing else set: the recipe of the
-task's kind (``reskeras.config.RECIPES``), exactly what ``reskeras train --task T`` runs. Each
+task's kind (``reskeras.training.config.RECIPES``), exactly what ``reskeras train --task T`` runs. Each
 cell reports the test accuracy (SST-2: the GLUE dev set, 872 sentences; Fashion-MNIST: the 10k
 test images) next to the majority-class baseline of that test set, the margin over it, the
 wall time, and whether the final model collapsed onto one class. ``ok`` says whether every
@@ -41,7 +41,7 @@ def majority_baseline(task: str, data: str | None) -> float:
 
 
 def cell(task: str, data: str | None, size: int, baseline: float, tmp: Path) -> dict:
-    from reskeras.training import train
+    from reskeras.training.loop import train
 
     start = time.perf_counter()
     result = train(task, data=data, limit_train=size or None, out=tmp / f"{task}-{size}", verbose=0)
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.text and not (SST2 / "train.tsv").exists():
         print(f"SST-2 not found at {SST2} (pass --text '' to skip it)", file=sys.stderr)
         return 2
-    from reskeras.config import RECIPES
+    from reskeras.training.config import RECIPES
 
     line: dict = {"bench": "data_sizes", "cpus": len(os.sched_getaffinity(0))}
     with tempfile.TemporaryDirectory(prefix="reskeras-sizes-") as tmp:

@@ -2,7 +2,7 @@
 
     python bench/fashion_mnist.py [--budget-s 600] [--epochs N] [--augment]
 
-The default image recipe (``reskeras.config.RECIPES["image"]``, what ``reskeras train`` runs)
+The default image recipe (``reskeras.training.config.RECIPES["image"]``, what ``reskeras train`` runs)
 with its epochs fitted to the time budget: ``cifar_resnet14_fast`` (CIFAR ResNet-14 with
 32/64/128 filters behind a stride-2 stem, so it works on 14x14/7x7/4x4 maps) on 28x28x1, SGD
 with Nesterov momentum, one-cycle schedule, label smoothing 0.1, weight decay 5e-4, no
@@ -38,8 +38,8 @@ import tensorflow as tf  # noqa: E402
 
 import reskeras as rk  # noqa: E402
 from reskeras import data  # noqa: E402
-from reskeras.config import RECIPES  # noqa: E402
-from reskeras.xla import resolve_jit_compile  # noqa: E402
+from reskeras.training.config import RECIPES  # noqa: E402
+from reskeras.training.xla import resolve_jit_compile  # noqa: E402
 
 
 class Clock(keras.callbacks.Callback):

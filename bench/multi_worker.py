@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from reskeras.distributed import localhost_tf_configs
+from reskeras.training.distributed import localhost_tf_configs
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")

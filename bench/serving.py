@@ -26,8 +26,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from reskeras.export import export_for_serving  # noqa: E402
-from reskeras.registry import build_model  # noqa: E402
+from reskeras.models.registry import build_model  # noqa: E402
+from reskeras.serve.export import export_for_serving  # noqa: E402
 
 
 def median_ms(fn: Callable[[], object], runs: int, warmup: int) -> float:

@@ -1,10 +1,10 @@
 """SST-2 benchmark: train the default text recipe from scratch and print ONE JSON line.
 
-    nice python bench/sst2.py                      # the default text recipe (reskeras.config)
+    nice python bench/sst2.py                      # the default text recipe (reskeras.training.config)
     nice python bench/sst2.py --compare --epochs 1 # also residual vs plain at depth 29
     nice python bench/sst2.py --model bilstm2 --embeddings glove.6B.300d.txt.gz  # word vectors
 
-The recipe is ``reskeras.config.RECIPES["text"]``, what ``reskeras train --task sst2`` runs.
+The recipe is ``reskeras.training.config.RECIPES["text"]``, what ``reskeras train --task sst2`` runs.
 Embeddings are randomly initialised unless ``--embeddings`` names a word-vector file.
 Anchors on SST-2 dev: Kim's CNN with random embeddings 83.7 %, an LSTM with GloVe 86.3 %.
 The JSON line holds the dev accuracy, wall time (seconds, data loading included), training
@@ -29,8 +29,8 @@ DEFAULT_DATA = REPO.parent / "shared/data/sst2"
 
 def run(data: Path, out: Path, **overrides) -> dict:
     """Trains the default text recipe (plus overrides) on SST-2; returns its figures."""
-    from reskeras.config import RECIPES
-    from reskeras.training import train
+    from reskeras.training.config import RECIPES
+    from reskeras.training.loop import train
 
     start = time.perf_counter()
     result = train(task="sst2", data=str(data), out=out, verbose=0, **overrides)

@@ -15,7 +15,7 @@ Each cell (row x batch) compiles the model with XLA off and on, warms each up fo
 the two models) within every repeat, so a slow moment on a shared machine hits both sides of
 a comparison. It reports the median examples/s, the spread (max - min) / median, and the
 share of the CPU's fp32 peak (training FLOPs = 3 x forward FLOPs from
-``reskeras.describe_model``). ``auto`` is what ``reskeras.xla.resolve_jit_compile`` picks for
+``reskeras.describe_model``). ``auto`` is what ``reskeras.training.xla.resolve_jit_compile`` picks for
 the cell and ``auto_loss`` how much slower than the better mode that pick is (0 when it picked
 the better one). ``busy`` is the median share of the cores the process kept busy while timed:
 well under 1 means it waited (on the machine, not on the model). The reskeras/keras.applications
@@ -42,8 +42,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import reskeras as rk  # noqa: E402
-from reskeras.config import RECIPES  # noqa: E402
-from reskeras.xla import resolve_jit_compile  # noqa: E402
+from reskeras.training.config import RECIPES  # noqa: E402
+from reskeras.training.xla import resolve_jit_compile  # noqa: E402
 
 VOCABULARY, TOKENS = 20_000, 64
 MODES = {"no_xla": False, "xla": True}

@@ -1,165 +1,141 @@
-"""reskeras: residual networks for Keras 3.
+"""reskeras: residual networks for Keras 3, from the layer up to TF Serving.
 
-The package reads top-down: ``checks``/``norm``/``depths`` (small shared pieces) ->
-``blocks``, ``text_blocks``, ``transformer_blocks`` (residual layers) -> ``models``,
-``text_models`` (builders) -> ``pretrained`` (ImageNet weights for the ResNets) ->
-``registry`` (families and named models) -> ``config`` (training options and recipes) ->
-``data`` (tasks, readers, pipelines) -> ``training``, ``evaluation``, ``rundir`` ->
-``export``/``serving`` -> ``ui``/``cli``.
+Sub-packages by role: :mod:`~reskeras.layers` (Keras layers), :mod:`~reskeras.models`
+(builders and the registry), :mod:`~reskeras.weights` (pretrained weights, porting, freezing),
+:mod:`~reskeras.data` (tasks, readers, pipelines), :mod:`~reskeras.training` (options,
+recipes, the loop), :mod:`~reskeras.evaluation` (scores and reports), :mod:`~reskeras.serve`
+(export and the client), :mod:`~reskeras.ui` (the JupyterLab app) and :mod:`~reskeras.cli`.
+
+Every public name loads on first use, so ``import reskeras`` imports neither Keras nor
+TensorFlow and changes no process-wide state; blocks and builders work on the JAX and PyTorch
+backends without TensorFlow installed. To keep TensorFlow's start-up chatter out of a
+notebook, call :func:`reskeras.console.quiet_tensorflow` before the first model.
 """
 
+from __future__ import annotations
+
 import importlib
+from typing import Any
 
-from reskeras.console import quiet_tensorflow
+__version__ = "0.1.0"
 
-quiet_tensorflow()  # before Keras imports TensorFlow: no start-up chatter (reskeras.console)
-
-from reskeras.blocks import (
-    BasicBlock,
-    BottleneckBlock,
-    DropPath,
-    ResidualBlock,
-    SmallMapConv2D,
-    SqueezeExcite,
-    SymmetricMaxPooling2D,
-    ZeroPadShortcut,
-)
-from reskeras.config import RECIPES, TrainConfig
-from reskeras.describe import describe_model
-from reskeras.finetune import freeze
-from reskeras.hub import hub_classifier, text_classifier_presets
-from reskeras.models import Stage, assemble, cifar_resnet, resnet, wide_resnet
-from reskeras.norm import DebiasedBatchNormalization
-from reskeras.pretrained import PortError, WeightsError, port_weights
-from reskeras.registry import (
-    FAMILIES,
-    MODELS,
-    Family,
-    build_model,
-    list_families,
-    list_models,
-    register_family,
-    register_model,
-)
-from reskeras.text_blocks import (
-    KMaxPooling1D,
-    MaskedGlobalPooling1D,
-    ResidualConv1DBlock,
-    ResidualRNNBlock,
-)
-from reskeras.text_models import residual_lstm, text_resnet, transformer_classifier
-from reskeras.transformer_blocks import TokenAndPositionEmbedding, TransformerEncoderBlock
-from reskeras.weights import available_weights
-
-# Blocks, builders and the config are pure Keras / Python and load on any backend. Everything
-# that needs TensorFlow (tf.data, training, SavedModel export) loads on first use, so that
-# ``import reskeras`` works on the JAX and PyTorch backends without TensorFlow installed.
-_LAZY = {
-    "DataError": "reskeras.data",
-    "describe_tasks": "reskeras.data",
-    "get_task": "reskeras.data",
-    "list_tasks": "reskeras.data",
-    "load_task": "reskeras.data",
-    "load_test_set": "reskeras.data",
-    "make_pipeline": "reskeras.data",
-    "TrainingError": "reskeras.training",
-    "TrainResult": "reskeras.training",
-    "train": "reskeras.training",
-    "evaluate": "reskeras.evaluation",
-    "RunDir": "reskeras.rundir",
-    "RunError": "reskeras.rundir",
-    "adapt_vectorizer": "reskeras.data.text",
-    "preprocessor_model": "reskeras.data.text",
-    "vectorize_dataset": "reskeras.data.text",
-    "load_word_vectors": "reskeras.data.vectors",
-    "WordVectors": "reskeras.data.vectors",
-    "TrainerApp": "reskeras.ui",
-    "block_gradient_norms": "reskeras.diagnostics",
-    "plot_gradient_norms": "reskeras.diagnostics",
-    "ExportError": "reskeras.export",
-    "ExportResult": "reskeras.export",
-    "export_for_serving": "reskeras.export",
+#: Where each public name lives.
+_HOMES: dict[str, tuple[str, ...]] = {
+    "reskeras.layers.blocks": (
+        "BasicBlock",
+        "BottleneckBlock",
+        "DropPath",
+        "ResidualBlock",
+        "SmallMapConv2D",
+        "SqueezeExcite",
+        "SymmetricMaxPooling2D",
+        "ZeroPadShortcut",
+    ),
+    "reskeras.layers.norm": ("DebiasedBatchNormalization",),
+    "reskeras.layers.sequence": (
+        "KMaxPooling1D",
+        "MaskedGlobalPooling1D",
+        "ResidualConv1DBlock",
+        "ResidualRNNBlock",
+    ),
+    "reskeras.layers.transformer": (
+        "TokenAndPositionEmbedding",
+        "TransformerEncoderBlock",
+    ),
+    "reskeras.models.image": (
+        "Stage",
+        "assemble",
+        "cifar_resnet",
+        "resnet",
+        "wide_resnet",
+    ),
+    "reskeras.models.text": (
+        "residual_lstm",
+        "text_resnet",
+        "transformer_classifier",
+    ),
+    "reskeras.models.keras_hub": (
+        "hub_classifier",
+        "text_classifier_presets",
+    ),
+    "reskeras.models.registry": (
+        "FAMILIES",
+        "MODELS",
+        "Family",
+        "build_model",
+        "list_families",
+        "list_models",
+        "register_family",
+        "register_model",
+    ),
+    "reskeras.models.describe": ("describe_model",),
+    "reskeras.weights.port": ("port_weights",),
+    "reskeras.weights.named": ("available_weights",),
+    "reskeras.weights.freeze": ("freeze",),
+    "reskeras.errors": (
+        "DataError",
+        "ExportError",
+        "PortError",
+        "RunError",
+        "TrainingError",
+        "WeightsError",
+    ),
+    "reskeras.data": (
+        "describe_tasks",
+        "get_task",
+        "list_tasks",
+        "load_task",
+        "load_test_set",
+        "make_pipeline",
+    ),
+    "reskeras.data.text": (
+        "adapt_vectorizer",
+        "preprocessor_model",
+        "vectorize_dataset",
+    ),
+    "reskeras.data.vectors": (
+        "load_word_vectors",
+        "WordVectors",
+    ),
+    "reskeras.training.config": ("TrainConfig",),
+    "reskeras.training.recipes": ("RECIPES",),
+    "reskeras.training.loop": (
+        "TrainResult",
+        "train",
+    ),
+    "reskeras.training.rundir": ("RunDir",),
+    "reskeras.evaluation.scores": ("evaluate",),
+    "reskeras.evaluation.diagnostics": (
+        "block_gradient_norms",
+        "plot_gradient_norms",
+    ),
+    "reskeras.serve.export": (
+        "ExportResult",
+        "export_for_serving",
+    ),
+    "reskeras.ui": ("TrainerApp",),
 }
-_SUBMODULES = (
-    "data", "training", "distributed", "evaluation", "export", "serving", "ui", "diagnostics",
-    "cli",
+_HOME = {name: module for module, names in _HOMES.items() for name in names}
+_SUBPACKAGES = (
+    "cli", "console", "data", "errors", "evaluation", "layers", "models", "serve", "training",
+    "ui", "weights",
 )  # fmt: skip
 
+__all__ = sorted(_HOME, key=str.lower)
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    if name in _SUBMODULES:
+
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        # Builders hand ``weights=`` to reskeras.weights (models.handoff), which registers
+        # itself when imported: import it with any public name.
+        importlib.import_module("reskeras.weights")
+        value = getattr(importlib.import_module(_HOME[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBPACKAGES:
         return importlib.import_module(f"reskeras.{name}")
     raise AttributeError(f"module 'reskeras' has no attribute {name!r}")
 
 
-__version__ = "0.1.0"
-
-__all__ = [
-    "adapt_vectorizer",
-    "assemble",
-    "available_weights",
-    "BasicBlock",
-    "block_gradient_norms",
-    "BottleneckBlock",
-    "build_model",
-    "cifar_resnet",
-    "DataError",
-    "DebiasedBatchNormalization",
-    "describe_model",
-    "describe_tasks",
-    "DropPath",
-    "evaluate",
-    "export_for_serving",
-    "freeze",
-    "ExportError",
-    "ExportResult",
-    "FAMILIES",
-    "Family",
-    "get_task",
-    "hub_classifier",
-    "KMaxPooling1D",
-    "list_families",
-    "list_models",
-    "list_tasks",
-    "load_task",
-    "load_test_set",
-    "load_word_vectors",
-    "make_pipeline",
-    "MaskedGlobalPooling1D",
-    "MODELS",
-    "plot_gradient_norms",
-    "port_weights",
-    "PortError",
-    "preprocessor_model",
-    "RECIPES",
-    "register_family",
-    "register_model",
-    "residual_lstm",
-    "ResidualBlock",
-    "ResidualConv1DBlock",
-    "ResidualRNNBlock",
-    "resnet",
-    "RunDir",
-    "RunError",
-    "SmallMapConv2D",
-    "SqueezeExcite",
-    "Stage",
-    "text_classifier_presets",
-    "SymmetricMaxPooling2D",
-    "text_resnet",
-    "TokenAndPositionEmbedding",
-    "train",
-    "TrainConfig",
-    "TrainerApp",
-    "TrainingError",
-    "TrainResult",
-    "transformer_classifier",
-    "TransformerEncoderBlock",
-    "vectorize_dataset",
-    "WeightsError",
-    "wide_resnet",
-    "WordVectors",
-    "ZeroPadShortcut",
-]
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, *_SUBPACKAGES})

@@ -28,7 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from reskeras.config import add_arguments
+    from reskeras.training.config import add_arguments
 
     parser = _Parser(
         prog="reskeras", description="Residual networks for Keras: train, evaluate, export."
@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser(
         "train", help="train a model on a task and write a run directory", parents=[common]
     )
-    add_arguments(t)  # one flag per reskeras.config.TrainConfig option
+    add_arguments(t)  # one flag per reskeras.training.config.TrainConfig option
     t.add_argument("--no-residual", action="store_true", help="build the plain twin")
     t.add_argument("--out", help="run directory (default runs/<task>-<model>-<time>)")
     t.add_argument("--resume", help="continue the run in this directory")
@@ -97,7 +97,7 @@ def _column(value: str) -> str | int:
 
 def _cmd_list(_args) -> None:
     from reskeras.data import describe_tasks
-    from reskeras.registry import FAMILIES, MODELS
+    from reskeras.models.registry import FAMILIES, MODELS
 
     print("Families (use --model FAMILY --depth D):")
     for f in FAMILIES.values():
@@ -107,7 +107,7 @@ def _cmd_list(_args) -> None:
         e = MODELS[name]
         extra = " ".join(f"{k}={v}" for k, v in e.kwargs.items())
         print(f"  {name:<24} {FAMILIES[e.family].kind:<5} {e.family} depth {e.depth} {extra}")
-    from reskeras.hub import HUB_PREFIX, text_classifier_presets
+    from reskeras.models.keras_hub import HUB_PREFIX, text_classifier_presets
 
     print(f"Pretrained text classifiers (--model {HUB_PREFIX}PRESET, or {HUB_PREFIX}DIRECTORY):")
     print("  " + " ".join(text_classifier_presets()))
@@ -118,8 +118,8 @@ def _cmd_list(_args) -> None:
 
 
 def _cmd_train(args) -> None:
-    from reskeras.config import from_arguments
-    from reskeras.training import train
+    from reskeras.training.config import from_arguments
+    from reskeras.training.loop import train
 
     # Unset options take the recipe's values; a resumed run keeps its own, bar --epochs.
     options = from_arguments(args)
@@ -143,8 +143,8 @@ def _cmd_train(args) -> None:
 
 
 def _cmd_evaluate(args) -> None:
-    from reskeras.collapse import collapse_message
-    from reskeras.evaluation import evaluate
+    from reskeras.evaluation.collapse import collapse_message
+    from reskeras.evaluation.scores import evaluate
 
     report = evaluate(
         args.run,
@@ -156,7 +156,7 @@ def _cmd_evaluate(args) -> None:
     )
     print(json.dumps(report))
     if args.report:
-        from reskeras.report import REPORT_HTML
+        from reskeras.evaluation.report import REPORT_HTML
 
         print(f"report: {os.path.join(args.report, REPORT_HTML)}", file=sys.stderr)
     if "collapsed" in report:
@@ -169,7 +169,7 @@ def _cmd_evaluate(args) -> None:
 def _cmd_export(args) -> None:
     import warnings
 
-    from reskeras.export import export_for_serving
+    from reskeras.serve.export import export_for_serving
 
     with warnings.catch_warnings():  # each is in result.warnings, printed below
         warnings.simplefilter("ignore", UserWarning)
@@ -186,14 +186,14 @@ def _cmd_demo(args) -> None:
     import shutil
     from pathlib import Path
 
-    from reskeras import serving
     from reskeras.console import device_line
     from reskeras.data import load_task
-    from reskeras.evaluation import score_run
-    from reskeras.export import export_for_serving
-    from reskeras.report import REPORT_HTML
-    from reskeras.rundir import atomic_write
-    from reskeras.training import train
+    from reskeras.evaluation.report import REPORT_HTML
+    from reskeras.evaluation.scores import score_run
+    from reskeras.serve import client as serving
+    from reskeras.serve.export import export_for_serving
+    from reskeras.training.loop import train
+    from reskeras.training.rundir import atomic_write
 
     out = Path(args.out)
     if out.exists():
@@ -252,14 +252,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as stop:  # --help, or a usage error already reported in one line
         return int(stop.code or 0)
-    from reskeras.data import DataError
-    from reskeras.training import TrainingError
+    from reskeras.errors import ReskerasError, one_line
 
     try:
         COMMANDS[args.command](args)
-    except (ValueError, DataError, TrainingError, FileNotFoundError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"reskeras: error: {message}", file=sys.stderr)
+    except (ValueError, ReskerasError, FileNotFoundError) as exc:
+        print(f"reskeras: error: {one_line(exc, typed=False)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("reskeras: interrupted; completed epochs are checkpointed.", file=sys.stderr)

@@ -1,17 +1,12 @@
-"""Data: tasks, the readers of their files, tf.data pipelines and text preprocessing.
+"""Data: the task table, the readers of its files, tf.data pipelines and text preprocessing.
 
-Modules: :mod:`~reskeras.data.tasks` (the task table, discovery, :func:`load_task`,
-:func:`load_test_set`), one module per reader (:mod:`~reskeras.data.idx`,
-:mod:`~reskeras.data.cifar`, :mod:`~reskeras.data.tables`, :mod:`~reskeras.data.images`,
-:mod:`~reskeras.data.tfds`), :mod:`~reskeras.data.pipeline` and :mod:`~reskeras.data.text`.
+Modules: :mod:`~reskeras.data.spec` (:class:`TaskSpec` and the types the readers share),
+:mod:`~reskeras.data.tasks` (the table), :mod:`~reskeras.data.load` (lookups, local copies,
+tfds), :mod:`~reskeras.data.readers` (one module per file format),
+:mod:`~reskeras.data.pipeline`, :mod:`~reskeras.data.text` and :mod:`~reskeras.data.vectors`.
 """
 
-from reskeras.data.cifar import SafeUnpickler, safe_unpickle
-from reskeras.data.common import DataError, Dataset, LoadOptions, Reader, TestSet, match_labels
-from reskeras.data.pipeline import MAX_SHUFFLE_BUFFER, augment_batch, make_pipeline
-from reskeras.data.tasks import (
-    TASKS,
-    TaskSpec,
+from reskeras.data.load import (
     describe_tasks,
     get_task,
     list_tasks,
@@ -19,13 +14,25 @@ from reskeras.data.tasks import (
     load_test_set,
     local_search_dirs,
 )
+from reskeras.data.pipeline import MAX_SHUFFLE_BUFFER, augment_batch, make_pipeline
+from reskeras.data.readers.cifar import SafeUnpickler, safe_unpickle
+from reskeras.data.spec import (
+    DataError,
+    LoadedTask,
+    LoadOptions,
+    Reader,
+    TaskSpec,
+    TestSet,
+    match_labels,
+)
+from reskeras.data.tasks import TASKS
 
 __all__ = [
     "MAX_SHUFFLE_BUFFER",
     "TASKS",
     "DataError",
-    "Dataset",
     "LoadOptions",
+    "LoadedTask",
     "Reader",
     "SafeUnpickler",
     "TaskSpec",

@@ -6,7 +6,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from reskeras.data.common import DataError
+from reskeras.data.spec import DataError
 
 __all__ = ["MAX_SHUFFLE_BUFFER", "augment_batch", "make_pipeline"]
 

@@ -14,7 +14,7 @@ Lookup is case-insensitive where it has to be: an exact match wins, else the fir
 lower-cased word matches (vector files list frequent words first). Vocabulary words the file
 lacks get random rows at the scale of the rows found (normal, the found values' mean and
 standard deviation); padding (id 0) and ``[UNK]`` (id 1) get zeros, as
-:func:`reskeras.text_models` gives ``[UNK]`` everywhere. Every malformed file is a one-line
+:func:`reskeras.models.text` gives ``[UNK]`` everywhere. Every malformed file is a one-line
 :class:`~reskeras.data.DataError` naming the file and the line.
 """
 
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from reskeras.data.common import DataError
+from reskeras.data.spec import DataError
 
 __all__ = ["WordVectors", "load_word_vectors"]
 

@@ -6,7 +6,7 @@ Notebooks only import and show it::
     app = TrainerApp(task="fashion_mnist")
     app
 
-Its training widgets are made from :class:`reskeras.config.TrainConfig` (one per option with
+Its training widgets are made from :class:`reskeras.training.config.TrainConfig` (one per option with
 an app label, named like the CLI flag) and start at the recipe of the task's kind, so the
 app trains exactly what ``reskeras train`` would. Widgets are public attributes
 (``app.depth``, ``app.build_button`` ...): tests and notebooks drive the app by setting
@@ -32,19 +32,19 @@ import ipywidgets as widgets
 import keras
 
 from reskeras import data as rdata
-from reskeras.config import RECIPES, Recipe, default_lr, recipe_key
-from reskeras.evaluation import score_run
-from reskeras.hub import HUB_FAMILY
-from reskeras.registry import MODELS, resolve_model
-from reskeras.report import Results
-from reskeras.training import train
+from reskeras.errors import one_line
+from reskeras.evaluation.report import Results
+from reskeras.evaluation.scores import score_run
+from reskeras.models.keras_hub import HUB_FAMILY
+from reskeras.models.registry import MODELS, resolve_model
+from reskeras.training.config import RECIPES, Recipe, default_lr, recipe_key
+from reskeras.training.loop import train
 from reskeras.ui import settings as s
 from reskeras.ui.render import (
     export_html,
     format_count,
     format_flops,
     history_svg,
-    one_line,
     summary_html,
 )
 from reskeras.ui.widgets import AppProgress, build_widgets, is_number
@@ -385,7 +385,7 @@ class TrainerApp:
         return self
 
     def train_config(self) -> dict[str, Any]:
-        """The keyword arguments the Train button hands to :func:`reskeras.training.train`."""
+        """The keyword arguments the Train button hands to :func:`reskeras.training.loop.train`."""
         values = self.values()
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         model = values["preset"] if values["family"] == HUB_FAMILY else None
@@ -516,7 +516,7 @@ class TrainerApp:
             self._set_status("Nothing to export yet: train a model first.", "error")
             return None
         try:
-            from reskeras.export import export_for_serving
+            from reskeras.serve.export import export_for_serving
 
             self._set_status(f"Exporting {self.run_dir}...", "info")
             result = export_for_serving(

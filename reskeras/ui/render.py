@@ -18,7 +18,6 @@ __all__ = [
     "format_count",
     "format_flops",
     "history_svg",
-    "one_line",
     "summary_html",
 ]
 
@@ -45,7 +44,7 @@ def format_flops(n: float) -> str:
 
 
 def summary_html(description: Mapping[str, Any], note: str = "") -> str:
-    """HTML of :func:`reskeras.describe.describe_model`'s output: totals and stage table."""
+    """HTML of :func:`reskeras.models.describe.describe_model`'s output: totals and stage table."""
     esc = html.escape
     cell = "<td style='padding:1px 10px;text-align:{}'>{}</td>"
     rows = "".join(
@@ -147,7 +146,7 @@ def history_svg(
 
 
 def export_html(result: Any) -> str:
-    """HTML for an :class:`reskeras.export.ExportResult`: path, version and signatures."""
+    """HTML for an :class:`reskeras.serve.export.ExportResult`: path, version and signatures."""
     esc = html.escape
     rows = []
     for sig, spec in result.signatures.items():
@@ -168,8 +167,3 @@ def export_html(result: Any) -> str:
     )
 
 
-def one_line(exc: BaseException) -> str:
-    """``"TypeName: first line of the message"``."""
-    text = str(exc).strip().splitlines()
-    msg = text[0] if text else ""
-    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__

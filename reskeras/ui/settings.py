@@ -1,7 +1,7 @@
 """The app's settings as pure functions: what can be chosen for a task, and the train() call
 the choices make. No widgets here, so all of it is tested headless.
 
-The training settings are the :class:`reskeras.config.TrainConfig` options that have an app
+The training settings are the :class:`reskeras.training.config.TrainConfig` options that have an app
 ``label``; their defaults are the recipe of the task's kind, exactly as for the CLI. Model
 settings (family, preset, depth, width, residual, drop-path) come from the registry and the
 family builder's own signature.
@@ -18,12 +18,17 @@ from typing import Any
 import keras
 
 from reskeras import data as rdata
-from reskeras.config import RECIPES, Option, TrainConfig, default_lr, options, recipe_key
-from reskeras.describe import describe_model
-from reskeras.hub import DEFAULT_PRESET, HUB_FAMILY, HUB_PREFIX, text_classifier_presets
-from reskeras.models import VERSIONS, assemble
-from reskeras.registry import FAMILIES, MODELS, build_model, check_kind
-from reskeras.weights import available_weights
+from reskeras.models.describe import describe_model
+from reskeras.models.image import VERSIONS, assemble
+from reskeras.models.keras_hub import (
+    DEFAULT_PRESET,
+    HUB_FAMILY,
+    HUB_PREFIX,
+    text_classifier_presets,
+)
+from reskeras.models.registry import FAMILIES, MODELS, build_model, check_kind
+from reskeras.training.config import RECIPES, Option, TrainConfig, default_lr, options, recipe_key
+from reskeras.weights.named import available_weights
 
 __all__ = [
     "BATCH_SIZES",
@@ -162,7 +167,7 @@ def family_options(family: str, preset: str = NO_PRESET) -> dict[str, Any]:
     Returns ``{"width": the default width (int or float) or None, "residual": bool,
     "drop_path": bool}``. A keyword the builder names explicitly counts; so does
     ``drop_path_rate`` for image builders that pass ``**kwargs`` on to
-    :func:`reskeras.models.assemble`.
+    :func:`reskeras.models.image.assemble`.
     """
     fam = _family(family)
     params = inspect.signature(fam.builder).parameters
@@ -228,10 +233,10 @@ def _model(values: Mapping[str, Any]) -> tuple[str, int | None]:
 
 
 def train_config(values: Mapping[str, Any], out: str | None = None) -> dict[str, Any]:
-    """Keyword arguments for :func:`reskeras.training.train` from the app's settings
+    """Keyword arguments for :func:`reskeras.training.loop.train` from the app's settings
     (:func:`setting_names`). Empty ``data`` means "search local copies"; 0 for epochs and the
     limits means unset. Options of the other kind of task are left out; every value is
-    checked by :class:`~reskeras.config.TrainConfig`."""
+    checked by :class:`~reskeras.training.config.TrainConfig`."""
     task = rdata.get_task(values["task"])
     family = _family(values["family"])
     check_kind(family.kind, task.name, task.kind, f"Model family {family.name!r}")

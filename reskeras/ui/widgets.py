@@ -12,7 +12,7 @@ import ipywidgets as widgets
 import keras
 
 from reskeras import data as rdata
-from reskeras.config import Option
+from reskeras.training.config import Option
 from reskeras.ui import settings as s
 from reskeras.ui.render import history_svg
 

@@ -1,0 +1,201 @@
+"""Finding and loading a task's data: the task table's lookups, local copies, then tfds.
+
+:func:`load_task` returns a :class:`~reskeras.data.spec.LoadedTask` of UNBATCHED splits of
+``(x, y)`` pairs (images: uint8 ``[H, W, C]``; text: a ``tf.string`` scalar; ``y``: int32).
+Sources are tried in this order (see :func:`local_search_dirs`):
+
+1. an explicit path given as ``data=``;
+2. well-known local copies under the search directories: ``$RESKERAS_DATA``,
+   ``~/.keras/datasets``, ``/usr/share/datasets`` (Debian ``dataset-fashion-mnist``) and
+   ``../shared/data`` relative to the working directory (``$RESKERAS_DATA_SEARCH``, a
+   ``os.pathsep``-separated list, replaces this whole list; set it to ``""`` to skip local copies);
+3. TensorFlow Datasets (``tfds.load``), which downloads on first use and needs internet.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from reskeras.data.readers.tfds import load_tfds
+from reskeras.data.spec import DataError, LoadOptions, TaskSpec, TestSet, match_labels
+from reskeras.data.tasks import TASKS
+
+__all__ = [
+    "describe_tasks",
+    "get_task",
+    "list_tasks",
+    "load_task",
+    "load_test_set",
+    "local_search_dirs",
+]
+
+
+def list_tasks() -> list[str]:
+    """Names of all registered tasks."""
+    return list(TASKS)
+
+
+def get_task(name: str) -> TaskSpec:
+    """The :class:`TaskSpec` registered as ``name`` (DataError listing the tasks otherwise)."""
+    key = str(name).strip().lower().replace("-", "_")
+    if key not in TASKS:
+        raise DataError(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}")
+    return TASKS[key]
+
+
+def local_search_dirs() -> list[Path]:
+    """Directories searched (in order) for well-known local dataset copies.
+
+    Default: ``$RESKERAS_DATA`` (if set), ``~/.keras/datasets``, ``/usr/share/datasets``,
+    ``../shared/data`` (relative to the working directory). ``$RESKERAS_DATA_SEARCH`` (paths joined
+    with ``os.pathsep``) replaces the whole list; an empty value disables local search.
+    """
+    override = os.environ.get("RESKERAS_DATA_SEARCH")
+    if override is not None:
+        return [Path(p).expanduser() for p in override.split(os.pathsep) if p.strip()]
+    dirs = []
+    if os.environ.get("RESKERAS_DATA"):
+        dirs.append(Path(os.environ["RESKERAS_DATA"]).expanduser())
+    dirs += [
+        Path("~/.keras/datasets").expanduser(),
+        Path("/usr/share/datasets"),
+        Path.cwd().parent / "shared" / "data",
+    ]
+    return dirs
+
+
+def _source_order(spec: TaskSpec) -> list[str]:
+    if spec.user_data:
+        return ["data=PATH"]
+    order = ["data=PATH"]
+    order += [str(d / n) for d in local_search_dirs() for n in spec.local_names]
+    order.append(f"tfds:{spec.tfds_name}")
+    return order
+
+
+def describe_tasks() -> list[dict[str, Any]]:
+    """One dict per task (name, kind, num_classes, input_shape, flip, tfds, sources, ...)."""
+    return [
+        {
+            "name": s.name,
+            "kind": s.kind,
+            "num_classes": s.num_classes,
+            "input_shape": s.input_shape,
+            "flip": s.flip,
+            "tfds": s.tfds_name,
+            "sources": _source_order(s),
+            "reader": s.reader.name,
+            "description": s.description,
+            "hint": s.hint,
+        }
+        for s in TASKS.values()
+    ]
+
+
+def load_task(
+    name: str,
+    data: str | os.PathLike | None = None,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    text_column: str | int | None = None,
+    label_column: str | int | None = None,
+    validation_split: float = 0.1,
+    seed: int = 0,
+    image_size: int | Sequence[int] | None = None,
+) -> Dataset:
+    """Load a task's train/test splits.
+
+    Args:
+        name: a task from :func:`list_tasks`.
+        data: explicit path (file or directory) to read instead of searching.
+        data_dir: TensorFlow Datasets data directory (tfds fallback only).
+        text_column / label_column: column name or index for CSV/TSV text data.
+        validation_split: fraction held out as the test split when the data has no test split.
+        seed: seed of that split.
+        image_size: ``H`` or ``(H, W)`` to resize ``image_folder`` images to.
+    """
+    spec = get_task(name)
+    if not 0.0 < float(validation_split) < 1.0:
+        raise DataError(f"validation_split={validation_split!r} must be between 0 and 1")
+    opts = LoadOptions(
+        text_column, label_column, float(validation_split), int(seed), _parse_image_size(image_size)
+    )
+    if data is not None:
+        path = Path(data).expanduser()
+        if not path.exists():
+            raise DataError(f"{spec.name}: data path {str(path)!r} does not exist")
+        return spec.reader.load(spec, path, opts)
+    if spec.user_data:
+        raise DataError(f"task {spec.name!r} needs data=PATH: {spec.hint}")
+    looked = []
+    for root in local_search_dirs():
+        for local in spec.local_names:
+            cand = root / local
+            looked.append(str(cand))
+            if cand.exists() and spec.reader.usable(cand):
+                return spec.reader.load(spec, cand, opts)
+    return load_tfds(spec, data_dir, looked)
+
+
+def load_test_set(
+    name: str,
+    data: str | os.PathLike | None = None,
+    *,
+    class_names: Sequence[str],
+    input_shape: Sequence[int] | None = None,
+    data_dir: str | os.PathLike | None = None,
+    text_column: str | int | None = None,
+    label_column: str | int | None = None,
+    seed: int = 0,
+) -> TestSet:
+    """The examples to score a model trained on ``class_names`` with, labelled with its ids.
+
+    ``data`` given for evaluation IS the test set and is scored whole: a CSV/TSV file (every
+    row), a text directory (its dev/test file), or a folder of class folders (every image; with
+    ``train/`` and ``test/`` inside, ``test/``), images resized to ``input_shape``. Labels and
+    class folders are read with the run's classes (:func:`match_labels`: by name, or an id in
+    range). Built-in image files (IDX, CIFAR) and ``data=None`` (local copies, then tfds) give
+    the task's test split, its classes mapped onto ``class_names`` the same way.
+    """
+    spec = get_task(name)
+    names = [str(n) for n in class_names]
+    if data is not None:
+        path = Path(data).expanduser()
+        if not path.exists():
+            raise DataError(f"{spec.name}: data path {str(path)!r} does not exist")
+        opts = LoadOptions(text_column, label_column, seed=int(seed))
+        test_set = spec.reader.test_set(spec, path, names, input_shape, opts)
+        if test_set is not None:
+            return test_set
+    ds = load_task(spec.name, data, data_dir=data_dir, seed=seed)
+    ids = match_labels(
+        ds.class_names, names, lambda i: f"task {spec.name}", prefix=spec.name, what="class"
+    )
+    mapping = tf.constant(ids, tf.int32)
+    examples = ds.test.map(lambda x, y: (x, tf.gather(mapping, y)))
+    return TestSet(examples, ds.num_test, names, ds.source)
+
+
+def _parse_image_size(image_size: Any) -> tuple[int, int] | None:
+    if image_size is None:
+        return None
+    try:
+        if isinstance(image_size, int | np.integer):
+            size = (int(image_size), int(image_size))
+        else:
+            size = tuple(int(v) for v in image_size)
+            if len(size) == 1:
+                size = (size[0], size[0])
+        if len(size) != 2 or min(size) < 1:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise DataError(
+            f"image_size={image_size!r} must be a positive int or (height, width)"
+        ) from None
+    return size  # type: ignore[return-value]

@@ -1,0 +1,230 @@
+"""What the readers share: the error type, loaded datasets, label matching and splits."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from reskeras.errors import DataError
+
+__all__ = [
+    "DataError",
+    "LoadedTask",
+    "LoadOptions",
+    "Reader",
+    "TestSet",
+    "from_arrays",
+    "infer_class_names",
+    "match_labels",
+    "split_indices",
+]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Static description of a task, and the reader of its files (one entry of ``TASKS``).
+
+    ``class_names``/``input_shape`` are ``None`` for user data (``image_folder``/``text_file``)
+    until loaded; ``LoadedTask.spec`` always carries the resolved values. ``input_mean``/``input_std``
+    are per-channel statistics in 0..1 units (images only, ``None`` for text). ``flip`` says
+    whether horizontal-flip augmentation is label-preserving for this task.
+    """
+
+    name: str
+    kind: str
+    class_names: tuple[str, ...] | None
+    input_shape: tuple[int, ...] | None
+    input_mean: tuple[float, ...] | None = None
+    input_std: tuple[float, ...] | None = None
+    flip: bool = False
+    tfds_name: str | None = None
+    tfds_splits: tuple[str, str] = ("train", "test")
+    tfds_text_key: str | None = None
+    local_names: tuple[str, ...] = ()
+    hint: str = ""
+    description: str = ""
+    reader: Reader = field(kw_only=True)
+
+    @property
+    def user_data(self) -> bool:
+        """Whether the classes (and input shape) come from the user's data (``data=PATH``)."""
+        return self.class_names is None
+
+    @property
+    def num_classes(self) -> int | None:
+        """Number of classes, or ``None`` when they come from user data."""
+        return None if self.class_names is None else len(self.class_names)
+
+
+
+@dataclass
+class LoadedTask:
+    """A loaded task: unbatched ``(x, y)`` train/test splits plus metadata."""
+
+    spec: TaskSpec
+    class_names: list[str]
+    train: tf.data.Dataset
+    test: tf.data.Dataset
+    num_train: int
+    num_test: int
+    source: str
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return len(self.class_names)
+
+
+@dataclass
+class TestSet:
+    """Labelled examples to score a trained model on: unbatched ``(x, y)`` pairs whose ``y``
+    are ids of ``class_names`` (the run's classes)."""
+
+    examples: tf.data.Dataset
+    num_examples: int
+    class_names: list[str]
+    source: str
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to read user data (see :func:`reskeras.data.load_task`)."""
+
+    text_column: str | int | None = None
+    label_column: str | int | None = None
+    validation_split: float = 0.1
+    seed: int = 0
+    image_size: tuple[int, int] | None = None
+
+    def split_note(self, path: Path) -> str:
+        return f"{path} (seeded {self.validation_split:g} validation split, seed {self.seed})"
+
+
+class Reader:
+    """How a task's files are recognised and read; each :class:`TaskSpec` names one."""
+
+    name = "reader"
+
+    def usable(self, path: Path) -> bool:
+        """Whether a well-known location holds something this reader understands."""
+        return True
+
+    def load(self, spec: TaskSpec, path: Path, opts: LoadOptions) -> LoadedTask:
+        """The task's train and test splits read from ``path``."""
+        raise NotImplementedError
+
+    def test_set(
+        self,
+        spec: TaskSpec,
+        path: Path,
+        class_names: list[str],
+        input_shape: Sequence[int] | None,
+        opts: LoadOptions,
+    ) -> TestSet | None:
+        """Every example under ``path``, labelled with a trained run's ``class_names``; None
+        when this reader's test set is just the test split of :meth:`load`."""
+        return None
+
+
+def from_arrays(
+    spec: TaskSpec,
+    class_names: Sequence[str],
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    source: str,
+) -> LoadedTask:
+    """In-memory numpy splits -> LoadedTask (``from_tensor_slices``; cache happens in the pipeline)."""
+    n = len(class_names)
+    for split_name, (_, y) in (("train", train), ("test", test)):
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= n):
+            bad = int(y.max()) if int(y.max()) >= n else int(y.min())
+            raise DataError(
+                f"{spec.name}: label {bad} in the {split_name} split of {source} is out of range "
+                f"0..{n - 1}"
+            )
+    return LoadedTask(
+        spec=spec,
+        class_names=list(class_names),
+        train=tf.data.Dataset.from_tensor_slices((train[0], train[1].astype(np.int32))),
+        test=tf.data.Dataset.from_tensor_slices((test[0], test[1].astype(np.int32))),
+        num_train=len(train[1]),
+        num_test=len(test[1]),
+        source=source,
+    )
+
+
+def make_test_set(x: np.ndarray, y: np.ndarray, names: list[str], source: str) -> TestSet:
+    examples = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32)))
+    return TestSet(examples, len(y), names, source)
+
+
+def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (train, test) indices of a seeded ``fraction`` test split of ``n`` examples."""
+    if n < 2:
+        raise DataError(f"cannot make a validation split of {n} example(s); add more data")
+    perm = np.random.RandomState(seed).permutation(n)
+    n_test = min(max(1, int(round(n * fraction))), n - 1)
+    return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+
+
+def is_int(s: str) -> bool:
+    try:
+        int(s)
+        return True
+    except ValueError:
+        return False
+
+
+def _label_key(value: str) -> str:
+    return " ".join(str(value).split()).casefold()
+
+
+def match_labels(
+    values: Sequence[str],
+    class_names: Sequence[str],
+    where: Callable[[int], str],
+    *,
+    prefix: str,
+    what: str = "label",
+) -> np.ndarray:
+    """Class ids of raw label values for a fixed list of classes.
+
+    A value that names a class (exactly, or ignoring case and extra whitespace) maps to it;
+    otherwise an integer in ``0..k-1`` is a class id. Anything else raises a one-line
+    :class:`DataError` naming the value and ``where(i)`` it was found, and listing the classes.
+    """
+    exact = {n: i for i, n in enumerate(class_names)}
+    loose: dict[str, int] = {}
+    for i, n in enumerate(class_names):
+        loose.setdefault(_label_key(n), i)
+    seen: dict[str, int] = {}
+    ids = np.empty(len(values), dtype=np.int64)
+    for i, value in enumerate(values):
+        if value not in seen:
+            found = exact.get(value, loose.get(_label_key(value)))
+            if found is None and is_int(value) and 0 <= int(value) < len(class_names):
+                found = int(value)
+            if found is None:
+                shown = value.strip() if is_int(value) else repr(value)
+                raise DataError(
+                    f"{prefix}: {what} {shown} in {where(i)} is not one of: "
+                    f"{', '.join(class_names)} (or 0..{len(class_names) - 1})"
+                )
+            seen[value] = found
+        ids[i] = seen[value]
+    return ids
+
+
+def infer_class_names(labels: list[str], source: os.PathLike | str) -> list[str]:
+    """Classes of user data: ``0..max`` for integer labels, else the sorted distinct names."""
+    if all(is_int(v) for v in labels):
+        values = [int(v) for v in labels]
+        if min(values) < 0:
+            raise DataError(f"text_file: negative label {min(values)} in {str(source)!r}")
+        return [str(i) for i in range(max(values) + 1)]
+    return sorted(set(labels))

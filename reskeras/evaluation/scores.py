@@ -1,0 +1,151 @@
+"""Scoring finished runs: accuracy, loss, per-class metrics, the confusion matrix, the most
+confidently wrong examples and collapse checks (drawn and written by :mod:`reskeras.evaluation.report`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from reskeras import data as data_lib
+from reskeras.evaluation.collapse import find_collapse
+from reskeras.evaluation.report import (
+    GALLERY_SIZE,
+    MistakeCollector,
+    Results,
+    classification_report,
+)
+from reskeras.models.registry import check_kind
+from reskeras.training.rundir import RunDir
+
+__all__ = ["classification_report", "evaluate", "score_run"]
+
+
+def evaluate(
+    run_dir: str | os.PathLike,
+    task: str | None = None,
+    data: str | os.PathLike | None = None,
+    batch_size: int = 256,
+    *,
+    text_column: str | int | None = None,
+    label_column: str | int | None = None,
+    report_dir: str | os.PathLike | None = None,
+) -> dict:
+    """Scores a finished run: accuracy, loss, macro-F1, ``num_examples``, per-class recall and
+    precision/recall/F1/support (``per_class``), the ``confusion`` matrix (rows: true class).
+
+    Without ``task``/``data``: the test split the run was trained against. With ``data``: that
+    file or folder is the test set and every example in it is scored, read with the run's
+    classes (labels may be class names or ids); with ``task``: that task's test split. When
+    the predictions collapsed onto one class the report has a ``collapsed`` entry. With
+    ``report_dir``, ``report.html`` (confusion matrix, per-class table, the most confidently
+    wrong examples) and ``report.json`` are written there.
+    """
+    results = score_run(
+        run_dir,
+        task,
+        data,
+        batch_size,
+        text_column=text_column,
+        label_column=label_column,
+    )
+    if report_dir is not None:
+        results.write(report_dir)
+    return results.report
+
+
+def score_run(
+    run_dir: str | os.PathLike,
+    task: str | None = None,
+    data: str | os.PathLike | None = None,
+    batch_size: int = 256,
+    *,
+    text_column: str | int | None = None,
+    label_column: str | int | None = None,
+    gallery_size: int = GALLERY_SIZE,
+) -> Results:
+    """:func:`evaluate`, returning the :class:`~reskeras.evaluation.report.Results` (report and the
+    ``gallery_size`` most confidently wrong examples) that the app and ``--report`` draw."""
+    run = RunDir.open(run_dir)
+    model, config, labels = run.load_model(), run.read_config(), run.read_labels()
+    cfg = dict(config["train"])
+    if task is None and data is None:
+        ds = data_lib.load_task(
+            cfg["task"],
+            cfg["data"],
+            data_dir=cfg.get("data_dir"),
+            text_column=cfg.get("text_column"),
+            label_column=cfg.get("label_column"),
+            seed=cfg["seed"],
+        )
+        if list(ds.class_names) != list(labels):
+            raise ValueError(
+                f"Task {cfg['task']!r} has classes {list(ds.class_names)} but the run was "
+                f"trained on {labels}; pass the data it was trained on with --data."
+            )
+        test = ds.test.take(cfg["limit_test"]) if cfg.get("limit_test") else ds.test
+    else:
+        spec = data_lib.get_task(task or cfg["task"])
+        check_kind(config["kind"], spec.name, spec.kind, f"Run {str(run_dir)!r}")
+        test_set = data_lib.load_test_set(
+            spec.name,
+            data,
+            class_names=labels,
+            input_shape=config.get("input_shape"),
+            data_dir=cfg.get("data_dir"),
+            text_column=text_column if text_column is not None else cfg.get("text_column"),
+            label_column=label_column if label_column is not None else cfg.get("label_column"),
+            seed=cfg["seed"],
+        )
+        test = test_set.examples
+        shape = tuple(test.element_spec[0].shape)
+        if config["kind"] == "image" and list(shape) != list(config["input_shape"]):
+            raise data_lib.DataError(
+                f"{test_set.source} holds images of shape {shape} but the run takes "
+                f"{tuple(config['input_shape'])}"
+            )
+    # Text runs: the saved vocabulary, or a keras-hub model's own tokenizer.
+    preprocessor = run.load_preprocessor()
+    if preprocessor is None:
+        preprocessor = getattr(model, "preprocessor", None)
+    logits, y_true = [], []
+    mistakes = MistakeCollector(gallery_size)
+    for x, y in test.batch(batch_size):
+        raw = x.numpy()
+        if preprocessor is not None:
+            x = preprocessor(x)
+        batch = keras.ops.convert_to_numpy(model(x, training=False)).astype("float64")
+        logits.append(batch)
+        y_true.append(y.numpy())
+        mistakes.add(raw, y_true[-1], _softmax(batch))
+    if not logits:
+        raise data_lib.DataError(f"nothing to evaluate: the test set of {str(run_dir)!r} is empty")
+    logits = np.concatenate(logits)
+    y_true = np.concatenate(y_true).astype("int64")
+    shifted = logits - logits.max(1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
+    loss = float(-log_probs[np.arange(len(y_true)), y_true].mean())
+    y_pred = logits.argmax(1)
+    report = {"loss": loss, **classification_report(y_true, y_pred, labels)}
+    k = len(labels)
+    collapse = find_collapse(
+        np.bincount(y_pred, minlength=k), np.bincount(y_true, minlength=k), labels
+    )
+    if collapse is not None:
+        report["collapsed"] = collapse
+    where = data if data is not None else (task or cfg["task"])
+    return Results(
+        report,
+        list(labels),
+        config["kind"],
+        mistakes.mistakes,
+        title=f"{Path(run_dir).name} on {where}",
+    )
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(1, keepdims=True)

@@ -1,0 +1,1 @@
+"""Layers: normalization, residual image blocks, conv helpers, sequence and transformer blocks."""

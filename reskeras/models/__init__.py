@@ -1,0 +1,1 @@
+"""Models: depth rules, image and text builders, the keras-hub family and the registry."""

@@ -1,0 +1,260 @@
+"""Client helpers for models exported with :func:`reskeras.serve.export.export_for_serving`.
+
+Builds TF Serving REST bodies / URLs and gRPC ``PredictRequest``s and parses the responses into
+one dict per example: ``{"probabilities": np.ndarray[float32], "class_id": int,
+"class_name": str}``. Needs only numpy at import time; gRPC helpers need the optional
+``tensorflow-serving-api`` package (``pip install 'reskeras[serving]'``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from reskeras.errors import ServingError
+
+__all__ = [
+    "ServingError",
+    "build_grpc_request",
+    "build_rest_request",
+    "image_bytes_request",
+    "image_request",
+    "parse_grpc_response",
+    "parse_rest_response",
+    "predictions_to_arrays",
+    "rest_predict",
+    "rest_url",
+    "text_request",
+]
+
+DEFAULT_SIGNATURE = "serving_default"
+BYTES_SIGNATURE = "serve_bytes"
+OUTPUT_KEYS = ("probabilities", "class_id", "class_name")
+
+
+
+def _require_serving_api() -> tuple[Any, Any]:
+    try:
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2
+    except ImportError as err:
+        raise ImportError(
+            "gRPC requests need the optional tensorflow-serving-api package: "
+            "pip install 'reskeras[serving]'"
+        ) from err
+    return tf, predict_pb2
+
+
+# --------------------------------------------------------------------------- REST
+
+
+def rest_url(
+    name: str,
+    host: str = "localhost",
+    port: int = 8501,
+    version: int | None = None,
+    *,
+    verb: str = "predict",
+    scheme: str = "http",
+) -> str:
+    """``http://host:8501/v1/models/NAME[/versions/N]:predict``."""
+    if verb not in ("predict", "classify", "regress"):
+        raise ValueError(f"invalid verb {verb!r}: expected 'predict', 'classify' or 'regress'")
+    path = f"/v1/models/{name}"
+    if version is not None:
+        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+            raise ValueError(f"invalid version {version!r}: expected a non-negative integer")
+        path += f"/versions/{version}"
+    return f"{scheme}://{host}:{port}{path}:{verb}"
+
+
+def _jsonable(value: Any) -> Any:
+    """numpy / bytes -> JSON values; bytes become TF Serving's ``{"b64": ...}``."""
+    if isinstance(value, (bytes, bytearray, np.bytes_)):
+        return {"b64": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "OSU":
+            return [_jsonable(v) for v in value]
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def build_rest_request(
+    inputs: Mapping[str, Any], signature_name: str = DEFAULT_SIGNATURE
+) -> dict[str, Any]:
+    """REST body in row format: ``{"signature_name": ..., "instances": [{key: value}, ...]}``.
+
+    ``inputs`` maps input keys to batched values (numpy arrays or sequences, same length).
+    """
+    if not inputs:
+        raise ValueError("inputs is empty: expected {input_key: batched values}")
+    columns = {}
+    for key, values in inputs.items():
+        if (
+            isinstance(values, (str, bytes))
+            or np.ndim(values) == 0
+            and not isinstance(values, (list, tuple))
+        ):
+            raise ValueError(
+                f"input {key!r} must be a batch (list or array with a leading batch axis); "
+                f"got {type(values).__name__}"
+            )
+        columns[key] = list(values)
+    sizes = {k: len(v) for k, v in columns.items()}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"all inputs need the same batch size; got {sizes}")
+    n = next(iter(sizes.values()))
+    instances = [{k: _jsonable(v[i]) for k, v in columns.items()} for i in range(n)]
+    return {"signature_name": signature_name, "instances": instances}
+
+
+def image_request(images: Any) -> dict[str, Any]:
+    """REST body for ``serving_default`` of an image model: uint8 ``[N, H, W, C]``."""
+    arr = np.asarray(images)
+    if arr.ndim != 4:
+        raise ValueError(f"images must be shaped [N, H, W, C]; got shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        if arr.size and (arr.min() < 0 or arr.max() > 255):
+            raise ValueError(f"images must be raw pixels 0..255; got [{arr.min()}, {arr.max()}]")
+        arr = np.round(arr).astype(np.uint8)
+    return build_rest_request({"images": arr})
+
+
+def image_bytes_request(encoded: Sequence[bytes]) -> dict[str, Any]:
+    """REST body for ``serve_bytes``: encoded PNG/JPEG files, sent base64 (``{"b64": ...}``)."""
+    if isinstance(encoded, (bytes, bytearray)):
+        encoded = [encoded]
+    return build_rest_request({"image_bytes": [bytes(b) for b in encoded]}, BYTES_SIGNATURE)
+
+
+def text_request(texts: Sequence[str] | str) -> dict[str, Any]:
+    """REST body for ``serving_default`` of a text model."""
+    if isinstance(texts, str):
+        texts = [texts]
+    texts = [t.decode("utf-8") if isinstance(t, bytes) else t for t in texts]
+    if not all(isinstance(t, str) for t in texts):
+        raise ValueError(f"texts must be strings; got {texts!r:.200}")
+    return build_rest_request({"text": texts})
+
+
+def _row(values: Mapping[str, Any]) -> dict[str, Any]:
+    missing = [k for k in OUTPUT_KEYS if k not in values]
+    if missing:
+        raise ServingError(
+            f"response row lacks {missing}; expected keys {list(OUTPUT_KEYS)}, got {list(values)}"
+        )
+    name = values["class_name"]
+    if isinstance(name, Mapping) and "b64" in name:
+        name = base64.b64decode(name["b64"])
+    if isinstance(name, (bytes, np.bytes_)):
+        name = bytes(name).decode("utf-8")
+    return {
+        "probabilities": np.asarray(values["probabilities"], dtype=np.float32),
+        "class_id": int(values["class_id"]),
+        "class_name": str(name),
+    }
+
+
+def parse_rest_response(response: str | bytes | Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Parse a TF Serving REST predict response (row ``predictions`` or columnar ``outputs``)."""
+    if isinstance(response, (str, bytes, bytearray)):
+        try:
+            response = json.loads(response)
+        except ValueError as err:
+            raise ServingError(f"response is not JSON: {response[:200]!r}") from err
+    if not isinstance(response, Mapping):
+        raise ServingError(f"response must be a JSON object; got {type(response).__name__}")
+    if "error" in response:
+        raise ServingError(f"TF Serving error: {response['error']}")
+    if "predictions" in response:
+        return [_row(r) for r in response["predictions"]]
+    if "outputs" in response:
+        cols = response["outputs"]
+        if not isinstance(cols, Mapping):
+            raise ServingError(f"'outputs' must map output keys to batches; got {cols!r:.200}")
+        n = len(cols.get("class_id", []))
+        return [_row({k: v[i] for k, v in cols.items()}) for i in range(n)]
+    raise ServingError(f"response has neither 'predictions' nor 'outputs' (keys: {list(response)})")
+
+
+def rest_predict(url: str, body: Mapping[str, Any], timeout: float = 30.0) -> list[dict[str, Any]]:
+    """POST ``body`` to ``url`` (see :func:`rest_url`) and parse the predictions."""
+    data = json.dumps(body).encode("utf-8")
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
+            payload = resp.read()
+    except urllib.error.HTTPError as err:
+        detail = err.read().decode("utf-8", "replace")[:500]
+        raise ServingError(f"{url} answered HTTP {err.code}: {detail}") from err
+    return parse_rest_response(payload)
+
+
+def predictions_to_arrays(predictions: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """Stack per-example dicts into ``{"probabilities": [N, K], "class_id": [N], ...}``."""
+    return {
+        "probabilities": np.stack([p["probabilities"] for p in predictions]).astype(np.float32)
+        if predictions
+        else np.zeros((0, 0), np.float32),
+        "class_id": np.array([p["class_id"] for p in predictions], dtype=np.int64),
+        "class_name": np.array([p["class_name"] for p in predictions], dtype=object),
+    }
+
+
+# --------------------------------------------------------------------------- gRPC
+
+
+def build_grpc_request(
+    name: str,
+    inputs: Mapping[str, Any],
+    signature_name: str = DEFAULT_SIGNATURE,
+    version: int | None = None,
+) -> Any:
+    """A ``tensorflow_serving.apis.predict_pb2.PredictRequest`` for ``PredictionService``.
+
+    ``inputs`` maps input keys (``images``, ``image_bytes``, ``text``) to batched values.
+    """
+    tf, predict_pb2 = _require_serving_api()
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = name
+    request.model_spec.signature_name = signature_name
+    if version is not None:
+        request.model_spec.version.value = int(version)
+    for key, values in inputs.items():
+        arr = values if isinstance(values, np.ndarray) else None
+        if arr is None:
+            items = list(values)
+            if items and isinstance(items[0], (str, bytes)):
+                arr = np.array(
+                    [v.encode("utf-8") if isinstance(v, str) else v for v in items], dtype=object
+                )
+            else:
+                arr = np.asarray(items)
+        elif arr.dtype.kind == "U":
+            arr = np.array([s.encode("utf-8") for s in arr.reshape(-1)], dtype=object).reshape(
+                arr.shape
+            )
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(arr))
+    return request
+
+
+def parse_grpc_response(response: Any) -> list[dict[str, Any]]:
+    """Parse a ``PredictResponse`` into one dict per example."""
+    tf, _ = _require_serving_api()
+    missing = [k for k in OUTPUT_KEYS if k not in response.outputs]
+    if missing:
+        raise ServingError(
+            f"PredictResponse lacks outputs {missing}; got {sorted(response.outputs)}"
+        )
+    cols = {k: tf.make_ndarray(response.outputs[k]) for k in OUTPUT_KEYS}
+    return [_row({k: v[i] for k, v in cols.items()}) for i in range(len(cols["class_id"]))]

@@ -1,0 +1,599 @@
+"""Export Keras models (or training run directories) as SavedModels for TF Serving.
+
+Layout written under ``base_dir``::
+
+    base_dir/
+      models.config                 # TF Serving model config (absolute base paths)
+      models.docker.config          # same, with base paths under /models (docker -v ...:/models)
+      NAME/
+        VERSION/                    # integer, never overwritten
+          saved_model.pb
+          variables/
+          assets/labels.txt         # class names, one per line (index = class id)
+          assets.extra/tf_serving_warmup_requests
+          assets.extra/ops.txt      # the op types the graph needs, one a line
+
+Every signature takes RAW inputs (uint8 images, encoded image bytes or text strings), runs the
+preprocessing inside the graph and returns ``probabilities`` (float32 softmax), ``class_id``
+(int64) and ``class_name`` (string). A keras-hub text classifier (:mod:`reskeras.models.keras_hub`) also
+gets ``serve_token_ids``, which takes what its preprocessor produces (``token_ids``,
+``padding_mask`` ...) and needs stock TensorFlow ops only; its raw-string ``serving_default``
+needs tensorflow-text ops, and is exported only when TF Serving has them all
+(:data:`TF_SERVING_TEXT_OPS`), since a SavedModel with an op the server lacks does not load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import secrets
+import shutil
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from reskeras.errors import one_line
+from reskeras.serve.keras_hub import (
+    INPUT_TEXT,
+    SIGNATURE_DEFAULT,
+    SIGNATURE_TOKEN_IDS,
+    ExportError,
+    class_head,
+    hub_archive,
+    is_stock_op,
+    write_ops,
+)
+from reskeras.training.rundir import RunDir, RunError, atomic_write, fsync_dir
+
+__all__ = [
+    "ExportError",
+    "ExportResult",
+    "export_for_serving",
+    "find_xla_functions",
+    "list_versions",
+    "validate_model_name",
+    "write_models_config",
+]
+
+SIGNATURE_BYTES = "serve_bytes"
+INPUT_IMAGES = "images"
+INPUT_IMAGE_BYTES = "image_bytes"
+
+MODELS_CONFIG = "models.config"
+DOCKER_MODELS_CONFIG = "models.docker.config"
+DOCKER_MODELS_ROOT = "/models"
+WARMUP_FILE = "tf_serving_warmup_requests"
+LABELS_FILE = "labels.txt"
+
+NAME_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
+_NAME_RE = re.compile(rf"^{NAME_PATTERN}$")
+_TMP_PREFIX = ".tmp-"
+_LOCK_FILE = ".reskeras-export.lock"
+_DEFAULT_TEXT_WARMUP = ("a short example sentence", "another one")
+_MAX_WARMUP_EXAMPLES = 16
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Where an export landed and what it serves.
+
+    ``signatures`` maps signature name -> ``{"inputs": {key: spec}, "outputs": {key: spec}}``
+    where each spec is a string such as ``"uint8[None, 32, 32, 3]"``.
+    """
+
+    path: Path
+    version: int
+    name: str
+    signatures: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    kind: str = "image"
+    class_names: tuple[str, ...] = ()
+    ops: tuple[str, ...] = ()  # op types the graph needs (also in assets.extra/ops.txt)
+    nonstock_ops: tuple[str, ...] = ()  # those outside stock TensorFlow (tensorflow-text)
+    warnings: tuple[str, ...] = ()  # what the export warned about
+
+
+# --------------------------------------------------------------------------- names & versions
+
+
+def validate_model_name(name: object) -> str:
+    """Return ``name`` if it is a safe model directory name, else raise ValueError."""
+    if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name or len(name) > 200:
+        raise ExportError(
+            f"invalid model name {name!r}: use 1-200 characters matching {NAME_PATTERN!r} "
+            "(letters, digits, '_', '.', '-'; no leading dot, no '..', no path separators)"
+        )
+    return name
+
+
+def _validate_version(version: object) -> int:
+    if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 1:
+        raise ExportError(f"invalid version {version!r}: expected a positive integer (1, 2, ...)")
+    return int(version)
+
+
+def list_versions(base_dir: str | os.PathLike, name: str) -> list[int]:
+    """Sorted integer versions present under ``base_dir/name`` (empty if none)."""
+    model_dir = Path(base_dir) / validate_model_name(name)
+    if not model_dir.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def _model_dirs(base: Path) -> list[Path]:
+    """Model directories under ``base`` that hold at least one numeric version."""
+    out = []
+    for p in sorted(base.iterdir()):
+        if p.is_dir() and _NAME_RE.match(p.name) and ".." not in p.name:
+            if any(c.is_dir() and c.name.isdigit() for c in p.iterdir()):
+                out.append(p)
+    return out
+
+
+def _config_text(entries: Sequence[tuple[str, str]]) -> str:
+    lines = ["model_config_list {"]
+    for name, base_path in entries:
+        lines += [
+            "  config {",
+            f"    name: '{name}'",
+            f"    base_path: '{base_path}'",
+            "    model_platform: 'tensorflow'",
+            "  }",
+        ]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def write_models_config(base_dir: str | os.PathLike = "saved_models") -> Path:
+    """Regenerate ``base_dir/models.config`` from the directory listing (atomically).
+
+    Lists every model directory with at least one numeric version, with its absolute base path.
+    Also writes ``models.docker.config`` with base paths under ``/models`` for
+    ``docker run -v $PWD/saved_models:/models ...``. Returns the path of ``models.config``.
+    """
+    base = Path(base_dir).resolve()
+    base.mkdir(parents=True, exist_ok=True)
+    dirs = _model_dirs(base)
+    atomic_write(base / MODELS_CONFIG, _config_text([(d.name, str(d)) for d in dirs]))
+    atomic_write(
+        base / DOCKER_MODELS_CONFIG,
+        _config_text([(d.name, f"{DOCKER_MODELS_ROOT}/{d.name}") for d in dirs]),
+    )
+    return base / MODELS_CONFIG
+
+
+@contextlib.contextmanager
+def _locked(base: Path) -> Iterator[None]:
+    """Exclusive inter-process lock on ``base`` (released by the kernel if we die)."""
+    with open(base / _LOCK_FILE, "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_tmp_dirs(model_dir: Path) -> None:
+    """Delete ``.tmp-<version>-<pid>-<hex>`` dirs left by exports whose process died."""
+    for p in model_dir.glob(f"{_TMP_PREFIX}*"):
+        parts = p.name[len(_TMP_PREFIX) :].split("-")
+        if len(parts) == 3 and parts[1].isdigit() and not _pid_alive(int(parts[1])):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- XLA check
+
+
+def find_xla_functions(export_dir: str | os.PathLike) -> list[str]:
+    """Names of functions/nodes in ``export_dir/saved_model.pb`` marked ``_XlaMustCompile``."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    sm = saved_model_pb2.SavedModel()
+    sm.ParseFromString((Path(export_dir) / "saved_model.pb").read_bytes())
+    found = []
+
+    def must_compile(attr: Any) -> bool:
+        return "_XlaMustCompile" in attr and attr["_XlaMustCompile"].b
+
+    for mg in sm.meta_graphs:
+        for node in mg.graph_def.node:
+            if must_compile(node.attr):
+                found.append(node.name)
+        for fdef in mg.graph_def.library.function:
+            if must_compile(fdef.attr):
+                found.append(fdef.signature.name)
+            for node in fdef.node_def:
+                if must_compile(node.attr):
+                    found.append(f"{fdef.signature.name}/{node.name}")
+    return found
+
+
+# --------------------------------------------------------------------------- loading runs
+
+
+def _load_run(run_dir: Path) -> tuple[Any, list[str], Any, dict]:
+    """Model, class names, preprocessor (text runs) and config of a finished run."""
+    try:
+        run = RunDir.open(run_dir)
+        return run.load_model(), run.read_labels(), run.load_preprocessor(), run.read_config()
+    except RunError as err:
+        raise ExportError(str(err)) from err
+
+
+# --------------------------------------------------------------------------- graph building
+
+
+def _single_input(model: Any, what: str) -> Any:
+    inputs = getattr(model, "inputs", None)
+    if not inputs or len(inputs) != 1:
+        raise ExportError(
+            f"{what} must be a built functional keras.Model with exactly one input; "
+            f"got inputs={inputs!r}"
+        )
+    return inputs[0]
+
+
+def _spec_str(dtype: tf.DType, shape: tf.TensorShape) -> str:
+    return f"{dtype.name}{shape.as_list() if shape.rank is not None else '[...]'}"
+
+
+def _signature_specs(fn: Any) -> dict[str, dict[str, str]]:
+    args, kwargs = fn.structured_input_signature
+    specs = dict(kwargs)
+    for arg in args:  # a TensorSpec, or a dict of them (keras-hub models' inputs)
+        specs.update(arg if isinstance(arg, dict) else {arg.name: arg})
+    outs = fn.structured_outputs
+    return {
+        "inputs": {k: _spec_str(s.dtype, s.shape) for k, s in specs.items()},
+        "outputs": {k: _spec_str(t.dtype, t.shape) for k, t in outs.items()},
+    }
+
+
+def _build_archive(
+    model: Any, class_names: list[str], preprocessor: Any
+) -> tuple[Any, dict[str, Any], str, dict]:
+    """A ``keras.export.ExportArchive`` with plain (non-XLA) serving signatures around
+    ``model``: raw inputs in, ``probabilities``/``class_id``/``class_name`` out. The archive
+    tracks the variables and lookup tables (a text preprocessor's vocabulary) they use."""
+    model_inputs = getattr(model, "inputs", None)
+    if not model_inputs or (len(model_inputs) != 1 and preprocessor is None):
+        raise ExportError(
+            "model must be a built functional keras.Model with one input (or, behind a text "
+            f"preprocessor, the inputs the preprocessor produces); got inputs={model_inputs!r}"
+        )
+    model_in = model_inputs[0]
+    outputs = getattr(model, "outputs", None)
+    if not outputs or len(outputs) != 1 or len(outputs[0].shape) != 2:
+        raise ExportError(
+            "model must have one output of shape [batch, num_classes] (logits); "
+            f"got outputs={outputs!r}"
+        )
+    num_classes = outputs[0].shape[-1]
+    if num_classes != len(class_names):
+        raise ExportError(
+            f"model has {num_classes} output classes but {len(class_names)} class names were "
+            f"given: {class_names!r}"
+        )
+    in_dtype = tf.as_dtype(model_in.dtype)
+    head = class_head(list(class_names))
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    info: dict[str, Any] = {"num_classes": num_classes}
+    if preprocessor is not None or in_dtype == tf.string:
+        kind = "text"
+        if preprocessor is not None:
+            pre_in = _single_input(preprocessor, "preprocessor")
+            if tf.as_dtype(pre_in.dtype) != tf.string or len(pre_in.shape) != 1:
+                raise ExportError(
+                    "preprocessor must map tf.string [batch] to the model's token ids; its input "
+                    f"is {pre_in.dtype}{list(pre_in.shape)}"
+                )
+            archive.track(preprocessor)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_TEXT)])
+        def serve_text(text: tf.Tensor) -> dict[str, tf.Tensor]:
+            x = text
+            if preprocessor is not None:
+                x = preprocessor(x, training=False)
+                if len(model_inputs) == 1 and not isinstance(x, (dict, list, tuple)):
+                    x = tf.cast(x, in_dtype)  # e.g. TextVectorization's int64 -> int32 ids
+            return head(model(x, training=False))
+
+        fns = {SIGNATURE_DEFAULT: serve_text}
+    else:
+        shape = list(model_in.shape)
+        if len(shape) != 4 or any(d is None for d in shape[1:]):
+            raise ExportError(
+                "image models need a fixed input shape [batch, H, W, C]; got "
+                f"{shape!r} (text models need a preprocessor: tf.string [batch] -> token ids)"
+            )
+        kind = "image"
+        _, h, w, c = shape
+        info["input_shape"] = (h, w, c)
+        if c not in (1, 3, 4):
+            raise ExportError(f"image models need 1, 3 or 4 channels; got {c}")
+
+        def run_images(images: tf.Tensor) -> dict[str, tf.Tensor]:
+            return head(model(tf.cast(images, in_dtype), training=False))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, h, w, c], tf.uint8, name=INPUT_IMAGES)])
+        def serve_images(images: tf.Tensor) -> dict[str, tf.Tensor]:
+            return run_images(images)
+
+        def decode_one(data: tf.Tensor) -> tf.Tensor:
+            img = tf.io.decode_image(data, channels=c, expand_animations=False)
+            img = tf.image.resize(img, [h, w])  # float32, still in 0..255
+            return tf.cast(tf.clip_by_value(tf.round(img), 0.0, 255.0), tf.uint8)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_IMAGE_BYTES)])
+        def serve_bytes(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
+            images = tf.map_fn(
+                decode_one, image_bytes, fn_output_signature=tf.TensorSpec([h, w, c], tf.uint8)
+            )
+            return run_images(images)
+
+        fns = {SIGNATURE_DEFAULT: serve_images, SIGNATURE_BYTES: serve_bytes}
+
+    try:
+        concrete = {k: f.get_concrete_function() for k, f in fns.items()}
+        for name, fn in fns.items():  # serving_default first
+            archive.add_endpoint(name, fn)
+    except Exception as err:  # a tracing failure deep in TF: say which signature and why
+        raise ExportError(
+            f"could not trace the {kind} serving signatures {sorted(fns)} around model "
+            f"{getattr(model, 'name', '?')!r}: {one_line(err)}"
+        ) from err
+    return archive, concrete, kind, info
+
+
+# --------------------------------------------------------------------------- warmup
+
+
+def _prediction_log_bytes(model_name: str, signature: str, inputs: dict[str, np.ndarray]) -> bytes:
+    """Serialized ``tensorflow.serving.PredictionLog`` with ``predict_log.request`` set."""
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model_name
+    request.model_spec.signature_name = signature
+    for key in sorted(inputs):
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(inputs[key]))
+    log = prediction_log_pb2.PredictionLog(
+        predict_log=prediction_log_pb2.PredictLog(request=request)
+    )
+    return log.SerializeToString()
+
+
+def _warmup_inputs(
+    kind: str, info: dict, warmup_examples: Any
+) -> list[tuple[str, dict[str, np.ndarray]]]:
+    if kind == "text":
+        if warmup_examples is None:
+            texts = list(_DEFAULT_TEXT_WARMUP)
+        else:
+            if isinstance(warmup_examples, (str, bytes)):
+                warmup_examples = [warmup_examples]
+            texts = list(np.asarray(warmup_examples, dtype=object).reshape(-1))
+            if not texts or not all(isinstance(t, (str, bytes)) for t in texts):
+                raise ExportError(
+                    "warmup_examples for a text model must be a non-empty list of strings; "
+                    f"got {warmup_examples!r:.200}"
+                )
+        arr = np.array(
+            [t.encode() if isinstance(t, str) else t for t in texts[:_MAX_WARMUP_EXAMPLES]],
+            dtype=object,
+        )
+        requests = []
+        if info.get("raw_text", True):
+            requests.append((SIGNATURE_DEFAULT, {INPUT_TEXT: arr}))
+        if "preprocessor" in info:  # a keras-hub model: its token-id signature too
+            packed = info["preprocessor"](tf.constant(arr))
+            ids = {k: np.asarray(v).astype(info["input_dtypes"][k]) for k, v in packed.items()}
+            requests.append((SIGNATURE_TOKEN_IDS, ids))
+        return requests
+
+    h, w, c = info["input_shape"]
+    if warmup_examples is None:
+        images = np.full((2, h, w, c), 128, dtype=np.uint8)  # mid-grey
+    else:
+        images = np.asarray(warmup_examples)
+        if images.ndim == 3:
+            images = images[None]
+        if images.ndim != 4 or images.shape[1:] != (h, w, c) or images.shape[0] == 0:
+            raise ExportError(
+                f"warmup_examples must be uint8 images shaped [n, {h}, {w}, {c}]; "
+                f"got shape {images.shape}"
+            )
+        if images.dtype != np.uint8:
+            if images.min() < 0 or images.max() > 255:
+                raise ExportError(
+                    "warmup_examples must hold raw pixel values 0..255; got range "
+                    f"[{images.min()}, {images.max()}]"
+                )
+            images = np.round(images).astype(np.uint8)
+    images = images[:_MAX_WARMUP_EXAMPLES]
+    encoded = np.array([tf.io.encode_png(tf.constant(im)).numpy() for im in images], dtype=object)
+    return [
+        (SIGNATURE_DEFAULT, {INPUT_IMAGES: images}),
+        (SIGNATURE_DEFAULT, {INPUT_IMAGES: images[:1]}),
+        (SIGNATURE_BYTES, {INPUT_IMAGE_BYTES: encoded}),
+    ]
+
+
+def _write_warmup(export_dir: Path, name: str, requests: list[tuple[str, dict]]) -> Path:
+    out_dir = export_dir / "assets.extra"
+    out_dir.mkdir(exist_ok=True)
+    path = out_dir / WARMUP_FILE
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for signature, inputs in requests:
+            writer.write(_prediction_log_bytes(name, signature, inputs))
+    return path
+
+
+# --------------------------------------------------------------------------- main entry point
+
+
+def export_for_serving(
+    model_or_run: Any,
+    name: str,
+    base_dir: str | os.PathLike = "saved_models",
+    version: int | None = None,
+    *,
+    class_names: Sequence[str] | None = None,
+    preprocessor: Any = None,
+    warmup_examples: Any = None,
+    raw_text: bool | None = None,
+) -> ExportResult:
+    """Export a Keras model or a run directory to ``base_dir/name/version/`` for TF Serving.
+
+    ``model_or_run`` is a ``keras.Model`` (raw-pixel image model or token-id / string text model
+    producing float32 logits) or a training run directory (``model.keras``, ``labels.json``,
+    ``config.json``, ``preprocessor.keras`` for text). ``version`` defaults to the next free
+    integer; an existing version is never overwritten. The export is written to a hidden
+    temporary sibling and renamed into place, then ``base_dir/models.config`` is regenerated.
+
+    A keras-hub text classifier (a ``hub:`` run) gets ``serve_token_ids`` too; ``raw_text``
+    says whether its ``serving_default`` takes raw strings (None: when TF Serving has the
+    tokenizer's ops, :data:`TF_SERVING_TEXT_OPS`; False: never, so that the SavedModel needs
+    stock TensorFlow only). Any op outside stock TensorFlow is a warning (and in
+    ``ExportResult.warnings``); ``assets.extra/ops.txt`` lists the op types the graph needs.
+    """
+    validate_model_name(name)
+    if version is not None:
+        version = _validate_version(version)
+
+    config: dict = {}
+    if isinstance(model_or_run, (str, os.PathLike)):
+        run_dir = Path(model_or_run)
+        if not run_dir.is_dir():
+            raise ExportError(
+                f"{str(run_dir)!r} is not a directory; pass a keras.Model or a reskeras run "
+                "directory (runs/<name>/ with model.keras and labels.json)"
+            )
+        model, run_labels, run_pre, config = _load_run(run_dir)
+        class_names = class_names if class_names is not None else run_labels
+        preprocessor = preprocessor if preprocessor is not None else run_pre
+    else:
+        model = model_or_run
+        if not hasattr(model, "variables") or not hasattr(model, "inputs"):
+            raise ExportError(
+                f"model_or_run must be a keras.Model or a run directory path; got "
+                f"{type(model_or_run).__name__}"
+            )
+
+    from reskeras.models.keras_hub import is_hub_model
+
+    hub_model = is_hub_model(model)
+    if hub_model and preprocessor is None:
+        preprocessor = model.preprocessor
+    if raw_text is not None and not hub_model:
+        raise ExportError("raw_text= applies to keras-hub text classifiers (hub: runs) only")
+    num_classes = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
+    if class_names is None:
+        class_names = [str(i) for i in range(num_classes or 0)]
+    class_names = [str(n) for n in class_names]
+    if any("\n" in n for n in class_names):
+        raise ExportError(f"class names must not contain newlines; got {class_names!r}")
+    if config.get("kind") == "text" and preprocessor is None and not hub_model:
+        in_dt = tf.as_dtype(_single_input(model, "model").dtype)
+        if in_dt != tf.string:
+            raise ExportError(
+                "text run has no preprocessor.keras and the model takes token ids; pass "
+                "preprocessor=<keras.Model tf.string [batch] -> token ids>"
+            )
+
+    base = Path(base_dir).resolve()
+    model_dir = base / name
+    if version is not None and (model_dir / str(version)).exists():
+        raise ExportError(
+            f"version {version} of model {name!r} already exists at {model_dir / str(version)}; "
+            f"existing versions: {list_versions(base, name)}. Pass version=None for the next "
+            "free one or a new number"
+        )
+
+    if hub_model:
+        archive, concrete, kind, info = hub_archive(model, class_names, preprocessor, raw_text)
+    else:
+        archive, concrete, kind, info = _build_archive(model, class_names, preprocessor)
+    requests = _warmup_inputs(kind, info, warmup_examples)
+
+    base.mkdir(parents=True, exist_ok=True)
+    model_dir.mkdir(exist_ok=True)
+    with _locked(base):
+        _remove_stale_tmp_dirs(model_dir)
+        existing = list_versions(base, name)
+        if version is None:
+            version = (existing[-1] if existing else 0) + 1
+        final = model_dir / str(version)
+        if final.exists():
+            raise ExportError(
+                f"version {version} of model {name!r} already exists at {final}; "
+                f"existing versions: {existing}"
+            )
+        tmp = model_dir / f"{_TMP_PREFIX}{version}-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            archive.write_out(str(tmp), verbose=False)
+            (tmp / "assets").mkdir(exist_ok=True)
+            (tmp / "assets" / LABELS_FILE).write_text("\n".join(class_names) + "\n")
+            _write_warmup(tmp, name, requests)
+            ops = write_ops(tmp)
+            xla = find_xla_functions(tmp)
+            if xla:
+                raise ExportError(
+                    f"exported graph holds XLA-compiled functions {xla[:5]}; TF Serving "
+                    "builds without XLA cannot run them. Export from a model traced "
+                    "without jit_compile"
+                )
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        fsync_dir(model_dir)
+        write_models_config(base)
+
+    nonstock = tuple(op for op in ops if not is_stock_op(op))
+    notes = list(info.get("notes", ()))
+    if nonstock:
+        notes.append(
+            f"the graph needs ops outside stock TensorFlow: {list(nonstock)}; TF Serving has "
+            "them (TF Text), a plain TensorFlow process must `import tensorflow_text` before "
+            f"loading; {SIGNATURE_TOKEN_IDS} takes token ids (export with raw_text=False for "
+            "a SavedModel that needs stock ops only)"
+        )
+    for note in notes:
+        warnings.warn(f"export {name!r}: {note}", UserWarning, stacklevel=2)
+    return ExportResult(
+        path=final,
+        version=version,
+        name=name,
+        signatures={k: _signature_specs(f) for k, f in concrete.items()},
+        kind=kind,
+        class_names=tuple(class_names),
+        ops=ops,
+        nonstock_ops=nonstock,
+        warnings=tuple(notes),
+    )
+
+
+def read_warmup_requests(export_dir: str | os.PathLike) -> list[bytes]:
+    """Raw serialized PredictionLog records of an export's warmup file."""
+    path = Path(export_dir) / "assets.extra" / WARMUP_FILE
+    return [r.numpy() for r in tf.data.TFRecordDataset(str(path))]

@@ -1,0 +1,1 @@
+"""Training: options, recipes and resolve(), the loop, optimizers, XLA, distribution, run dirs."""

@@ -1,0 +1,558 @@
+"""The training engine: one call from a task and a model name to a run directory.
+
+:func:`train` runs four named steps: :func:`resolve` the settings (every default, from
+:mod:`reskeras.training.recipes`), build the model or resume it from its checkpoint
+(:func:`_build_or_resume`), fit the phases (:func:`_fit_phases`), and finish
+(:func:`_finish`: the model, the record, the test score). A run killed at any moment
+resumes (``resume=run_dir``) from its last completed epoch with optimizer state and
+schedule position (both follow ``optimizer.iterations``) restored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import partial
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from reskeras import data as data_lib
+from reskeras.console import device_line
+from reskeras.data import text as text_lib
+from reskeras.data import vectors as vectors_lib
+from reskeras.errors import TrainingError
+from reskeras.evaluation.collapse import CollapseGuard, TopClassShare
+from reskeras.models.keras_hub import HUB_FAMILY
+from reskeras.models.registry import build_model
+from reskeras.training.callbacks import Progress, RunCheckpoint
+from reskeras.training.config import TrainConfig
+from reskeras.training.distributed import (
+    AverageReplicaStatistics,
+    Watchdog,
+    Worker,
+    cluster_failure,
+    make_strategy,
+    prepare_for_fit,
+    shard_by_data,
+    xla_compiles,
+)
+from reskeras.training.optim import SparseSmoothedCrossentropy, make_optimizer, make_schedule
+from reskeras.training.precision import dtype_policy
+from reskeras.training.recipes import RunSettings, resolve
+from reskeras.training.rundir import RunDir, RunRecord, load_keras
+from reskeras.training.xla import resolve_jit_compile
+from reskeras.weights.freeze import freeze
+
+__all__ = ["TrainResult", "TrainingError", "train"]
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        run_dir: the run directory.
+        model: the trained model.
+        history: one dict of metrics per completed epoch.
+        test_accuracy: accuracy on the task's test split.
+        test_loss: loss on the task's test split.
+        stopped_early: training ended before its last epoch (early stopping, the Stop button,
+            a non-finite loss).
+        collapses: the epochs whose validation predictions collapsed onto one class.
+        config: the resolved options the run trained with.
+        embeddings: the word vectors used (file, width, vocabulary coverage), if any.
+    """
+
+    run_dir: Path
+    model: keras.Model
+    history: list[dict] = field(default_factory=list)
+    test_accuracy: float | None = None
+    test_loss: float | None = None
+    stopped_early: bool = False
+    collapses: list[dict] = field(default_factory=list)
+    config: TrainConfig | None = None
+    embeddings: dict | None = None
+
+
+@dataclass
+class _Data:
+    """The loaded task and its pipelines."""
+
+    task: data_lib.LoadedTask
+    train: tf.data.Dataset
+    test: tf.data.Dataset
+    vectorizer: keras.layers.Layer | None
+    vectors: object | None
+
+
+def _warn(line: str) -> None:
+    print(f"reskeras: warning: {line}", file=sys.stderr)
+
+
+def train(
+    task: str = TrainConfig.task,
+    model: str | None = None,
+    *,
+    out: str | os.PathLike | None = None,
+    resume: str | os.PathLike | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    stop_event: threading.Event | None = None,
+    verbose: int | str = "auto",
+    report: Callable[[str], None] | None = None,
+    **options,
+) -> TrainResult:
+    """Trains ``model`` on ``task`` and writes a run directory.
+
+    Under ``strategy="multi_worker"`` every worker runs this same call with the same ``out``
+    (or ``resume``); only the chief writes the run directory
+    (:mod:`reskeras.training.distributed`).
+
+    Args:
+        task: the task to train on (``reskeras list``).
+        model: a model or family name; ``None``: the recipe's.
+        out: the run directory (default ``runs/<task>-<model>-<time>``).
+        resume: continue the run in this directory from its last completed epoch
+            (``epochs`` may be raised).
+        callbacks: extra Keras callbacks.
+        stop_event: set it to end training at the next batch (the app's Stop button).
+        verbose: Keras' verbosity; ``"auto"``: a progress bar on a terminal, else a line an
+            epoch.
+        report: receives one-line warnings (default: printed to stderr), e.g. when the
+            validation predictions collapse onto one class.
+        **options: :class:`~reskeras.training.config.TrainConfig` fields (``epochs``,
+            ``batch_size``, ``lr``, ``optimizer``, ``precision``, ``jit_compile``, ``data``,
+            ``model_kwargs`` ...); unset ones are decided by
+            :func:`~reskeras.training.recipes.resolve`.
+
+    Returns:
+        The :class:`TrainResult`.
+    """
+    if resume is None:
+        given = TrainConfig.from_dict({"task": task, "model": model, **options})
+        state, saved = {}, RunRecord()
+    else:
+        run = RunDir(resume)
+        if not run.config_path.exists():
+            raise TrainingError(f"Cannot resume {str(run.path)!r}: it has no config.json.")
+        saved = run.read_config()
+        given = TrainConfig.from_dict(saved.train)
+        if options.get("epochs") is not None:
+            given = given.replace(epochs=options["epochs"])
+        state = run.read_state()  # {} when killed before its first epoch ended: start over
+    settings = resolve(given)  # a model that does not fit the task fails before any data loads
+    if resume is None:
+        if out is None and settings.config.strategy == "multi_worker":
+            raise TrainingError(
+                "strategy='multi_worker' needs --out: every worker must name the same run "
+                "directory, on storage they all reach."
+            )
+        run = RunDir(out if out is not None else Path("runs") / settings.run_name)
+        if run.holds_run:
+            raise TrainingError(
+                f"Run directory {str(run.path)!r} already holds a run; continue it with "
+                f"--resume {run.path} or choose another --out."
+            )
+    config = settings.config
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    # A worker of a cluster must not wait forever for the others (reskeras.training.distributed).
+    watchdog = None
+    if config.strategy == "multi_worker":
+        watchdog = Watchdog(config.worker_timeout, partial(_stalled, config.worker_timeout, run))
+    try:
+        with watchdog.watching("joining the cluster") if watchdog else contextlib.nullcontext():
+            strategy = make_strategy(config.strategy)
+        return _run(
+            given, run, state, saved, strategy, watchdog, callbacks=callbacks,
+            stop_event=stop_event, verbose=verbose, report=report or _warn,
+        )  # fmt: skip
+    finally:
+        if watchdog is not None:
+            watchdog.close()
+
+
+def _run(
+    given: TrainConfig,
+    run: RunDir,
+    state: dict,
+    saved: RunRecord,
+    strategy: tf.distribute.Strategy,
+    watchdog: Watchdog | None,
+    *,
+    callbacks: Sequence[keras.callbacks.Callback],
+    stop_event: threading.Event | None,
+    verbose: int | str,
+    report: Callable[[str], None],
+) -> TrainResult:
+    """:func:`train` once the run directory and the strategy are settled."""
+    xla_ok = xla_compiles(strategy)
+    if given.jit_compile is True and not xla_ok:  # asked for: say why it is off
+        given = given.replace(jit_compile=False)
+        report(
+            f"XLA is off: Keras cannot compile one training step for "
+            f"{strategy.num_replicas_in_sync} replicas."
+        )
+    replicas = strategy.num_replicas_in_sync
+    first = resolve(given, replicas=replicas)
+    data, given = _load_data(first, given, run if state else None)
+    settings = resolve(
+        given,
+        num_train=data.task.num_train,
+        replicas=replicas,
+        steps_per_epoch=saved.steps_per_epoch if state else None,
+    )
+    train_ds = data.train
+    if settings.steps_per_epoch > settings.steps_per_pass:
+        train_ds = train_ds.repeat()
+    data = replace(data, train=train_ds)
+
+    worker = Worker.of(strategy)
+    # Every worker runs every step below, saves included (they may need all workers); only
+    # the chief's writer is the run directory.
+    with worker.writes_to(run) as writer:
+        writer.prepare()
+        record = RunRecord(
+            train=settings.config.to_dict(),
+            kind=settings.task.kind,
+            input_shape=list(data.task.spec.input_shape) if data.task.spec.input_shape else None,
+            num_classes=len(data.task.class_names),
+            source=data.task.source,
+            replicas=replicas,
+            workers=worker.num_workers,
+            global_batch_size=settings.global_batch,
+            steps_per_epoch=settings.steps_per_epoch,
+            embeddings=data.vectors.summary() if data.vectors is not None else saved.embeddings,
+            xla=saved.xla,  # how the checkpointed model was compiled
+        )
+        writer.write_config(record)
+        writer.write_labels(data.task.class_names)
+        if data.vectorizer is not None and not state:
+            writer.save_preprocessor(text_lib.preprocessor_model(data.vectorizer))
+        net = _build_or_resume(settings, data, run, state, record, writer, strategy, xla_ok)
+        history = list(state.get("history", []))
+        saver = RunCheckpoint(writer, history, stop_event, settings.global_batch)
+        guard = CollapseGuard(data.task.class_names, report)
+        extra = list(callbacks) + ([watchdog] if watchdog is not None else [])
+        if replicas > 1:  # before validation reads the statistics
+            extra.insert(0, AverageReplicaStatistics(strategy))
+        if verbose == "auto":
+            verbose = 1 if sys.stdout.isatty() else 2
+        if verbose:
+            extra.append(Progress())
+            if worker.is_chief:
+                print(f"{device_line()}; run directory {run.path}")
+                print(f"TensorBoard: tensorboard --logdir {run.tensorboard_dir}")
+        watching = watchdog.watching if watchdog else lambda what: contextlib.nullcontext()
+        try:
+            with watching("training"):
+                jit = (record.xla or {}).get("jit_compile", False)
+                start = state.get("epochs_done", 0)
+                _fit_phases(
+                    net, settings, data, strategy, writer, saver, guard, extra,
+                    start=start, jit=jit, verbose=verbose,
+                )  # fmt: skip
+                return _finish(net, settings, data, run, writer, record, saver, guard)
+        except tf.errors.OpError as err:
+            cause = cluster_failure(err) if worker.num_workers > 1 else None
+            if cause is None:
+                raise
+            raise TrainingError(
+                f"{worker.task} lost the cluster ({cause}); {_restart(run, len(history))}."
+            ) from err
+
+
+def _load_data(
+    settings: RunSettings, given: TrainConfig, saved: RunDir | None
+) -> tuple[_Data, TrainConfig]:
+    """The task, its pipelines, and ``given`` with what the data decides (the sequence
+    length). Text is vectorized with the run's saved preprocessor when resuming (token ids
+    must keep their meaning), else with a vocabulary adapted on the training split; for a
+    keras-hub model it stays strings (its ``fit`` maps its own preprocessor over batches)."""
+    config = settings.config
+    task = data_lib.load_task(
+        config.task,
+        config.data,
+        data_dir=config.data_dir,
+        text_column=config.text_column,
+        label_column=config.label_column,
+        seed=config.seed,
+    )
+    train_split, test_split = task.train, task.test
+    if config.limit_train:
+        train_split = train_split.take(config.limit_train)
+    if config.limit_test:
+        test_split = test_split.take(config.limit_test)
+    vectorizer = vectors = None
+    if task.spec.kind == "text" and settings.family.name != HUB_FAMILY:
+        preprocessor = saved.load_preprocessor() if saved is not None else None
+        if preprocessor is not None:
+            vectorizer = text_lib.find_vectorizer(preprocessor)
+        else:
+            vectorizer = text_lib.adapt_vectorizer(
+                train_split.map(lambda x, y: x),
+                vocabulary_size=config.vocabulary_size,
+                sequence_length=config.sequence_length,
+            )
+        train_split = text_lib.vectorize_dataset(train_split, vectorizer)
+        test_split = text_lib.vectorize_dataset(test_split, vectorizer)
+        if given.sequence_length is None:  # the length the vectorizer chose from the data
+            length = vectorizer.get_config()["output_sequence_length"]
+            given = given.replace(sequence_length=length)
+        if config.embeddings is not None and saved is None:  # a checkpoint holds them already
+            vectors = vectors_lib.load_word_vectors(
+                config.embeddings, vectorizer.get_vocabulary(), seed=config.seed
+            )
+    train_ds = data_lib.make_pipeline(
+        train_split,
+        settings.global_batch,
+        training=True,
+        seed=config.seed,
+        augment=bool(config.augment),
+        flip=task.spec.flip,
+    )
+    test_ds = data_lib.make_pipeline(test_split, settings.global_batch, training=False)
+    data = _Data(task, shard_by_data(train_ds), shard_by_data(test_ds), vectorizer, vectors)
+    return data, given
+
+
+def _build(settings: RunSettings, data: _Data) -> keras.Model:
+    """A fresh model for the task's inputs and classes."""
+    config, spec = settings.config, data.task.spec
+    kwargs = dict(config.model_kwargs)
+    if settings.family.name == HUB_FAMILY:
+        kwargs.update(sequence_length=config.sequence_length)
+    elif spec.kind == "image":
+        kwargs.update(input_shape=spec.input_shape)
+        if config.weights is not None:
+            kwargs.update(weights=config.weights)
+        if config.input_size is not None:
+            kwargs.update(input_size=config.input_size)
+        # Pretrained weights bring their own preprocessing; from scratch, the data's.
+        if spec.input_mean is not None and settings.recipe != "image_finetune":
+            kwargs.update(input_mean=spec.input_mean, input_std=spec.input_std)
+    else:
+        # The adapted vocabulary may be smaller than the cap: size the embedding to it.
+        kwargs.update(
+            sequence_length=config.sequence_length,
+            vocabulary_size=data.vectorizer.vocabulary_size(),
+        )
+    if data.vectors is not None:  # the vectors' width overrides a preset's embedding width
+        kwargs.update(
+            embeddings=data.vectors.matrix,
+            embedding_dim=data.vectors.dim,
+            trainable_embeddings=config.trainable_embeddings,
+        )
+    return build_model(
+        config.model, depth=config.depth, num_classes=len(data.task.class_names), **kwargs
+    )
+
+
+def _compile(net: keras.Model, settings: RunSettings, phase: int, jit: bool) -> None:
+    """Compiles for the epochs and peak learning rate of phase ``phase``."""
+    config, steps = settings.config, settings.steps_per_epoch
+    begin = settings.phases[phase - 1].end if phase else 0
+    total = steps * (settings.phases[phase].end - begin)
+    # Warm-up is capped at a fifth of training, so short runs still decay.
+    warmup = min(steps * config.warmup_epochs, total // 5)
+    schedule = make_schedule(config.schedule, settings.phases[phase].lr, total, warmup)
+    net.compile(
+        optimizer=make_optimizer(config.optimizer, schedule, config.weight_decay, config.ema),
+        loss=SparseSmoothedCrossentropy(config.label_smoothing),
+        metrics=[
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+            TopClassShare(int(net.outputs[0].shape[-1])),
+        ],
+        jit_compile=jit,
+    )
+
+
+def _start_phase(net: keras.Model, settings: RunSettings, phase: int, jit: bool) -> None:
+    """Freezes what phase ``phase`` keeps fixed and compiles for its epochs and rate."""
+    frozen = settings.phases[phase].frozen
+    if frozen != "none" or phase > 0:  # else keep what the builder froze (word vectors)
+        freeze(net, frozen)
+    _compile(net, settings, phase, jit)
+
+
+def _build_or_resume(
+    settings: RunSettings,
+    data: _Data,
+    run: RunDir,
+    state: dict,
+    record: RunRecord,
+    writer: RunDir,
+    strategy: tf.distribute.Strategy,
+    xla_ok: bool,
+) -> keras.Model:
+    """The model to fit: built, probed for XLA and compiled for its phase, or loaded from
+    the run's last checkpoint (optimizer state included)."""
+    done = state.get("epochs_done", 0)
+    phase = settings.phase_of(done)
+    hub = settings.family.name == HUB_FAMILY
+    with dtype_policy(settings.config.precision), strategy.scope():
+        if done:
+            jit = (record.xla or {}).get("jit_compile", False)
+            path = run.latest_checkpoint()
+            if hub:
+                # keras-hub tasks override compile() without compile_from_config, so Keras
+                # cannot recompile them on load: compile as training did, build the
+                # optimizer, then read model and optimizer variables (iterations included).
+                net = load_keras(path)
+                _compile(net, settings, phase, jit)
+                net.optimizer.build(net.trainable_variables)
+                net.load_weights(path)
+            else:
+                net = load_keras(path, compile=True)
+                if settings.phase_of(done - 1) != phase:  # saved as the previous phase ended
+                    _start_phase(net, settings, phase, jit)
+        else:
+            net = _build(settings, data)
+            if xla_ok:
+                # One replica in one process may probe; workers that must agree do not, nor
+                # keras-hub models (their preprocessor runs inside fit).
+                probe = strategy.num_replicas_in_sync == 1 and not hub
+                jit, why = resolve_jit_compile(
+                    settings.config.jit_compile,
+                    net,
+                    next(iter(data.train)),
+                    SparseSmoothedCrossentropy(settings.config.label_smoothing),
+                    probe=probe,
+                )
+            else:
+                replicas = strategy.num_replicas_in_sync
+                jit, why = False, {"reason": f"{replicas} replicas: no XLA step"}
+            record.xla = {"jit_compile": jit, **why}
+            writer.write_config(record)
+            _start_phase(net, settings, phase, jit)
+    prepare_for_fit(net, strategy, data.train)
+    return net
+
+
+def _fit_phases(
+    net: keras.Model,
+    settings: RunSettings,
+    data: _Data,
+    strategy: tf.distribute.Strategy,
+    writer: RunDir,
+    saver: RunCheckpoint,
+    guard: CollapseGuard,
+    extra: list,
+    *,
+    start: int,
+    jit: bool,
+    verbose: int,
+) -> None:
+    """Fits each remaining phase in turn (what trains changes, and the learning rate)."""
+    first = settings.phase_of(start)
+    for phase in range(first, len(settings.phases)):
+        end = settings.phases[phase].end
+        if phase > first:
+            if len(saver.history) < start:  # stopped early, by the user, or on a bad loss
+                break
+            with dtype_policy(settings.config.precision), strategy.scope():
+                _start_phase(net, settings, phase, jit)
+            prepare_for_fit(net, strategy, data.train)
+        if start < end:
+            net.fit(
+                data.train,
+                validation_data=data.test,
+                epochs=end,
+                steps_per_epoch=settings.steps_per_epoch,
+                initial_epoch=start,
+                callbacks=_callbacks(settings.config, writer, guard, saver, extra, start > 0),
+                verbose=verbose,
+                shuffle=False,  # the pipeline shuffles, seeded
+            )
+        start = end
+
+
+def _callbacks(config: TrainConfig, run: RunDir, guard, saver, extra, append: bool) -> list:
+    """The callbacks of one ``fit``; the CSV log appends to the rows of earlier ones."""
+    cbs = [
+        guard,  # before the loggers: they record the ``collapsed`` flag it adds
+        saver,
+        keras.callbacks.CSVLogger(str(run.metrics_path), append=append),
+        keras.callbacks.TensorBoard(str(run.tensorboard_dir), write_graph=False, profile_batch=0),
+        *extra,
+    ]
+    if config.ema:
+        cbs.insert(0, keras.callbacks.SwapEMAWeights())  # validate with the averaged weights
+    if config.early_stopping_patience:
+        cbs.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", patience=config.early_stopping_patience, mode="max"
+            )
+        )
+    return cbs
+
+
+def _finish(
+    net: keras.Model,
+    settings: RunSettings,
+    data: _Data,
+    run: RunDir,
+    writer: RunDir,
+    record: RunRecord,
+    saver: RunCheckpoint,
+    guard: CollapseGuard,
+) -> TrainResult:
+    """Saves the model and the final record, and scores the test split."""
+    _raise_on_bad_loss(saver, run)
+    history = saver.history
+    writer.save_model(net)
+    record.epochs_done = len(history)
+    # Every epoch whose validation predictions collapsed (resumed epochs included), and the
+    # details when the final model's did.
+    record.collapsed_epochs = [h["epoch"] for h in history if h.get("collapsed")]
+    last = guard.collapses[-1] if guard.collapses else None
+    record.collapse = last if last and history and last["epoch"] == len(history) else None
+    writer.write_config(record)
+    test_loss, test_accuracy = net.evaluate(data.test, verbose=0)[:2]
+    return TrainResult(
+        run_dir=run.path,
+        model=net,
+        history=history,
+        test_accuracy=float(test_accuracy),
+        test_loss=float(test_loss),
+        stopped_early=saver.stopped_by_user or len(history) < settings.config.epochs,
+        collapses=guard.collapses,
+        config=settings.config,
+        embeddings=record.embeddings,
+    )
+
+
+def _raise_on_bad_loss(saver: RunCheckpoint, run: RunDir) -> None:
+    if not saver.bad_loss:
+        return
+    epoch, batch, loss = saver.bad_loss
+    done = len(saver.history)
+    kept = (
+        f"the last good checkpoint (epoch {done}) is kept in {run.checkpoint_path(done)}; "
+        f"resume with --resume {run.path} and a lower learning rate"
+        if done
+        else "no epoch had completed, so there is no checkpoint"
+    )
+    where = f"epoch {epoch}" + (f", batch {batch}" if batch > 0 else "")
+    raise TrainingError(f"Loss became {loss} at {where}; training stopped and {kept}.")
+
+
+def _stalled(timeout: float, run: RunDir, what: str) -> str:
+    done = run.read_state().get("epochs_done", 0) if run.state_path.exists() else 0
+    return (
+        f"no progress for {timeout:g} s while {what}: a worker of the TF_CONFIG cluster is "
+        f"missing, stopped or stuck; {_restart(run, done)}."
+    )
+
+
+def _restart(run: RunDir, done: int) -> str:
+    """How to go on after a worker was lost, ``done`` epochs into the run."""
+    if not done:
+        return "no epoch had completed: start every worker again with the same command"
+    return f"epoch {done} is checkpointed: start every worker again with --resume {run.path}"

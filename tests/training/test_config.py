@@ -1,0 +1,175 @@
+"""One source of truth: TrainConfig, the recipes, the registry's rules, the run directory."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+
+import keras
+import pytest
+
+from reskeras.cli import _parser
+from reskeras.models.depths import DepthChoices, DepthRange, DepthSteps
+from reskeras.models.registry import FAMILIES, Family, register_family, register_model
+from reskeras.training.config import (
+    RECIPES,
+    WEIGHT_DECAY,
+    Recipe,
+    TrainConfig,
+    add_arguments,
+    default_lr,
+    from_arguments,
+    options,
+)
+from reskeras.training.rundir import RunDir, RunError, atomic_write
+from reskeras.ui import kind_defaults, setting_names
+
+
+def test_every_option_has_help_and_a_cli_flag():
+    for name, option in options().items():
+        assert option.help, name
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    flags = {a.dest: a.option_strings for a in parser._actions if a.dest != "help"}
+    assert set(flags) == {n for n, o in options().items() if o.flag != ""}
+    assert flags["jit_compile"] == ["--xla", "--no-xla"]
+    assert flags["early_stopping_patience"] == ["--early-stopping"]
+    args = parser.parse_args(["--epochs", "3", "--no-xla", "--label-column", "2", "--lr", "0.1"])
+    assert from_arguments(args) == {
+        "epochs": 3, "jit_compile": False, "label_column": 2, "lr": 0.1,
+    }  # fmt: skip
+
+
+def test_cli_train_flags_are_the_options():
+    # `reskeras train --help` lists exactly the TrainConfig flags plus the run's own.
+    train = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    dests = {a.dest for a in train.choices["train"]._actions} - {"help"}
+    own = {"no_residual", "out", "resume", "verbose"}
+    assert dests - own == {n for n, o in options().items() if o.flag != ""}
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"precision": "float8"}, r"Invalid precision 'float8'.*mixed_bfloat16"),
+        ({"optimizer": "adam"}, r"'adam'.*'sgd', 'adamw'"),
+        ({"epochs": 0}, r"`epochs` must be an integer >= 1, got 0"),
+        ({"epochs": 2.5}, r"`epochs` must be an integer, got 2.5"),
+        ({"lr": 0.0}, r"`lr` must be a number > 0"),
+        ({"label_smoothing": 1.0}, r"label_smoothing.*\[0, 1\)"),
+        ({"jit_compile": "yes"}, r"Invalid jit compile 'yes'; expected one of \['auto', True, F"),
+        ({"jit_compile": 1}, r"`jit_compile` must be true or false or a string, got 1"),
+        ({"text_column": 1.5}, r"`text_column` must be a string or an integer"),
+        ({"ema": 1.0}, r"`ema` must be a number in \(0, 1\)"),
+        ({"batch_size": True}, r"`batch_size` must be an integer, got True"),
+    ],
+)
+def test_config_checks_every_value_in_one_place(bad, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**bad)
+
+
+def test_unknown_option_is_a_type_error():
+    with pytest.raises(TypeError, match=r"unexpected arguments \['epoch'\]"):
+        TrainConfig.from_dict({"epoch": 3})
+
+
+def test_recipes_fill_the_unset_options():
+    for kind, recipe in RECIPES.items():
+        assert set(recipe.to_dict()) <= set(options())  # a recipe only sets real options
+        resolved = TrainConfig().for_kind(kind)
+        assert resolved.model == recipe.model and resolved.optimizer == recipe.optimizer
+        assert resolved.weight_decay == WEIGHT_DECAY[recipe.optimizer]
+        assert resolved.lr is None and resolved.epochs is None  # resolved with the data
+        assert default_lr(kind, recipe.optimizer, recipe.batch_size) == recipe.lr
+    mine = TrainConfig(optimizer="sgd", batch_size=32).for_kind("text")
+    assert mine.optimizer == "sgd" and mine.batch_size == 32
+    assert mine.weight_decay == WEIGHT_DECAY["sgd"]  # the decay follows the optimizer
+    assert default_lr("text", "sgd", 256) == pytest.approx(0.1)  # not the recipe's AdamW rate
+
+
+def test_app_settings_and_defaults_come_from_the_config():
+    # The app's training settings are the options with a label, named like their CLI flag.
+    labelled = {(o.flag or n).replace("-", "_") for n, o in options().items() if o.label}
+    assert labelled <= set(setting_names())
+    text = kind_defaults("text")
+    assert text["optimizer"] == RECIPES["text"].optimizer
+    assert RECIPES["text"].sequence_length is None and text["sequence_length"] == 0  # from data
+    assert text["epochs"] == 0  # auto: the recipe's epochs, stretched on small data
+
+
+def test_adding_an_option_touches_one_place(monkeypatch):
+    # What the README's Development section shows: a new TrainConfig field appears on the CLI
+    # (and, with a label, in the app) without other edits.
+    fields = [(f.name, f.type, f) for f in dataclasses.fields(TrainConfig)]
+    extra = ("grad_clip", "float | None", dataclasses.field(
+        default=None, metadata={"option": dataclasses.replace(
+            options()["lr"], help="clip gradients to this norm", label="gradient clip",
+            flag=None, open_low=True)},
+    ))  # fmt: skip
+    Extended = dataclasses.make_dataclass("TrainConfig", [*fields, extra], frozen=True)
+    monkeypatch.setattr("reskeras.training.config.TrainConfig", Extended)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert from_arguments(parser.parse_args(["--grad-clip", "1.5"])) == {"grad_clip": 1.5}
+    assert "grad_clip" in setting_names()
+
+
+def test_registry_refuses_duplicates_and_bad_depths():
+    with pytest.raises(ValueError, match="'cifar_resnet20' is already registered"):
+        register_model("cifar_resnet20", "cifar_resnet", 20)
+    with pytest.raises(ValueError, match="'resnet' is already registered"):
+        register_family(FAMILIES["resnet"])
+    with pytest.raises(ValueError, match=r"Invalid depth 21 for cifar_resnet.*6n\+2"):
+        register_model("cifar_resnet21", "cifar_resnet", 21)
+    with pytest.raises(ValueError, match="Invalid kind 'audio'"):
+        register_family(Family("wave", lambda d, **k: None, "audio", DepthRange(1, 2, (1,)), ""))
+
+
+def test_depth_rules_are_what_builders_check_and_the_app_offers():
+    assert FAMILIES["cifar_resnet"].depth_rule == "6n+2" and 20 in FAMILIES["cifar_resnet"].rule
+    assert FAMILIES["resnet"].depths == (18, 34, 50, 101, 152)
+    assert DepthChoices((9, 17)).describe() == "one of 9, 17"
+    assert DepthSteps(6, 4, (10,), "40").blocks_per_stage("wrn", 28) == 4
+    assert 0 not in DepthRange(1, 48, (1, 2))
+    for family in FAMILIES.values():  # every offered depth builds
+        assert all(d in family.rule for d in family.depths), family.name
+
+
+def test_recipe_models_are_registered():
+    for recipe in RECIPES.values():
+        assert isinstance(recipe, Recipe)
+        keras.backend.clear_session()
+        from reskeras.models.registry import resolve_model
+
+        resolve_model(recipe.model)
+
+
+def test_atomic_write_replaces_whole_files(tmp_path, monkeypatch):
+    target = tmp_path / "config.json"
+    atomic_write(target, '{"a": 1}')
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    atomic_write(target, b'{"a": 2}')
+    assert json.loads(target.read_text()) == {"a": 2}
+    assert len(synced) == 2  # the file, then its directory
+    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]  # no temporary left
+
+
+def test_run_dir_errors_are_one_line(tmp_path):
+    with pytest.raises(RunError, match=r"is not a run directory"):
+        RunDir.open(tmp_path / "missing")
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "run" / "checkpoints" / "state.json").write_text("{}")
+    with pytest.raises(RunError, match=r"has no model.keras; finish it with --resume"):
+        RunDir.open(tmp_path / "run")
+    run = RunDir(tmp_path / "run")
+    run.labels_path.write_text('{"not": "a list"}')
+    with pytest.raises(RunError, match="JSON list of class names"):
+        run.read_labels()
+    run.config_path.write_text("{broken")
+    with pytest.raises(RunError, match="cannot read"):
+        run.read_config()
