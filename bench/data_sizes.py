@@ -4,7 +4,8 @@
     python bench/data_sizes.py --text 1000 --image 1000   # a quick look
 
 Every run is ``reskeras.train(task, limit_train=N)`` with nothing else set: the recipe of the
-task's kind (``reskeras.training.config.RECIPES``), exactly what ``reskeras train --task T`` runs. Each
+task's kind (``reskeras.training.recipes.resolve``), exactly what ``reskeras train --task T``
+runs. Each
 cell reports the test accuracy (SST-2: the GLUE dev set, 872 sentences; Fashion-MNIST: the 10k
 test images) next to the majority-class baseline of that test set, the margin over it, the
 wall time, and whether the final model collapsed onto one class. ``ok`` says whether every
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.text and not (SST2 / "train.tsv").exists():
         print(f"SST-2 not found at {SST2} (pass --text '' to skip it)", file=sys.stderr)
         return 2
-    from reskeras.training.config import RECIPES
+    from reskeras.training.recipes import recipe_options, resolve
 
     line: dict = {"bench": "data_sizes", "cpus": len(os.sched_getaffinity(0))}
     with tempfile.TemporaryDirectory(prefix="reskeras-sizes-") as tmp:
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             task, data = TASKS[kind]
             baseline = majority_baseline(task, data)
             line[task] = {
-                "recipe": RECIPES[kind].to_dict(),
+                "recipe": recipe_options(resolve({"task": task}).config),
                 "cells": [cell(task, data, n, baseline, Path(tmp)) for n in sizes],
             }
     cells = [c for v in line.values() if isinstance(v, dict) for c in v["cells"]]

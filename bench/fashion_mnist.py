@@ -2,7 +2,7 @@
 
     python bench/fashion_mnist.py [--budget-s 600] [--epochs N] [--augment]
 
-The default image recipe (``reskeras.training.config.RECIPES["image"]``, what ``reskeras train`` runs)
+The default image recipe (``reskeras.training.recipes.resolve``, what ``reskeras train`` runs)
 with its epochs fitted to the time budget: ``cifar_resnet14_fast`` (CIFAR ResNet-14 with
 32/64/128 filters behind a stride-2 stem, so it works on 14x14/7x7/4x4 maps) on 28x28x1, SGD
 with Nesterov momentum, one-cycle schedule, label smoothing 0.1, weight decay 5e-4, no
@@ -38,7 +38,7 @@ import tensorflow as tf  # noqa: E402
 
 import reskeras as rk  # noqa: E402
 from reskeras import data  # noqa: E402
-from reskeras.training.config import RECIPES  # noqa: E402
+from reskeras.training.recipes import resolve  # noqa: E402
 from reskeras.training.xla import resolve_jit_compile  # noqa: E402
 
 
@@ -111,7 +111,7 @@ def main() -> None:
         "--augment", action="store_true", help="random crop (pad 4) + flip while training"
     )
     args = parser.parse_args()
-    recipe = RECIPES["image"]  # everything but the epochs comes from the default recipe
+    recipe = resolve({"task": "fashion_mnist"}).config  # all but the epochs: the recipe's
 
     ds = data.load_task("fashion_mnist")
     probe = probe_images_per_second(recipe.model, recipe.batch_size)

@@ -1,10 +1,10 @@
 """SST-2 benchmark: train the default text recipe from scratch and print ONE JSON line.
 
-    nice python bench/sst2.py                      # the default text recipe (reskeras.training.config)
+    nice python bench/sst2.py                      # the default text recipe
     nice python bench/sst2.py --compare --epochs 1 # also residual vs plain at depth 29
     nice python bench/sst2.py --model bilstm2 --embeddings glove.6B.300d.txt.gz  # word vectors
 
-The recipe is ``reskeras.training.config.RECIPES["text"]``, what ``reskeras train --task sst2`` runs.
+The recipe is what ``reskeras.training.recipes.resolve`` decides for ``--task sst2``.
 Embeddings are randomly initialised unless ``--embeddings`` names a word-vector file.
 Anchors on SST-2 dev: Kim's CNN with random embeddings 83.7 %, an LSTM with GloVe 86.3 %.
 The JSON line holds the dev accuracy, wall time (seconds, data loading included), training
@@ -29,8 +29,8 @@ DEFAULT_DATA = REPO.parent / "shared/data/sst2"
 
 def run(data: Path, out: Path, **overrides) -> dict:
     """Trains the default text recipe (plus overrides) on SST-2; returns its figures."""
-    from reskeras.training.config import RECIPES
     from reskeras.training.loop import train
+    from reskeras.training.recipes import resolve
 
     start = time.perf_counter()
     result = train(task="sst2", data=str(data), out=out, verbose=0, **overrides)
@@ -39,7 +39,7 @@ def run(data: Path, out: Path, **overrides) -> dict:
     config = json.loads((result.run_dir / "config.json").read_text())
     examples = config["steps_per_epoch"] * config["global_batch_size"] * len(result.history)
     return {
-        "model": overrides.get("model", RECIPES["text"].model),
+        "model": overrides.get("model", resolve({"task": "sst2"}).config.model),
         "dev_accuracy": round(result.test_accuracy, 4),
         "epochs": len(result.history),
         "train_loss": round(result.history[-1]["loss"], 4),

@@ -15,8 +15,9 @@ Each cell (row x batch) compiles the model with XLA off and on, warms each up fo
 the two models) within every repeat, so a slow moment on a shared machine hits both sides of
 a comparison. It reports the median examples/s, the spread (max - min) / median, and the
 share of the CPU's fp32 peak (training FLOPs = 3 x forward FLOPs from
-``reskeras.describe_model``). ``auto`` is what ``reskeras.training.xla.resolve_jit_compile`` picks for
-the cell and ``auto_loss`` how much slower than the better mode that pick is (0 when it picked
+``reskeras.describe_model``). ``auto`` is what
+``reskeras.training.xla.resolve_jit_compile`` picks for the cell and ``auto_loss`` how much slower
+than the better mode that pick is (0 when it picked
 the better one). ``busy`` is the median share of the cores the process kept busy while timed:
 well under 1 means it waited (on the machine, not on the model). The reskeras/keras.applications
 ratio is the median of the per-repeat ratios.
@@ -42,7 +43,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import reskeras as rk  # noqa: E402
-from reskeras.training.config import RECIPES  # noqa: E402
+from reskeras.training.recipes import resolve  # noqa: E402
 from reskeras.training.xla import resolve_jit_compile  # noqa: E402
 
 VOCABULARY, TOKENS = 20_000, 64
@@ -57,9 +58,12 @@ ROWS: dict[str, Callable[[], keras.Model]] = {
     "resnet18": _image("resnet18", (64, 64, 3)),
     "cifar_resnet20": _image("cifar_resnet20", (32, 32, 3)),
     "wide_resnet16": _image("wide_resnet16", (32, 32, 3)),
-    "fmnist_recipe": _image(RECIPES["image"].model, (28, 28, 1)),
+    "fmnist_recipe": _image(resolve({"task": "fashion_mnist"}).config.model, (28, 28, 1)),
     "text_recipe": lambda: rk.build_model(
-        RECIPES["text"].model, num_classes=2, sequence_length=TOKENS, vocabulary_size=VOCABULARY
+        resolve({"task": "sst2"}).config.model,
+        num_classes=2,
+        sequence_length=TOKENS,
+        vocabulary_size=VOCABULARY,
     ),
     "resnet50_v1": lambda: rk.resnet(50, "v1", num_classes=10, input_shape=(64, 64, 3)),
     "keras_applications_resnet50": lambda: keras.applications.ResNet50(

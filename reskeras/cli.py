@@ -13,8 +13,7 @@ import sys
 from collections.abc import Sequence
 
 #: What ``reskeras demo`` trains: the default image recipe, two passes over 45,000 of the
-#: Fashion-MNIST training images (README, "Quick start": one pass over all 60,000 reached
-#: 0.899-0.905, too close to 0.90; two over all of them 0.916 but ~130-160 s on 2 cores).
+#: Fashion-MNIST training images (chosen with the demo's own runs: bench/README.md, "The demo").
 DEMO_TASK, DEMO_NAME = "fashion_mnist", "fashion_mnist_demo"
 DEMO_EPOCHS, DEMO_LIMIT_TRAIN = 2, 45_000
 
@@ -247,7 +246,17 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``reskeras`` console script."""
+    """Entry point of the ``reskeras`` console script.
+
+    Args:
+        argv: the arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0, 2 for an error (one line on stderr), 130 when interrupted.
+    """
+    from reskeras.console import quiet_tensorflow
+
+    quiet_tensorflow()  # before anything imports TensorFlow: no start-up chatter
     try:
         args = _parser().parse_args(argv)
     except SystemExit as stop:  # --help, or a usage error already reported in one line

@@ -5,7 +5,8 @@ are on`` and, on a machine without a GPU, ``E0000 ... failed call to cuInit``. M
 written by static initializers *before* TensorFlow reads ``TF_CPP_MIN_LOG_LEVEL``, so the
 variable alone cannot silence them; :func:`quiet_tensorflow` also points the process's stderr
 at ``/dev/null`` for the duration of the import (Python exceptions still propagate and print).
-``import reskeras`` calls it first thing. It does nothing when the user chose
+The ``reskeras`` command calls it first thing, and the notebooks in their first cell
+(``import reskeras`` itself changes nothing). It does nothing when the user chose
 ``TF_CPP_MIN_LOG_LEVEL`` themselves, set ``RESKERAS_VERBOSE=1``, or ran ``reskeras ... --verbose``.
 """
 

@@ -1,9 +1,19 @@
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+# Test modules in different folders share basenames (data/test_text.py, models/test_text.py),
+# so pytest imports them with --import-mode=importlib (pyproject), which puts nothing on
+# sys.path; the shared helpers (harness, synthetic, support) are imported from here.
+TESTS = str(Path(__file__).resolve().parent)
+if TESTS not in sys.path:
+    sys.path.insert(0, TESTS)
+
 import keras  # noqa: E402
 import pytest  # noqa: E402
+from support import FASHION_DIR, SST2_DIR, require_data  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -14,3 +24,16 @@ def _fresh_keras_state():
     yield
     keras.config.set_dtype_policy("float32")
     keras.backend.clear_session()
+
+
+@pytest.fixture(scope="session")
+def real_fashion_mnist():
+    """Debian's Fashion-MNIST (dataset-fashion-mnist): skipped without it, an error under CI."""
+    return require_data(FASHION_DIR / "train-images-idx3-ubyte.gz", "Fashion-MNIST").parent
+
+
+@pytest.fixture(scope="session")
+def real_sst2():
+    """SST-2 in ../shared/data/sst2: skipped without it, an error under CI."""
+    require_data(SST2_DIR / "train.tsv", "SST-2")
+    return SST2_DIR

@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import FASHION_DIR, REPO
+from support import REPO
+
+pytestmark = pytest.mark.slow  # every test runs the `reskeras` command or a fresh interpreter
 
 CHATTER = re.compile(r"^[IWE]\d{4} |absl::InitializeLog|cuInit", re.M)
 
@@ -33,10 +35,8 @@ def _reskeras(*args: str, cwd, env=None) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def fmnist():
-    if not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip(f"needs Fashion-MNIST in {FASHION_DIR}")
-    return FASHION_DIR
+def fmnist(real_fashion_mnist):
+    return real_fashion_mnist
 
 
 def test_train_prints_no_tensorflow_chatter(fmnist, tmp_path):
@@ -53,7 +53,14 @@ def test_train_prints_no_tensorflow_chatter(fmnist, tmp_path):
 
 
 def test_verbose_and_a_users_log_level_are_honoured(tmp_path):
-    code = "import reskeras, os; print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'))"
+    # `import reskeras` changes no process-wide state; the quiet console is called where the
+    # CLI, the app and the notebooks start.
+    plain = "import reskeras, os; print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'))"
+    untouched = subprocess.run([sys.executable, "-c", plain], capture_output=True, text=True,
+                               env=_quiet_env(), cwd=tmp_path)  # fmt: skip
+    assert untouched.stdout.strip() == "None"
+    code = ("from reskeras.console import quiet_tensorflow; quiet_tensorflow(); import os, "
+            "reskeras; reskeras.cifar_resnet(8); print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'))")
     quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            env=_quiet_env(), cwd=tmp_path)  # fmt: skip
     assert quiet.stdout.strip() == "3" and not CHATTER.search(quiet.stderr)

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from reskeras.data.readers.tfds import load_tfds
-from reskeras.data.spec import DataError, LoadOptions, TaskSpec, TestSet, match_labels
+from reskeras.data.spec import DataError, LoadedTask, LoadOptions, TaskSpec, TestSet, match_labels
 from reskeras.data.tasks import TASKS
 
 __all__ = [
@@ -108,7 +108,7 @@ def load_task(
     validation_split: float = 0.1,
     seed: int = 0,
     image_size: int | Sequence[int] | None = None,
-) -> Dataset:
+) -> LoadedTask:
     """Load a task's train/test splits.
 
     Args:

@@ -30,8 +30,9 @@ class TaskSpec:
     """Static description of a task, and the reader of its files (one entry of ``TASKS``).
 
     ``class_names``/``input_shape`` are ``None`` for user data (``image_folder``/``text_file``)
-    until loaded; ``LoadedTask.spec`` always carries the resolved values. ``input_mean``/``input_std``
-    are per-channel statistics in 0..1 units (images only, ``None`` for text). ``flip`` says
+    until loaded; ``LoadedTask.spec`` always carries the resolved values.
+    ``input_mean``/``input_std`` are per-channel statistics in 0..1 units (images only, ``None`` for
+    text). ``flip`` says
     whether horizontal-flip augmentation is label-preserving for this task.
     """
 
@@ -59,7 +60,6 @@ class TaskSpec:
     def num_classes(self) -> int | None:
         """Number of classes, or ``None`` when they come from user data."""
         return None if self.class_names is None else len(self.class_names)
-
 
 
 @dataclass
@@ -138,7 +138,7 @@ def from_arrays(
     test: tuple[np.ndarray, np.ndarray],
     source: str,
 ) -> LoadedTask:
-    """In-memory numpy splits -> LoadedTask (``from_tensor_slices``; cache happens in the pipeline)."""
+    """In-memory numpy splits -> LoadedTask (``from_tensor_slices``; the pipeline caches)."""
     n = len(class_names)
     for split_name, (_, y) in (("train", train), ("test", test)):
         if len(y) and (int(y.min()) < 0 or int(y.max()) >= n):

@@ -1,5 +1,6 @@
 """Scoring finished runs: accuracy, loss, per-class metrics, the confusion matrix, the most
-confidently wrong examples and collapse checks (drawn and written by :mod:`reskeras.evaluation.report`)."""
+confidently wrong examples and collapse checks (drawn and written by
+:mod:`reskeras.evaluation.report`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from reskeras.evaluation.report import (
     classification_report,
 )
 from reskeras.models.registry import check_kind
+from reskeras.training.recipes import resolve
 from reskeras.training.rundir import RunDir
 
 __all__ = ["classification_report", "evaluate", "score_run"]
@@ -69,42 +71,42 @@ def score_run(
     """:func:`evaluate`, returning the :class:`~reskeras.evaluation.report.Results` (report and the
     ``gallery_size`` most confidently wrong examples) that the app and ``--report`` draw."""
     run = RunDir.open(run_dir)
-    model, config, labels = run.load_model(), run.read_config(), run.read_labels()
-    cfg = dict(config["train"])
+    model, record, labels = run.load_model(), run.read_config(), run.read_labels()
+    cfg = resolve(record.train).config  # the options the run trained with, complete
     if task is None and data is None:
         ds = data_lib.load_task(
-            cfg["task"],
-            cfg["data"],
-            data_dir=cfg.get("data_dir"),
-            text_column=cfg.get("text_column"),
-            label_column=cfg.get("label_column"),
-            seed=cfg["seed"],
+            cfg.task,
+            cfg.data,
+            data_dir=cfg.data_dir,
+            text_column=cfg.text_column,
+            label_column=cfg.label_column,
+            seed=cfg.seed,
         )
         if list(ds.class_names) != list(labels):
             raise ValueError(
-                f"Task {cfg['task']!r} has classes {list(ds.class_names)} but the run was "
+                f"Task {cfg.task!r} has classes {list(ds.class_names)} but the run was "
                 f"trained on {labels}; pass the data it was trained on with --data."
             )
-        test = ds.test.take(cfg["limit_test"]) if cfg.get("limit_test") else ds.test
+        test = ds.test.take(cfg.limit_test) if cfg.limit_test else ds.test
     else:
-        spec = data_lib.get_task(task or cfg["task"])
-        check_kind(config["kind"], spec.name, spec.kind, f"Run {str(run_dir)!r}")
+        spec = data_lib.get_task(task or cfg.task)
+        check_kind(record.kind, spec.name, spec.kind, f"Run {str(run_dir)!r}")
         test_set = data_lib.load_test_set(
             spec.name,
             data,
             class_names=labels,
-            input_shape=config.get("input_shape"),
-            data_dir=cfg.get("data_dir"),
-            text_column=text_column if text_column is not None else cfg.get("text_column"),
-            label_column=label_column if label_column is not None else cfg.get("label_column"),
-            seed=cfg["seed"],
+            input_shape=record.input_shape,
+            data_dir=cfg.data_dir,
+            text_column=text_column if text_column is not None else cfg.text_column,
+            label_column=label_column if label_column is not None else cfg.label_column,
+            seed=cfg.seed,
         )
         test = test_set.examples
         shape = tuple(test.element_spec[0].shape)
-        if config["kind"] == "image" and list(shape) != list(config["input_shape"]):
+        if record.kind == "image" and list(shape) != list(record.input_shape):
             raise data_lib.DataError(
                 f"{test_set.source} holds images of shape {shape} but the run takes "
-                f"{tuple(config['input_shape'])}"
+                f"{tuple(record.input_shape)}"
             )
     # Text runs: the saved vocabulary, or a keras-hub model's own tokenizer.
     preprocessor = run.load_preprocessor()
@@ -135,11 +137,11 @@ def score_run(
     )
     if collapse is not None:
         report["collapsed"] = collapse
-    where = data if data is not None else (task or cfg["task"])
+    where = data if data is not None else (task or cfg.task)
     return Results(
         report,
         list(labels),
-        config["kind"],
+        record.kind,
         mistakes.mistakes,
         title=f"{Path(run_dir).name} on {where}",
     )

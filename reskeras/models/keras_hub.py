@@ -1,4 +1,4 @@
-"""Pretrained text classifiers from keras-hub: the ``pretrained`` family, ``hub:<preset>``.
+"""Pretrained text classifiers from keras-hub: the ``keras_hub`` family, ``hub:<preset>``.
 
 ``build_model("hub:bert_base_en_uncased", num_classes=2)`` is keras-hub's own
 ``TextClassifier`` for the preset's backbone (BERT, DistilBERT, RoBERTa, DeBERTa-v3, ALBERT,
@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 HUB_PREFIX = "hub:"
-HUB_FAMILY = "pretrained"
+HUB_FAMILY = "keras_hub"
 #: The preset the app offers first: the smallest BERT (4.4M parameters).
 DEFAULT_PRESET = "bert_tiny_en_uncased"
 

@@ -4,8 +4,8 @@ A *family* is a builder plus the :class:`~reskeras.models.depths.DepthRule` it c
 *named model* is a family, a depth and preset keyword arguments (timm style: one line each).
 ``build_model`` accepts a named model (``"cifar_resnet56"``), a family with ``depth=``,
 ``<family><depth>`` (``"cifar_resnet8"``), or ``hub:<preset>`` (a keras-hub text classifier,
-the ``pretrained`` family: :mod:`reskeras.models.keras_hub`). The built-in families and models are listed at the
-bottom of this module; a name registered twice is an error.
+the ``keras_hub`` family: :mod:`reskeras.models.keras_hub`). The built-in families and models
+are listed at the bottom of this module; a name registered twice is an error.
 """
 
 from __future__ import annotations

@@ -38,7 +38,6 @@ BYTES_SIGNATURE = "serve_bytes"
 OUTPUT_KEYS = ("probabilities", "class_id", "class_name")
 
 
-
 def _require_serving_api() -> tuple[Any, Any]:
     try:
         import tensorflow as tf

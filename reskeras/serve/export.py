@@ -15,8 +15,9 @@ Layout written under ``base_dir``::
 
 Every signature takes RAW inputs (uint8 images, encoded image bytes or text strings), runs the
 preprocessing inside the graph and returns ``probabilities`` (float32 softmax), ``class_id``
-(int64) and ``class_name`` (string). A keras-hub text classifier (:mod:`reskeras.models.keras_hub`) also
-gets ``serve_token_ids``, which takes what its preprocessor produces (``token_ids``,
+(int64) and ``class_name`` (string). A keras-hub text classifier
+(:mod:`reskeras.models.keras_hub`) also gets ``serve_token_ids``, which takes what its preprocessor
+produces (``token_ids``,
 ``padding_mask`` ...) and needs stock TensorFlow ops only; its raw-string ``serving_default``
 needs tensorflow-text ops, and is exported only when TF Serving has them all
 (:data:`TF_SERVING_TEXT_OPS`), since a SavedModel with an op the server lacks does not load.
@@ -480,7 +481,7 @@ def export_for_serving(
     if version is not None:
         version = _validate_version(version)
 
-    config: dict = {}
+    kind = None  # the run's task kind, when exporting a run directory
     if isinstance(model_or_run, (str, os.PathLike)):
         run_dir = Path(model_or_run)
         if not run_dir.is_dir():
@@ -488,7 +489,8 @@ def export_for_serving(
                 f"{str(run_dir)!r} is not a directory; pass a keras.Model or a reskeras run "
                 "directory (runs/<name>/ with model.keras and labels.json)"
             )
-        model, run_labels, run_pre, config = _load_run(run_dir)
+        model, run_labels, run_pre, record = _load_run(run_dir)
+        kind = record.kind
         class_names = class_names if class_names is not None else run_labels
         preprocessor = preprocessor if preprocessor is not None else run_pre
     else:
@@ -512,7 +514,7 @@ def export_for_serving(
     class_names = [str(n) for n in class_names]
     if any("\n" in n for n in class_names):
         raise ExportError(f"class names must not contain newlines; got {class_names!r}")
-    if config.get("kind") == "text" and preprocessor is None and not hub_model:
+    if kind == "text" and preprocessor is None and not hub_model:
         in_dt = tf.as_dtype(_single_input(model, "model").dtype)
         if in_dt != tf.string:
             raise ExportError(

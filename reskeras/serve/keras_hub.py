@@ -68,7 +68,6 @@ TF_SERVING_TEXT_OPS = frozenset(
 )
 
 
-
 def class_head(names: list[str]):
     def head(logits: tf.Tensor) -> dict[str, tf.Tensor]:
         probs = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)

@@ -57,8 +57,6 @@ KERAS_APPLICATIONS = {
 }
 
 
-
-
 @dataclass
 class Reference:
     """A reference model read in reskeras terms.

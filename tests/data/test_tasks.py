@@ -115,9 +115,7 @@ def test_search_dirs_default_and_override(monkeypatch, tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(
-    not FASHION_DIR.is_dir(), reason=f"{FASHION_DIR} absent (dataset-fashion-mnist)"
-)
+@pytest.mark.usefixtures("real_fashion_mnist")
 def test_fashion_mnist_real_debian_files(monkeypatch):
     monkeypatch.setenv("RESKERAS_DATA_SEARCH", str(FASHION_DIR.parent))
     ds = D.load_task("fashion_mnist")
@@ -300,7 +298,7 @@ def test_cifar_corrupt_and_bad_shape(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not SST2_DIR.is_dir(), reason=f"SST-2 not found at {SST2_DIR}")
+@pytest.mark.usefixtures("real_sst2")
 def test_sst2_shared_copy(monkeypatch):
     monkeypatch.setenv("RESKERAS_DATA_SEARCH", str(SST2_DIR.parent))
     ds = D.load_task("sst2")

@@ -123,7 +123,7 @@ def test_export_serves_raw_strings(vectorizer, tmp_path):
     np.testing.assert_allclose(probs, expected, atol=1e-5)
 
 
-@pytest.mark.skipif(not (SST2_DIR / "train.tsv").exists(), reason=f"SST-2 not found at {SST2_DIR}")
+@pytest.mark.usefixtures("real_sst2")
 def test_sst2_train_evaluate_and_export_run(tmp_path):
     from reskeras.evaluation.scores import evaluate
     from reskeras.training.loop import train

@@ -13,8 +13,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from support import SST2_DIR
-from test_export import run_fresh
+from support import SST2_DIR, run_fresh
 
 from reskeras.cli import main
 from reskeras.evaluation.scores import evaluate
@@ -22,12 +21,12 @@ from reskeras.models.keras_hub import HUB_FAMILY, text_classifier_presets
 from reskeras.models.registry import FAMILIES, build_model, resolve_model
 from reskeras.serve.export import export_for_serving
 from reskeras.serve.keras_hub import TF_SERVING_TEXT_OPS, is_stock_op
-from reskeras.training.config import RECIPES
 from reskeras.training.loop import train
+from reskeras.training.recipes import RECIPES
 from reskeras.training.rundir import RunDir
 
 keras_hub = pytest.importorskip("keras_hub")
-pytestmark = pytest.mark.skipif(not SST2_DIR.is_dir(), reason=f"no SST-2 in {SST2_DIR}")
+pytestmark = pytest.mark.usefixtures("real_sst2")  # skipped without SST-2, an error under CI
 
 WORDS = (
     "the a an and of to is it this that was film movie story good great bad awful best worst "
@@ -76,7 +75,7 @@ def test_registry_and_list(preset, capsys):
     assert not [p for p in presets if p.startswith("esm")]  # protein classifiers left out
     assert main(["list"]) == 0
     listing = capsys.readouterr().out
-    assert "pretrained" in listing and "bert_tiny_en_uncased" in listing
+    assert "keras_hub" in listing and "bert_tiny_en_uncased" in listing
 
     model = build_model(f"hub:{preset}", num_classes=3, sequence_length=12)
     assert isinstance(model, keras_hub.models.BertTextClassifier)

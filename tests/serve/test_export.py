@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from support import REPO
+from support import REPO, run_fresh
 from tensorflow_serving.apis import prediction_log_pb2
 
 from reskeras.models.registry import build_model
@@ -166,7 +166,8 @@ def test_no_xla_in_export_of_jit_compiled_model(exports, image_model, tmp_path):
 
 
 def test_export_fails_loudly_on_xla_and_leaves_nothing(image_model, tmp_path, monkeypatch):
-    monkeypatch.setattr("reskeras.serve.export.find_xla_functions", lambda path: ["__inference_f_1"])
+    xla = ["__inference_f_1"]
+    monkeypatch.setattr("reskeras.serve.export.find_xla_functions", lambda path: xla)
     with pytest.raises(ExportError, match="XLA"):
         export_for_serving(image_model, "m", tmp_path, class_names=CLASSES)
     assert list((tmp_path / "m").iterdir()) == []
@@ -202,56 +203,6 @@ def test_in_process_outputs_match_keras(exports, image_model, text_run):
     np.testing.assert_allclose(out_t["probabilities"].numpy(), ref_t, atol=1e-5)
     names = [n.decode() for n in out_t["class_name"].numpy()]
     assert names == [TEXT_CLASSES[i] for i in ref_t.argmax(-1)]
-
-
-FRESH = textwrap.dedent(
-    """
-    import importlib, json, sys
-    import numpy as np
-    import tensorflow as tf
-
-    spec = json.loads(sys.argv[1])
-    for module in spec.get("imports", []):  # e.g. tensorflow_text: the ops TF Serving links in
-        importlib.import_module(module)
-    inputs = np.load(spec["inputs"], allow_pickle=True)
-    results = {}
-    for key, (path, sig, arg) in spec["calls"].items():
-        loaded = tf.saved_model.load(path)
-        assert type(loaded).__module__.startswith("tensorflow."), type(loaded)
-        if isinstance(arg, str):
-            feed = {arg: tf.constant(inputs[key])}
-        else:  # several inputs, saved as "<key>.<input>"
-            feed = {a: tf.constant(inputs[f"{key}.{a}"]) for a in arg}
-        out = loaded.signatures[sig](**feed)
-        results[key] = out["probabilities"].numpy()
-        results[key + "_ids"] = out["class_id"].numpy()
-        dtypes = sorted({v.dtype.name for v in loaded.variables})  # ExportArchive tracks them
-        results[key + "_vardtypes"] = np.array(dtypes)
-    np.savez(spec["out"], **results)
-    mods = sorted(sys.modules)
-    print(json.dumps({
-        "forbidden": [m for m in mods if m.split(".")[0] in
-                      ("reskeras", "keras_hub", "tensorflow_text")
-                      and m.split(".")[0] not in spec.get("imports", [])],
-    }))
-    """
-)
-
-
-def run_fresh(spec: dict, tmp_path: Path) -> tuple[dict, dict]:
-    """Runs FRESH (plain tensorflow, plus ``spec["imports"]``) in a new process: its report
-    and its outputs (``<key>``: probabilities, ``<key>_ids``: class ids)."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run(
-        [sys.executable, "-c", FRESH, json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1]), dict(np.load(spec["out"]))
 
 
 @pytest.mark.slow

@@ -10,18 +10,18 @@ import os
 import keras
 import pytest
 
+import reskeras as rk
 from reskeras.cli import _parser
 from reskeras.models.depths import DepthChoices, DepthRange, DepthSteps
 from reskeras.models.registry import FAMILIES, Family, register_family, register_model
-from reskeras.training.config import (
+from reskeras.training.config import TrainConfig, add_arguments, from_arguments, options
+from reskeras.training.recipes import (
     RECIPES,
     WEIGHT_DECAY,
-    Recipe,
-    TrainConfig,
-    add_arguments,
     default_lr,
-    from_arguments,
-    options,
+    recipe_for,
+    recipe_options,
+    resolve,
 )
 from reskeras.training.rundir import RunDir, RunError, atomic_write
 from reskeras.ui import kind_defaults, setting_names
@@ -76,18 +76,57 @@ def test_unknown_option_is_a_type_error():
         TrainConfig.from_dict({"epoch": 3})
 
 
+# A run that follows each recipe: (task, model, weights).
+RECIPE_RUNS = {
+    "image": ("fashion_mnist", None, None),
+    "text": ("sst2", None, None),
+    "keras_hub": ("sst2", "hub:bert_tiny_en_uncased", None),
+    "image_finetune": ("fashion_mnist", None, "imagenet"),
+}
+
+
 def test_recipes_fill_the_unset_options():
-    for kind, recipe in RECIPES.items():
-        assert set(recipe.to_dict()) <= set(options())  # a recipe only sets real options
-        resolved = TrainConfig().for_kind(kind)
-        assert resolved.model == recipe.model and resolved.optimizer == recipe.optimizer
+    assert set(RECIPE_RUNS) == set(RECIPES)
+    for name, recipe in RECIPES.items():
+        assert set(recipe_options(recipe)) <= set(options())  # a recipe only sets real options
+        task, model, weights = RECIPE_RUNS[name]
+        kind = "image" if task == "fashion_mnist" else "text"
+        assert recipe_for(kind, model, weights) == name
+        settings = resolve(TrainConfig(task=task, model=model, weights=weights))
+        resolved = settings.config
+        assert settings.recipe == name
+        assert resolved.model == (model or recipe.model) and resolved.optimizer == recipe.optimizer
         assert resolved.weight_decay == WEIGHT_DECAY[recipe.optimizer]
-        assert resolved.lr is None and resolved.epochs is None  # resolved with the data
-        assert default_lr(kind, recipe.optimizer, recipe.batch_size) == recipe.lr
-    mine = TrainConfig(optimizer="sgd", batch_size=32).for_kind("text")
+        assert resolved.epochs == recipe.epochs and resolved.min_steps == recipe.min_steps
+        assert settings.steps_per_epoch is None  # the epoch length waits for the data
+        assert resolved.lr == default_lr(name, recipe.optimizer, recipe.batch_size) == recipe.lr
+    mine = resolve(TrainConfig(task="sst2", optimizer="sgd", batch_size=32)).config
     assert mine.optimizer == "sgd" and mine.batch_size == 32
     assert mine.weight_decay == WEIGHT_DECAY["sgd"]  # the decay follows the optimizer
     assert default_lr("text", "sgd", 256) == pytest.approx(0.1)  # not the recipe's AdamW rate
+    assert mine.lr == pytest.approx(0.1 * 32 / 256)
+
+
+def test_resolve_lays_out_epochs_phases_and_the_run_name():
+    # Small data: the recipe's epochs, each at least min_steps / epochs steps long.
+    small = resolve(TrainConfig(task="fashion_mnist"), num_train=1000)
+    recipe = RECIPES["image"]
+    assert small.steps_per_pass == 1000 // recipe.batch_size
+    assert small.steps_per_epoch == -(-recipe.min_steps // recipe.epochs)
+    # An explicit epochs is exactly that many passes; two replicas double the global batch.
+    two = resolve(TrainConfig(task="fashion_mnist", epochs=2), num_train=60_000, replicas=2)
+    assert two.global_batch == 2 * recipe.batch_size
+    assert two.steps_per_epoch == 60_000 // (2 * recipe.batch_size)
+    assert two.config.lr == pytest.approx(recipe.lr * 2)  # SGD scales with the global batch
+    assert two.run_name.startswith("fashion_mnist-cifar_resnet14_fast-")
+    family = resolve(TrainConfig(task="fashion_mnist", model="cifar_resnet", depth=20))
+    assert family.run_name.startswith("fashion_mnist-cifar_resnet20-")
+    tuned = resolve(TrainConfig(task="fashion_mnist", weights="imagenet", epochs=3))
+    assert [(p.end, p.frozen) for p in tuned.phases] == [(1, "backbone"), (3, "none")]
+    with pytest.raises(rk.DataError, match=r"10 training examples make no full batch of 128"):
+        resolve(TrainConfig(task="fashion_mnist"), num_train=10)
+    with pytest.raises(ValueError, match=r"takes text inputs but task 'fashion_mnist' is image"):
+        resolve(TrainConfig(task="fashion_mnist", model="transformer2"))
 
 
 def test_app_settings_and_defaults_come_from_the_config():
@@ -140,7 +179,7 @@ def test_depth_rules_are_what_builders_check_and_the_app_offers():
 
 def test_recipe_models_are_registered():
     for recipe in RECIPES.values():
-        assert isinstance(recipe, Recipe)
+        assert isinstance(recipe, TrainConfig)
         keras.backend.clear_session()
         from reskeras.models.registry import resolve_model
 

@@ -25,7 +25,7 @@ from reskeras.training.distributed import localhost_tf_configs
 from reskeras.training.loop import TrainingError, train
 
 pytestmark = pytest.mark.slow
-needs_fmnist = pytest.mark.skipif(not FASHION_DIR.exists(), reason="Fashion-MNIST not installed")
+needs_fmnist = pytest.mark.usefixtures("real_fashion_mnist")
 
 # A small Fashion-MNIST subset and a tiny model; a constant learning rate keeps runs that
 # differ only in how the batch is split close (see LOSS_RTOL).

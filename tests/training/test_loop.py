@@ -17,10 +17,10 @@ from synthetic import make_idx_dir, make_image_folder
 from reskeras.cli import main
 from reskeras.data import DataError
 from reskeras.evaluation.scores import evaluate
-from reskeras.training.config import RECIPES, WEIGHT_DECAY
 from reskeras.training.distributed import make_strategy
 from reskeras.training.loop import TrainingError, train
 from reskeras.training.optim import OneCycle, make_optimizer, make_schedule
+from reskeras.training.recipes import RECIPES, WEIGHT_DECAY
 from reskeras.training.rundir import RunDir
 
 # Tiny runs pin their schedule (cosine with a warm-up epoch, crop augmentation) so that their
@@ -286,7 +286,7 @@ def test_package_train_is_always_the_function():
 
     assert rk.train is reskeras.training.loop.train
     assert callable(rk.train) and rk.train is rk.train
-    assert rk.training is reskeras.training.loop
+    assert rk.training is reskeras.training  # the sub-package, beside the function
 
 
 def test_cli_train_without_model_uses_the_recipe_of_the_task_kind(fmnist, tmp_path, capsys):

@@ -18,9 +18,9 @@ _cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(_cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 from reskeras.evaluation.scores import evaluate  # noqa: E402
-from reskeras.training.config import RECIPES  # noqa: E402
 from reskeras.training.distributed import make_strategy  # noqa: E402
 from reskeras.training.loop import train  # noqa: E402
+from reskeras.training.recipes import RECIPES  # noqa: E402
 
 # Two replicas normalize each half of the global batch with its own batch-norm statistics
 # where one replica normalizes the whole batch. That is the whole difference, and it keeps the
@@ -44,7 +44,7 @@ def test_mirrored_uses_both_logical_cpus():
     ]
 
 
-@pytest.mark.skipif(not FASHION_DIR.exists(), reason="Fashion-MNIST is not installed")
+@pytest.mark.usefixtures("real_fashion_mnist")
 def test_two_replicas_train_like_one_on_the_global_batch(tmp_path):
     # Real images: the synthetic ones are told apart by their brightness, which batch norm
     # over 16 rather than 32 of them distorts far more than it does real pictures.

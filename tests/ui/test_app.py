@@ -14,7 +14,7 @@ import tensorflow as tf
 from reskeras import ui
 from reskeras.data import DataError, list_tasks
 from reskeras.models.registry import FAMILIES
-from reskeras.training.config import RECIPES, default_lr
+from reskeras.training.recipes import RECIPES, default_lr
 
 # A training thread must finish well within this; it only bounds a hang, it times nothing.
 THREAD_TIMEOUT = 300

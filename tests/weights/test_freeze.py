@@ -11,13 +11,15 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from support import watch_download_timeout
 from synthetic import make_idx_dir, make_image_folder
 
 import reskeras as rk
 from reskeras import ui
 from reskeras.cli import main
-from reskeras.training.config import FINETUNE_LR_SCALE, RECIPES, TrainConfig, default_lr
+from reskeras.training.config import FINETUNE_LR_SCALE, TrainConfig
 from reskeras.training.loop import _phases, train
+from reskeras.training.recipes import RECIPES, default_lr, resolve
 from reskeras.weights.freeze import freeze, frozen_layers
 
 keras_hub = pytest.importorskip("keras_hub")
@@ -91,13 +93,13 @@ def test_phases_train_the_head_first_then_all_at_a_lower_rate():
 
 
 def test_pretrained_weights_select_the_finetune_recipe():
-    tuned = TrainConfig(weights="imagenet").for_kind("image")
-    recipe = RECIPES["finetune"]
+    tuned = resolve(TrainConfig(weights="imagenet")).config
+    recipe = RECIPES["image_finetune"]
     assert (tuned.model, tuned.head_epochs, tuned.augment) == ("resnet50", 1, True)
     assert tuned.optimizer == recipe.optimizer and tuned.batch_size == recipe.batch_size
-    own = TrainConfig(weights="mine.weights.h5").for_kind("image")
+    own = resolve(TrainConfig(weights="mine.weights.h5")).config
     assert own.model == RECIPES["image"].model and own.head_epochs == 0
-    assert default_lr("finetune", "sgd", 64) == recipe.lr
+    assert default_lr("image_finetune", "sgd", 64) == recipe.lr
 
 
 def test_cli_fine_tunes_a_frozen_backbone_and_the_export_still_matches(preset, tmp_path, capsys):
@@ -201,9 +203,9 @@ def test_app_offers_the_weights_that_exist(monkeypatch, tmp_path):
     assert "resnet_18_imagenet" in app.weights.options and "imagenet" not in app.weights.options
     assert app.head_epochs.value == 0
     app.weights.value = "resnet_18_imagenet"
-    recipe = RECIPES["finetune"]
+    recipe = RECIPES["image_finetune"]
     assert app.head_epochs.value == recipe.head_epochs and app.batch_size.value == recipe.batch_size
-    assert app.lr.value == pytest.approx(default_lr("finetune", "sgd", app.batch_size.value))
+    assert app.lr.value == pytest.approx(default_lr("image_finetune", "sgd", app.batch_size.value))
     config = ui.train_config(app.values())
     assert config["weights"] == "resnet_18_imagenet" and config["head_epochs"] == 1
     app.weights.value = ""
@@ -212,7 +214,7 @@ def test_app_offers_the_weights_that_exist(monkeypatch, tmp_path):
 
 def test_app_says_in_one_line_when_weights_are_unavailable(monkeypatch, tmp_path):
     monkeypatch.setattr(keras.src.backend.config, "_KERAS_DIR", str(tmp_path / "keras"))
-    monkeypatch.setattr(rk.pretrained, "DOWNLOAD_TIMEOUT", 2)
+    timeouts = watch_download_timeout(monkeypatch, 2.5)
     folder = make_image_folder(tmp_path / "pets", size=32)
     app = ui.TrainerApp(
         task="image_folder", data=str(folder), family="resnet", depth=101, build=False,
@@ -227,6 +229,7 @@ def test_app_says_in_one_line_when_weights_are_unavailable(monkeypatch, tmp_path
     assert app.status_text.startswith(failed)
     assert "not available (offline?)" in app.status_text
     assert "\n" not in app.status_text
+    assert 2.5 in timeouts  # the download ran under reskeras.weights.named.DOWNLOAD_TIMEOUT
 
 
 def test_resume_at_the_phase_boundary_unfreezes(tmp_path):

@@ -20,6 +20,7 @@ import re
 import keras
 import numpy as np
 import pytest
+from support import watch_download_timeout
 
 import reskeras as rk
 from reskeras.weights import port as pretrained
@@ -242,9 +243,10 @@ def test_imagenet_weights_come_through_keras_applications_download_path(tmp_path
 
 def test_imagenet_weights_unavailable_offline_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(keras.src.backend.config, "_KERAS_DIR", str(tmp_path))
-    monkeypatch.setattr(pretrained, "DOWNLOAD_TIMEOUT", 2)
+    timeouts = watch_download_timeout(monkeypatch, 2.5)
     with pytest.raises(rk.WeightsError, match=r"ResNet101V2 'imagenet' weights are not available"):
         rk.resnet(101, "v2", weights="imagenet", input_shape=(SIZE, SIZE, 3))
+    assert 2.5 in timeouts  # the download ran under reskeras.weights.named.DOWNLOAD_TIMEOUT
 
 
 def test_weights_that_do_not_exist_for_the_choice_say_what_does():
