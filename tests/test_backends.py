@@ -8,6 +8,8 @@ import textwrap
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a fresh interpreter on the PyTorch backend
+
 SCRIPT = textwrap.dedent(
     """
     import importlib.machinery, os, sys

@@ -24,8 +24,6 @@ NAMES = [
     "04_export_and_serve.ipynb",
 ]
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture
 def jupyter_env(tmp_path, monkeypatch):
@@ -97,6 +95,7 @@ def test_notebook_is_committed_clean_and_parameterised(name):
             assert cell.outputs == [] and cell.execution_count is None, "clear outputs"
 
 
+@pytest.mark.slow  # a Jupyter kernel per notebook
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_end_to_end(name, jupyter_env):
     papermill = pytest.importorskip("papermill")

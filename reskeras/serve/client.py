@@ -18,6 +18,14 @@ from typing import Any
 import numpy as np
 
 from reskeras.errors import ServingError
+from reskeras.serve.keys import (
+    INPUT_IMAGE_BYTES,
+    INPUT_IMAGES,
+    INPUT_TEXT,
+    OUTPUT_KEYS,
+    SIGNATURE_BYTES,
+    SIGNATURE_DEFAULT,
+)
 
 __all__ = [
     "ServingError",
@@ -32,10 +40,6 @@ __all__ = [
     "rest_url",
     "text_request",
 ]
-
-DEFAULT_SIGNATURE = "serving_default"
-BYTES_SIGNATURE = "serve_bytes"
-OUTPUT_KEYS = ("probabilities", "class_id", "class_name")
 
 
 def _require_serving_api() -> tuple[Any, Any]:
@@ -89,7 +93,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def build_rest_request(
-    inputs: Mapping[str, Any], signature_name: str = DEFAULT_SIGNATURE
+    inputs: Mapping[str, Any], signature_name: str = SIGNATURE_DEFAULT
 ) -> dict[str, Any]:
     """REST body in row format: ``{"signature_name": ..., "instances": [{key: value}, ...]}``.
 
@@ -126,14 +130,14 @@ def image_request(images: Any) -> dict[str, Any]:
         if arr.size and (arr.min() < 0 or arr.max() > 255):
             raise ValueError(f"images must be raw pixels 0..255; got [{arr.min()}, {arr.max()}]")
         arr = np.round(arr).astype(np.uint8)
-    return build_rest_request({"images": arr})
+    return build_rest_request({INPUT_IMAGES: arr})
 
 
 def image_bytes_request(encoded: Sequence[bytes]) -> dict[str, Any]:
     """REST body for ``serve_bytes``: encoded PNG/JPEG files, sent base64 (``{"b64": ...}``)."""
     if isinstance(encoded, (bytes, bytearray)):
         encoded = [encoded]
-    return build_rest_request({"image_bytes": [bytes(b) for b in encoded]}, BYTES_SIGNATURE)
+    return build_rest_request({INPUT_IMAGE_BYTES: [bytes(b) for b in encoded]}, SIGNATURE_BYTES)
 
 
 def text_request(texts: Sequence[str] | str) -> dict[str, Any]:
@@ -143,7 +147,7 @@ def text_request(texts: Sequence[str] | str) -> dict[str, Any]:
     texts = [t.decode("utf-8") if isinstance(t, bytes) else t for t in texts]
     if not all(isinstance(t, str) for t in texts):
         raise ValueError(f"texts must be strings; got {texts!r:.200}")
-    return build_rest_request({"text": texts})
+    return build_rest_request({INPUT_TEXT: texts})
 
 
 def _row(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -216,7 +220,7 @@ def predictions_to_arrays(predictions: Sequence[Mapping[str, Any]]) -> dict[str,
 def build_grpc_request(
     name: str,
     inputs: Mapping[str, Any],
-    signature_name: str = DEFAULT_SIGNATURE,
+    signature_name: str = SIGNATURE_DEFAULT,
     version: int | None = None,
 ) -> Any:
     """A ``tensorflow_serving.apis.predict_pb2.PredictRequest`` for ``PredictionService``.

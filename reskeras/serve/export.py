@@ -43,15 +43,22 @@ import tensorflow as tf
 
 from reskeras.errors import one_line
 from reskeras.serve.keras_hub import (
-    INPUT_TEXT,
-    SIGNATURE_DEFAULT,
-    SIGNATURE_TOKEN_IDS,
     ExportError,
     class_head,
     hub_archive,
     is_stock_op,
     write_ops,
 )
+from reskeras.serve.keys import (
+    INPUT_IMAGE_BYTES,
+    INPUT_IMAGES,
+    INPUT_TEXT,
+    LABELS_FILE,
+    SIGNATURE_BYTES,
+    SIGNATURE_DEFAULT,
+    SIGNATURE_TOKEN_IDS,
+)
+from reskeras.serve.warmup import warmup_requests, write_warmup
 from reskeras.training.rundir import RunDir, RunError, atomic_write, fsync_dir
 
 __all__ = [
@@ -64,22 +71,15 @@ __all__ = [
     "write_models_config",
 ]
 
-SIGNATURE_BYTES = "serve_bytes"
-INPUT_IMAGES = "images"
-INPUT_IMAGE_BYTES = "image_bytes"
 
 MODELS_CONFIG = "models.config"
 DOCKER_MODELS_CONFIG = "models.docker.config"
 DOCKER_MODELS_ROOT = "/models"
-WARMUP_FILE = "tf_serving_warmup_requests"
-LABELS_FILE = "labels.txt"
 
 NAME_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
 _NAME_RE = re.compile(rf"^{NAME_PATTERN}$")
 _TMP_PREFIX = ".tmp-"
 _LOCK_FILE = ".reskeras-export.lock"
-_DEFAULT_TEXT_WARMUP = ("a short example sentence", "another one")
-_MAX_WARMUP_EXAMPLES = 16
 
 
 @dataclass(frozen=True)
@@ -365,90 +365,6 @@ def _build_archive(
     return archive, concrete, kind, info
 
 
-# --------------------------------------------------------------------------- warmup
-
-
-def _prediction_log_bytes(model_name: str, signature: str, inputs: dict[str, np.ndarray]) -> bytes:
-    """Serialized ``tensorflow.serving.PredictionLog`` with ``predict_log.request`` set."""
-    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
-
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model_name
-    request.model_spec.signature_name = signature
-    for key in sorted(inputs):
-        request.inputs[key].CopyFrom(tf.make_tensor_proto(inputs[key]))
-    log = prediction_log_pb2.PredictionLog(
-        predict_log=prediction_log_pb2.PredictLog(request=request)
-    )
-    return log.SerializeToString()
-
-
-def _warmup_inputs(
-    kind: str, info: dict, warmup_examples: Any
-) -> list[tuple[str, dict[str, np.ndarray]]]:
-    if kind == "text":
-        if warmup_examples is None:
-            texts = list(_DEFAULT_TEXT_WARMUP)
-        else:
-            if isinstance(warmup_examples, (str, bytes)):
-                warmup_examples = [warmup_examples]
-            texts = list(np.asarray(warmup_examples, dtype=object).reshape(-1))
-            if not texts or not all(isinstance(t, (str, bytes)) for t in texts):
-                raise ExportError(
-                    "warmup_examples for a text model must be a non-empty list of strings; "
-                    f"got {warmup_examples!r:.200}"
-                )
-        arr = np.array(
-            [t.encode() if isinstance(t, str) else t for t in texts[:_MAX_WARMUP_EXAMPLES]],
-            dtype=object,
-        )
-        requests = []
-        if info.get("raw_text", True):
-            requests.append((SIGNATURE_DEFAULT, {INPUT_TEXT: arr}))
-        if "preprocessor" in info:  # a keras-hub model: its token-id signature too
-            packed = info["preprocessor"](tf.constant(arr))
-            ids = {k: np.asarray(v).astype(info["input_dtypes"][k]) for k, v in packed.items()}
-            requests.append((SIGNATURE_TOKEN_IDS, ids))
-        return requests
-
-    h, w, c = info["input_shape"]
-    if warmup_examples is None:
-        images = np.full((2, h, w, c), 128, dtype=np.uint8)  # mid-grey
-    else:
-        images = np.asarray(warmup_examples)
-        if images.ndim == 3:
-            images = images[None]
-        if images.ndim != 4 or images.shape[1:] != (h, w, c) or images.shape[0] == 0:
-            raise ExportError(
-                f"warmup_examples must be uint8 images shaped [n, {h}, {w}, {c}]; "
-                f"got shape {images.shape}"
-            )
-        if images.dtype != np.uint8:
-            if images.min() < 0 or images.max() > 255:
-                raise ExportError(
-                    "warmup_examples must hold raw pixel values 0..255; got range "
-                    f"[{images.min()}, {images.max()}]"
-                )
-            images = np.round(images).astype(np.uint8)
-    images = images[:_MAX_WARMUP_EXAMPLES]
-    encoded = np.array([tf.io.encode_png(tf.constant(im)).numpy() for im in images], dtype=object)
-    return [
-        (SIGNATURE_DEFAULT, {INPUT_IMAGES: images}),
-        (SIGNATURE_DEFAULT, {INPUT_IMAGES: images[:1]}),
-        (SIGNATURE_BYTES, {INPUT_IMAGE_BYTES: encoded}),
-    ]
-
-
-def _write_warmup(export_dir: Path, name: str, requests: list[tuple[str, dict]]) -> Path:
-    out_dir = export_dir / "assets.extra"
-    out_dir.mkdir(exist_ok=True)
-    path = out_dir / WARMUP_FILE
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for signature, inputs in requests:
-            writer.write(_prediction_log_bytes(name, signature, inputs))
-    return path
-
-
 # --------------------------------------------------------------------------- main entry point
 
 
@@ -535,7 +451,7 @@ def export_for_serving(
         archive, concrete, kind, info = hub_archive(model, class_names, preprocessor, raw_text)
     else:
         archive, concrete, kind, info = _build_archive(model, class_names, preprocessor)
-    requests = _warmup_inputs(kind, info, warmup_examples)
+    requests = warmup_requests(kind, info, warmup_examples)
 
     base.mkdir(parents=True, exist_ok=True)
     model_dir.mkdir(exist_ok=True)
@@ -555,7 +471,7 @@ def export_for_serving(
             archive.write_out(str(tmp), verbose=False)
             (tmp / "assets").mkdir(exist_ok=True)
             (tmp / "assets" / LABELS_FILE).write_text("\n".join(class_names) + "\n")
-            _write_warmup(tmp, name, requests)
+            write_warmup(tmp, name, requests)
             ops = write_ops(tmp)
             xla = find_xla_functions(tmp)
             if xla:
@@ -593,9 +509,3 @@ def export_for_serving(
         nonstock_ops=nonstock,
         warnings=tuple(notes),
     )
-
-
-def read_warmup_requests(export_dir: str | os.PathLike) -> list[bytes]:
-    """Raw serialized PredictionLog records of an export's warmup file."""
-    path = Path(export_dir) / "assets.extra" / WARMUP_FILE
-    return [r.numpy() for r in tf.data.TFRecordDataset(str(path))]

@@ -18,10 +18,9 @@ import keras
 import tensorflow as tf
 
 from reskeras.errors import ExportError, one_line
+from reskeras.serve.keys import INPUT_TEXT, OPS_FILE, SIGNATURE_DEFAULT, SIGNATURE_TOKEN_IDS
 
 __all__ = [
-    "OPS_FILE",
-    "SIGNATURE_TOKEN_IDS",
     "TF_SERVING_TEXT_OPS",
     "ExportError",
     "class_head",
@@ -31,12 +30,6 @@ __all__ = [
     "write_ops",
 ]
 
-#: Signature and input keys shared by the exports.
-SIGNATURE_DEFAULT = "serving_default"
-SIGNATURE_TOKEN_IDS = "serve_token_ids"
-INPUT_TEXT = "text"
-
-OPS_FILE = "ops.txt"
 #: tensorflow-text ops that TF Serving's model server has: it links TF Text 2.12 (as of its
 #: latest releases), and an op added to TF Text later makes the whole SavedModel fail to load
 #: there. The ops of keras-hub's tokenizers (WordPiece, SentencePiece, byte-pair, byte and

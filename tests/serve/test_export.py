@@ -24,9 +24,9 @@ from reskeras.serve.export import (
     export_for_serving,
     find_xla_functions,
     list_versions,
-    read_warmup_requests,
     validate_model_name,
 )
+from reskeras.serve.warmup import read_warmup_requests
 
 BIN = Path(sys.executable).parent
 CLASSES = ["cat", "dog", "bird"]
@@ -350,14 +350,14 @@ CRASH = textwrap.dedent(
     x = keras.layers.Rescaling(1 / 255, name="preprocess")(inp)
     x = keras.layers.GlobalAveragePooling2D()(x)
     model = keras.Model(inp, keras.layers.Dense(2, dtype="float32")(x))
-    real = E._write_warmup
+    real = E.write_warmup
 
     def slow(*args, **kwargs):  # saved_model.pb and variables are written: die half-way
         real(*args, **kwargs)
         print("MID-EXPORT", flush=True)
         time.sleep(300)
 
-    E._write_warmup = slow
+    E.write_warmup = slow
     E.export_for_serving(model, "crash", sys.argv[1])
     """
 )

@@ -100,6 +100,7 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "reskeras.cli", *args]
 
 
+@pytest.mark.slow  # a `python -m reskeras.cli train` process
 def test_sigkill_mid_epoch_then_resume(fmnist, tmp_path):
     run = tmp_path / "killed"
     args = ["--task", "fashion_mnist", "--data", str(fmnist), "--model", "cifar_resnet8",

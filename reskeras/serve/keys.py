@@ -1,0 +1,37 @@
+"""The names an export serves under: signature, input and output keys, and its extra files.
+
+Shared by the exporter and the client, so a request always names what the SavedModel has;
+no TensorFlow here, so the client imports it on a machine with only numpy.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "INPUT_IMAGES",
+    "INPUT_IMAGE_BYTES",
+    "INPUT_TEXT",
+    "LABELS_FILE",
+    "OPS_FILE",
+    "OUTPUT_KEYS",
+    "SIGNATURE_BYTES",
+    "SIGNATURE_DEFAULT",
+    "SIGNATURE_TOKEN_IDS",
+    "WARMUP_FILE",
+]
+
+#: Raw pixels (images), raw strings (text): what TF Serving's default signature takes.
+SIGNATURE_DEFAULT = "serving_default"
+#: Encoded image files (PNG/JPEG/GIF/BMP bytes).
+SIGNATURE_BYTES = "serve_bytes"
+#: What a keras-hub model's preprocessor produces (token ids and masks).
+SIGNATURE_TOKEN_IDS = "serve_token_ids"
+INPUT_IMAGES = "images"
+INPUT_IMAGE_BYTES = "image_bytes"
+INPUT_TEXT = "text"
+#: Every classifier signature returns these: float32 softmax, int64 class id, class name.
+OUTPUT_KEYS = ("probabilities", "class_id", "class_name")
+#: ``assets.extra/`` files: TF Serving's warm-up records, the op types the graph needs.
+WARMUP_FILE = "tf_serving_warmup_requests"
+OPS_FILE = "ops.txt"
+#: The class names, one a line (``assets/``).
+LABELS_FILE = "labels.txt"
