@@ -6,19 +6,19 @@ Notebooks only import and show it::
     app = TrainerApp(task="fashion_mnist")
     app
 
-Its training widgets are made from :class:`reskeras.training.config.TrainConfig` (one per option with
-an app label, named like the CLI flag) and start at the recipe of the task's kind, so the
-app trains exactly what ``reskeras train`` would. Widgets are public attributes
-(``app.depth``, ``app.build_button`` ...): tests and notebooks drive the app by setting
-values and calling ``button.click()``. Training runs in a background thread; **Stop** sets the
-``threading.Event`` given to ``train(stop_event=...)``, and any exception ends up as a
-one-line message in the status area.
+Its training widgets are made from :class:`reskeras.training.config.TrainConfig` (one per
+option with an app label, named like the CLI flag) and start at what
+:func:`reskeras.training.recipes.resolve` decides for the task, so the app trains exactly what
+``reskeras train`` would. :func:`~reskeras.ui.widgets.build_widgets` makes the widgets
+(``app.controls``); each is also a public attribute (``app.depth``, ``app.build_button`` ...):
+tests and notebooks drive the app by setting values and calling ``button.click()``. Training
+runs in a background thread; **Stop** sets the ``threading.Event`` given to
+``train(stop_event=...)``, and any exception ends up as a one-line message in the status area.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import html
 import math
 import re
@@ -36,9 +36,9 @@ from reskeras.errors import one_line
 from reskeras.evaluation.report import Results
 from reskeras.evaluation.scores import score_run
 from reskeras.models.keras_hub import HUB_FAMILY
-from reskeras.models.registry import MODELS, resolve_model
-from reskeras.training.config import RECIPES, Recipe, default_lr, recipe_key
+from reskeras.models.registry import MODELS
 from reskeras.training.loop import train
+from reskeras.training.recipes import RunSettings
 from reskeras.ui import settings as s
 from reskeras.ui.render import (
     export_html,
@@ -47,12 +47,11 @@ from reskeras.ui.render import (
     history_svg,
     summary_html,
 )
-from reskeras.ui.widgets import AppProgress, build_widgets, is_number
+from reskeras.ui.widgets import AppProgress, AppWidgets, build_widgets, is_number
 
 __all__ = ["TrainerApp"]
 
 _STATUS_COLORS = {"info": "#1f4e79", "ok": "#1b6e20", "error": "#b00020"}
-_RECIPE_FIELDS = frozenset(Recipe.__dataclass_fields__)
 
 
 class TrainerApp:
@@ -64,13 +63,19 @@ class TrainerApp:
             recipe's model as the preset); an explicit family starts without a preset.
         depth: initial depth (default: the preset's, else 20/18/16 when the family offers it).
         data: a data path (required for image_folder / text_file, optional otherwise).
-        runs_dir: where training runs go (``runs_dir/<task>-<family><depth>-<time>``).
+        runs_dir: where training runs go (``runs_dir/<task>-<model>-<time>``, the run name
+            :func:`~reskeras.training.recipes.resolve` gives; ``-2``, ``-3`` ... if taken).
         export_dir: base directory of exports (``export_dir/<name>/<version>``).
         debounce_s: seconds of quiet after a slider move before the summary is rebuilt (0:
             rebuild at once, synchronously).
         build: build the summary on construction.
         **settings: initial widget values by name, e.g. ``epochs=1, limit_train=256,
             xla=False`` (see :meth:`values` for the names).
+
+    Attributes:
+        controls: the app's widgets and their layout (:class:`~reskeras.ui.widgets.AppWidgets`);
+            each widget is an attribute of the app too, by name (``app.lr``, ``app.status``,
+            ``app.widget`` the whole layout).
     """
 
     def __init__(
@@ -105,8 +110,10 @@ class TrainerApp:
         self._syncing = False
         self._spec_cache: dict = {}
         self._kind = spec.kind
-        self._recipe = spec.kind  # the recipe the training settings start from
-        build_widgets(self, spec, str(export_dir))
+        self._recipe: str | None = None  # the recipe the training settings were last set from
+        self.controls: AppWidgets = build_widgets(spec, str(export_dir), s.kind_defaults(spec.name))
+        for name, widget in self.controls.by_name().items():
+            setattr(self, name, widget)
 
         with self._quiet():
             if data is not None:
@@ -165,20 +172,35 @@ class TrainerApp:
     def _weights_value(self) -> str | None:
         return self.weights.value.strip() or None
 
-    def _default_lr(self, batch_size: int | None = None) -> float:
-        return default_lr(self._recipe, self.optimizer.value, batch_size or self.batch_size.value)
+    def _defaults(self, **choices: Any) -> RunSettings:
+        """What resolve() decides for the chosen task, preset and weights (and ``choices``:
+        an ``optimizer``, a ``batch_size``); the preset's recipe, the recipe's model else."""
+        return s.default_settings(
+            self.task.value,
+            model=self.preset.value or None,
+            weights=self._weights_value(),
+            **choices,
+        )
 
-    def _apply_recipe(self, key: str) -> None:
-        """Training settings from the recipe ``key`` (a task kind, ``"pretrained"`` or
-        ``"finetune"``), with the chosen weights."""
+    def _default_lr(self, batch_size: int | None = None) -> float:
+        """The learning rate train() takes for the chosen optimizer and batch size."""
+        batch_size = batch_size or self.batch_size.value
+        return self._defaults(optimizer=self.optimizer.value, batch_size=batch_size).config.lr
+
+    def _apply_defaults(self) -> None:
+        """The training settings a recipe decides start over at resolve()'s values for the
+        chosen task, preset and weights (the recipe's optimizer and batch size included)."""
         kind = rdata.get_task(self.task.value).kind
-        defaults = s.kind_defaults(key, weights=self._weights_value())
-        for setting in self._training:
-            field, option = s.app_options()[setting]
-            if field in _RECIPE_FIELDS and option.kind in (None, kind):
-                getattr(self, setting).value = defaults[setting]
-        self._recipe = key
-        self.lr.value = self._default_lr()
+        model, weights = self.preset.value or None, self._weights_value()
+        defaults = s.kind_defaults(self.task.value, model=model, weights=weights)
+        with self._quiet():
+            for setting, widget in self.controls.training.items():
+                field, option = s.app_options()[setting]
+                # None: this recipe leaves the option unset (keras-hub's own vocabulary).
+                if field in s.RECIPE_FIELDS and option.kind in (None, kind):
+                    if defaults[setting] is not None:
+                        widget.value = defaults[setting]
+        self._recipe = self._defaults().recipe
 
     def _refresh_weights(self) -> None:
         """Offers the pretrained weights that exist for the chosen family, preset and depth."""
@@ -188,19 +210,18 @@ class TrainerApp:
 
     def _on_task(self) -> None:
         spec = rdata.get_task(self.task.value)
-        recipe = RECIPES[spec.kind]
         if spec.kind != self._kind or not self.family.options:
             # A new kind starts from its recipe: its model, and its training settings.
             if spec.kind != "image":
                 self.weights.value = ""
-            self._apply_recipe(spec.kind)
             self._kind = spec.kind
+            recipe = s.default_settings(spec.name, weights=self._weights_value())
             self.family.options = s.families_for_kind(spec.kind)
-            family, _, _ = resolve_model(recipe.model)
-            self.family.value = family.name
+            self.family.value = recipe.family.name
             self._on_family()
-            self.preset.value = recipe.model
+            self.preset.value = recipe.config.model
             self._on_preset()
+            self._apply_defaults()
         self.data.placeholder = (
             "optional: a local copy (searched automatically)"
             if not spec.user_data
@@ -220,10 +241,9 @@ class TrainerApp:
         defaults = [] if family == HUB_FAMILY else [("family defaults", s.NO_PRESET)]
         self.preset.options = defaults + [(name, name) for name in s.presets(family)]
         self.preset.value = s.default_preset(family)
-        # A pretrained preset is fine-tuned with its own recipe; leaving it, the task's.
-        key = recipe_key(self._kind, self.preset.value or None, self._weights_value())
-        if key != self._recipe:
-            self._apply_recipe(key)
+        # A keras-hub preset is fine-tuned with its own recipe; leaving it, the task's.
+        if self._defaults().recipe != self._recipe:
+            self._apply_defaults()
         self.depth.options = list(s.valid_depths(family))
         self.depth.value = s.default_depth(family, current)
         opts = s.family_options(family)
@@ -257,10 +277,10 @@ class TrainerApp:
         show(self.width, opts.get("width") is not None)
         show(self.residual, bool(opts.get("residual")))
         show(self.drop_path_rate, bool(opts.get("drop_path")))
-        show(self._text_box, spec.kind == "text")
-        for setting in self._training:
+        show(self.controls.text_box, spec.kind == "text")
+        for setting, widget in self.controls.training.items():
             if s.app_options()[setting][1].kind == "image":
-                show(getattr(self, setting), spec.kind == "image")
+                show(widget, spec.kind == "image")
 
     def _task_changed(self, change=None) -> None:
         if self._syncing:
@@ -286,6 +306,8 @@ class TrainerApp:
         self._schedule_build()
 
     def _optimizer_changed(self, change) -> None:
+        if self._syncing:  # a recipe being applied sets the learning rate itself
+            return
         self.lr.value = self._default_lr()
 
     def _depth_changed(self, change) -> None:
@@ -293,16 +315,15 @@ class TrainerApp:
 
     def _weights_changed(self, change) -> None:
         # Pretrained weights switch to the fine-tuning recipe (and back).
-        kind = rdata.get_task(self.task.value).kind
-        preset = self.preset.value or None
-        old = recipe_key(kind, preset, str(change["old"] or "").strip() or None)
-        key = recipe_key(kind, preset, self._weights_value())
-        if old != key:
-            with self._quiet():
-                self._apply_recipe(key)
+        if self._syncing:  # a new task applies its recipe once its model is chosen
+            return
+        if self._defaults().recipe != self._recipe:
+            self._apply_defaults()
 
     def _batch_size_changed(self, change) -> None:
         # Follow the linear scaling rule unless the learning rate was set by hand.
+        if self._syncing:
+            return
         if math.isclose(self.lr.value, self._default_lr(change["old"])):
             self.lr.value = self._default_lr(change["new"])
 
@@ -385,22 +406,21 @@ class TrainerApp:
         return self
 
     def train_config(self) -> dict[str, Any]:
-        """The keyword arguments the Train button hands to :func:`reskeras.training.loop.train`."""
-        values = self.values()
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        model = values["preset"] if values["family"] == HUB_FAMILY else None
-        what = (
-            model.split("/")[-1].replace(":", "-")
-            if model
-            else f"{values['family']}{values['depth']}"
-        )
-        base = f"{values['task']}-{what}-{stamp}"
-        out = self.runs_dir / base
+        """The keyword arguments the Train button hands to :func:`reskeras.training.loop.train`
+        (``out``: a new directory under ``runs_dir``, named as resolve() names the run)."""
+        return self._train_call()[0]
+
+    def _train_call(self) -> tuple[dict[str, Any], RunSettings]:
+        """train()'s keyword arguments, and what resolve() decides for them."""
+        config = s.train_config(self.values())
+        settings = s.run_settings(config)
+        out = self.runs_dir / settings.run_name
         n = 1
         while out.exists():
             n += 1
-            out = self.runs_dir / f"{base}-{n}"
-        return s.train_config(values, out=out)
+            out = self.runs_dir / f"{settings.run_name}-{n}"
+        config["out"] = str(out)
+        return config, settings
 
     def build(self) -> dict | None:
         """Builds the model (no forward pass) and shows its summary; returns the description."""
@@ -413,7 +433,7 @@ class TrainerApp:
             self.model, self.description = model, desc
             self.summary.value = summary_html(desc, note)
             if not self.is_training:
-                self._set_status(
+                self.show_status(
                     f"Built {desc['name']}: {format_count(desc['trainable_params'])} trainable "
                     f"parameters, {format_flops(desc['flops'])}FLOPs per example.",
                     "ok",
@@ -428,10 +448,10 @@ class TrainerApp:
     def train(self) -> threading.Thread | None:
         """Starts training in a background thread (returns it); the kernel stays responsive."""
         if self.is_training:
-            self._set_status("Already training; press Stop first.", "error")
+            self.show_status("Already training; press Stop first.", "error")
             return None
         try:
-            config = self.train_config()
+            config, settings = self._train_call()
         except Exception as err:
             self._show_error("Cannot train", err)
             return None
@@ -444,36 +464,37 @@ class TrainerApp:
         self._stop_event = threading.Event()
         self.train_button.disabled = True
         self.stop_button.disabled = False
-        kind = rdata.get_task(config["task"]).kind
-        recipe = RECIPES[recipe_key(kind, config["model"], config.get("weights"))]
-        epochs = config["epochs"] or recipe.epochs
-        self._set_status(
-            f"Training {config['model']} (depth {config['depth']}) on {config['task']} "
-            f"for {epochs} epoch(s)...",
+        model = config["model"]
+        if config["depth"] is not None:
+            model += f" (depth {config['depth']})"
+        self.show_status(
+            f"Training {model} on {config['task']} for {settings.config.epochs} epoch(s)...",
             "info",
         )
         self.thread = threading.Thread(
-            target=self._train_worker, args=(config, epochs), name="reskeras-train", daemon=True
+            target=self._train_worker, args=(config, settings), name="reskeras-train", daemon=True
         )
         self.thread.start()
         return self.thread
 
-    def _train_worker(self, config: dict[str, Any], epochs: int) -> None:
+    def _train_worker(self, config: dict[str, Any], settings: RunSettings) -> None:
         try:
-            kind = rdata.get_task(config["task"]).kind
             callback = AppProgress(
-                self,
-                epochs=epochs,
-                global_batch=config.get("batch_size")
-                or RECIPES[recipe_key(kind, config["model"], config.get("weights"))].batch_size,
-                unit="images" if kind == "image" else "examples",
+                self.progress,
+                self.plot,
+                self._stop_event,
+                self.show_status,
+                epochs=settings.config.epochs,
+                history=self.history,
+                global_batch=settings.global_batch,
+                unit="images" if settings.task.kind == "image" else "examples",
             )
             result = train(
                 **config,
                 callbacks=[callback],
                 stop_event=self._stop_event,
                 verbose=0,
-                report=lambda line: self._set_status(line, "error"),
+                report=lambda line: self.show_status(line, "error"),
             )
             self.result = result
             self.run_dir = Path(result.run_dir)
@@ -486,7 +507,7 @@ class TrainerApp:
             level = "ok"
             if result.collapses and result.collapses[-1]["epoch"] == len(result.history):
                 how, level = f"{how}, but the model predicts one class", "error"
-            self._set_status(f"{how}:{acc_text} run saved to {self.run_dir}", level)
+            self.show_status(f"{how}:{acc_text} run saved to {self.run_dir}", level)
             self.export_button.disabled = False
             self.results = score_run(self.run_dir)
             self.results_view.value = self.results.html()
@@ -501,7 +522,7 @@ class TrainerApp:
         """Asks training to stop at the next batch (the checkpoint is kept)."""
         self._stop_event.set()
         if self.is_training:
-            self._set_status("Stopping after the current batch...", "info")
+            self.show_status("Stopping after the current batch...", "info")
 
     def wait(self, timeout: float | None = None) -> bool:
         """Waits for the training thread; True when it has finished."""
@@ -513,12 +534,12 @@ class TrainerApp:
     def export(self) -> Any:
         """Exports the last run for TF Serving; returns the ExportResult (or None on error)."""
         if self.run_dir is None:
-            self._set_status("Nothing to export yet: train a model first.", "error")
+            self.show_status("Nothing to export yet: train a model first.", "error")
             return None
         try:
             from reskeras.serve.export import export_for_serving
 
-            self._set_status(f"Exporting {self.run_dir}...", "info")
+            self.show_status(f"Exporting {self.run_dir}...", "info")
             result = export_for_serving(
                 self.run_dir, self.export_name.value.strip(), base_dir=self.export_base.value
             )
@@ -527,12 +548,18 @@ class TrainerApp:
             return None
         self.export_result = result
         self.export_info.value = export_html(result)
-        self._set_status(f"Exported version {result.version} to {result.path}", "ok")
+        self.show_status(f"Exported version {result.version} to {result.path}", "ok")
         return result
 
     # -- status ----------------------------------------------------------------------------
 
-    def _set_status(self, message: str, level: str = "info") -> None:
+    def show_status(self, message: str, level: str = "info") -> None:
+        """Shows a one-line message in the status area.
+
+        Args:
+            message: the text (shown as is, escaped).
+            level: ``"info"``, ``"ok"`` or ``"error"`` (its color and CSS class).
+        """
         color = _STATUS_COLORS.get(level, _STATUS_COLORS["info"])
         self.status.value = (
             f"<div class='reskeras-status reskeras-{level}' style='color:{color}'>"

@@ -1,10 +1,11 @@
 """The app's settings as pure functions: what can be chosen for a task, and the train() call
 the choices make. No widgets here, so all of it is tested headless.
 
-The training settings are the :class:`reskeras.training.config.TrainConfig` options that have an app
-``label``; their defaults are the recipe of the task's kind, exactly as for the CLI. Model
-settings (family, preset, depth, width, residual, drop-path) come from the registry and the
-family builder's own signature.
+The training settings are the :class:`reskeras.training.config.TrainConfig` options that have
+an app ``label``; the defaults they show are what :func:`reskeras.training.recipes.resolve`
+decides for the task (:func:`default_settings`), exactly as for the CLI. Model settings
+(family, preset, depth, width, residual, drop-path) come from the registry and the family
+builder's own signature.
 """
 
 from __future__ import annotations
@@ -27,23 +28,28 @@ from reskeras.models.keras_hub import (
     text_classifier_presets,
 )
 from reskeras.models.registry import FAMILIES, MODELS, build_model, check_kind
-from reskeras.training.config import RECIPES, Option, TrainConfig, default_lr, options, recipe_key
+from reskeras.training.config import Option, TrainConfig, options
+from reskeras.training.recipes import RECIPES, RunSettings, recipe_options, resolve
 from reskeras.weights.named import available_weights
 
 __all__ = [
     "BATCH_SIZES",
     "MODEL_SETTINGS",
     "NO_PRESET",
+    "RECIPE_FIELDS",
     "app_options",
     "build_preview",
     "default_depth",
     "default_preset",
+    "default_settings",
     "families_for_kind",
     "family_options",
     "kind_defaults",
     "model_kwargs",
     "presets",
     "preview_spec",
+    "representative_task",
+    "run_settings",
     "setting_names",
     "train_config",
     "valid_depths",
@@ -88,22 +94,118 @@ def option_type(field: str) -> type:
     return next(t for t in (*typing.get_args(hint), hint) if t is not type(None))
 
 
+#: The TrainConfig fields some recipe sets: the settings that start over when another recipe
+#: applies (another kind of task, a keras-hub preset, pretrained weights on or off).
+RECIPE_FIELDS = frozenset().union(*(recipe_options(recipe) for recipe in RECIPES.values()))
+
+
+def representative_task(kind: str) -> str:
+    """The first registered task of a kind (whose defaults the other kind's options show).
+
+    Args:
+        kind: ``"image"`` or ``"text"``.
+
+    Raises:
+        ValueError: no task of that kind is registered.
+    """
+    for name in rdata.list_tasks():
+        if rdata.get_task(name).kind == kind:
+            return name
+    raise ValueError(f"No task of kind {kind!r} is registered.")
+
+
+def _task_name(task: str) -> str:
+    """A task name; a kind (``"image"``/``"text"``) stands for :func:`representative_task`."""
+    if task in ("image", "text") and task not in rdata.list_tasks():
+        return representative_task(task)
+    return rdata.get_task(task).name
+
+
+def default_settings(
+    task: str,
+    *,
+    model: str | None = None,
+    weights: str | None = None,
+    optimizer: str | None = None,
+    batch_size: int | None = None,
+) -> RunSettings:
+    """What :func:`~reskeras.training.recipes.resolve` decides for the app's current choices,
+    before any data is loaded (so the epoch length stays open).
+
+    Args:
+        task: a task name, or a kind (``"image"``/``"text"``) for its
+            :func:`representative_task`.
+        model: the model asked for (a named model or ``hub:<preset>``); ``None``: the recipe's.
+        weights: the pretrained weights asked for (``""`` or ``None``: none); pretrained image
+            weights select the fine-tuning recipe.
+        optimizer: the optimizer chosen; ``None``: the recipe's.
+        batch_size: the batch size chosen; ``None``: the recipe's.
+
+    Returns:
+        The :class:`~reskeras.training.recipes.RunSettings` (``.config.lr`` the learning rate
+        train() would take, ``.recipe`` the recipe that applies ...).
+    """
+    config = TrainConfig(
+        task=_task_name(task),
+        model=model or None,
+        weights=str(weights or "").strip() or None,
+        optimizer=optimizer,
+        batch_size=batch_size,
+    )
+    return resolve(config)
+
+
 def kind_defaults(
-    kind: str, batch_size: int | None = None, weights: str | None = None
+    task: str,
+    *,
+    model: str | None = None,
+    weights: str | None = None,
+    optimizer: str | None = None,
+    batch_size: int | None = None,
 ) -> dict[str, Any]:
-    """The training settings' defaults for a recipe (a task kind, or ``"pretrained"``) and
-    ``weights``, as train() resolves them (epochs 0 = the recipe's epochs, stretched on small
-    data; limits 0 = all data). Pretrained image weights select the fine-tuning recipe."""
-    resolved = {k: TrainConfig(weights=weights).for_kind(k) for k in RECIPES}
+    """The values the training settings' widgets show by default, by setting name, as
+    :func:`default_settings` (that is, ``resolve()``) decides them for the task.
+
+    Epochs show 0 (unset: the recipe's epochs, each long enough for small data; an explicit
+    count would train exactly that many passes); the limits, the sequence length and the
+    input size 0 (unset: all data, from the data, the data's own size). Options of the other
+    kind of task (``Option.kind``) show what ``resolve()`` gives that kind's
+    :func:`representative_task`.
+
+    Args:
+        task: a task name, or a kind (``"image"``/``"text"``) for its
+            :func:`representative_task`.
+        model: the model asked for (a named model or ``hub:<preset>``); ``None``: the recipe's.
+        weights: the pretrained weights asked for (``""`` or ``None``: none).
+        optimizer: the optimizer chosen (the learning rate follows it); ``None``: the recipe's.
+        batch_size: the batch size chosen (SGD's learning rate follows it); ``None``: the
+            recipe's.
+    """
+    settings = default_settings(
+        task, model=model, weights=weights, optimizer=optimizer, batch_size=batch_size
+    )
+    resolved = {settings.task.kind: settings.config}
     values = {}
     for setting, (field, option) in app_options().items():
-        value = getattr(resolved[option.kind or kind], field)  # text options: text defaults
-        if value is None and setting in ZERO_IS_UNSET:
-            value = 0
-        values[setting] = "" if value is None and setting == "weights" else value
-    recipe = recipe_key(kind, weights=weights)
-    values["lr"] = default_lr(recipe, values["optimizer"], batch_size or values["batch_size"])
+        kind = option.kind or settings.task.kind
+        if kind not in resolved:  # an option of the other kind: a task of that kind's
+            resolved[kind] = default_settings(representative_task(kind)).config
+        value = getattr(resolved[kind], field)
+        if setting in ZERO_IS_UNSET:
+            value = 0  # left unset, resolve() decides with the data
+        values[setting] = "" if value is None and setting in PATH_SETTINGS else value
     return values
+
+
+def run_settings(config: Mapping[str, Any]) -> RunSettings:
+    """What :func:`~reskeras.training.recipes.resolve` decides for a train() call (the run
+    name, the epochs, the global batch ...), before the data is loaded.
+
+    Args:
+        config: keyword arguments for train(), as :func:`train_config` makes them (``out``
+            is ignored).
+    """
+    return resolve({k: v for k, v in config.items() if k != "out"})
 
 
 def weights_choices(family: str, preset: str = NO_PRESET, depth: int | None = None) -> list[str]:
@@ -134,8 +236,12 @@ def _family(name: str):
 
 def presets(family: str) -> list[str]:
     """The named models of a family at a depth the app offers (``cifar_resnet20``,
-    ``cifar_resnet14_fast`` ...); for ``pretrained``, the installed keras-hub's
-    text-classifier presets (``hub:bert_base_en_uncased`` ...)."""
+    ``cifar_resnet14_fast`` ...); for ``keras_hub``, the installed keras-hub's
+    text-classifier presets (``hub:bert_base_en_uncased`` ...).
+
+    Args:
+        family: a registered model family.
+    """
     if family == HUB_FAMILY:
         return [f"{HUB_PREFIX}{name}" for name in text_classifier_presets()]
     depths = valid_depths(family)
@@ -201,7 +307,11 @@ def model_kwargs(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def default_preset(family: str) -> str:
-    """The preset the app starts a family with (none, but for ``pretrained``)."""
+    """The preset the app starts a family with (none, but for ``keras_hub``).
+
+    Args:
+        family: a registered model family.
+    """
     if family != HUB_FAMILY:
         return NO_PRESET
     names = presets(family)
@@ -210,7 +320,8 @@ def default_preset(family: str) -> str:
 
 def _model(values: Mapping[str, Any]) -> tuple[str, int | None]:
     """The model name train() gets (the preset, else the family) and the depth (None for a
-    pretrained preset, whose depth is its own)."""
+    keras-hub preset, and for a named model at its own depth, as ``reskeras train --model
+    NAME`` has it)."""
     missing = [k for k in ("task", "family", "depth") if values.get(k) in (None, "")]
     if missing:
         raise ValueError(f"Missing settings {missing}; the app needs a task, a family and a depth.")
@@ -219,7 +330,7 @@ def _model(values: Mapping[str, Any]) -> tuple[str, int | None]:
     if family.name == HUB_FAMILY:
         if not str(preset).startswith(HUB_PREFIX):
             raise ValueError(
-                f"A pretrained model needs a keras-hub preset ({HUB_PREFIX}NAME); got {preset!r}."
+                f"A {HUB_FAMILY} model needs a keras-hub preset ({HUB_PREFIX}NAME); got {preset!r}."
             )
         return preset, None
     if preset and (preset not in MODELS or MODELS[preset].family != family.name):
@@ -229,6 +340,8 @@ def _model(values: Mapping[str, Any]) -> tuple[str, int | None]:
         )
     depth = int(values["depth"])
     family.rule.check(family.name, depth)
+    if preset and depth == MODELS[preset].depth:
+        return preset, None
     return preset or family.name, depth
 
 
@@ -236,7 +349,16 @@ def train_config(values: Mapping[str, Any], out: str | None = None) -> dict[str,
     """Keyword arguments for :func:`reskeras.training.loop.train` from the app's settings
     (:func:`setting_names`). Empty ``data`` means "search local copies"; 0 for epochs and the
     limits means unset. Options of the other kind of task are left out; every value is
-    checked by :class:`~reskeras.training.config.TrainConfig`."""
+    checked by :class:`~reskeras.training.config.TrainConfig`.
+
+    Args:
+        values: the app's settings, by name (:func:`setting_names`).
+        out: the run directory (``None``: train()'s default, named by ``resolve()``).
+
+    Raises:
+        ValueError: the settings do not fit together (a model of the other kind, a depth the
+            family cannot build, a value out of bounds).
+    """
     task = rdata.get_task(values["task"])
     family = _family(values["family"])
     check_kind(family.kind, task.name, task.kind, f"Model family {family.name!r}")
@@ -250,8 +372,8 @@ def train_config(values: Mapping[str, Any], out: str | None = None) -> dict[str,
             value = str(value or "").strip() or None
         elif setting in ZERO_IS_UNSET:
             value = int(value or 0) or None
-        elif value is not None:
-            value = option_type(field)(value)
+        elif value is not None and value not in option.choices:  # a choice is passed as is
+            value = option_type(field)(value)  # (jit_compile's "auto" is no bool)
         config[field] = value
     config["model_kwargs"] = model_kwargs(values) or None
     TrainConfig.from_dict(config)  # every value checked, in one place
@@ -298,7 +420,17 @@ def preview_spec(
 def build_preview(
     values: Mapping[str, Any], cache: dict | None = None
 ) -> tuple[keras.Model, dict, str]:
-    """Builds (never calls) the model the settings describe; returns (model, description, note)."""
+    """Builds (never calls) the model the settings describe.
+
+    Args:
+        values: the app's settings (:func:`setting_names`).
+        cache: task specs of user data already loaded, by (task, path) (see
+            :func:`preview_spec`).
+
+    Returns:
+        (the model, its :func:`~reskeras.models.describe.describe_model` description, a note
+        on what the preview had to assume, or ``""``).
+    """
     spec, note = preview_spec(values["task"], values.get("data"), cache)
     family = _family(values["family"])
     check_kind(family.kind, spec.name, spec.kind, f"Model family {family.name!r}")
@@ -315,14 +447,12 @@ def build_preview(
         length = int(values.get("sequence_length") or 0)
         kwargs = {"sequence_length": length} if length else {}
     else:
-        defaults = kind_defaults("text")
+        defaults = default_settings(spec.name).config
         length = int(values.get("sequence_length") or 0)
         if not length:
             assumed = f"Preview at {PREVIEW_SEQUENCE_LENGTH} tokens; training takes the length "
             note = " ".join(filter(None, [note, assumed + "from the data."]))
         kwargs["sequence_length"] = length or PREVIEW_SEQUENCE_LENGTH
-        kwargs["vocabulary_size"] = int(
-            values.get("vocabulary_size") or defaults["vocabulary_size"]
-        )
+        kwargs["vocabulary_size"] = int(values.get("vocabulary_size") or defaults.vocabulary_size)
     built = build_model(model, depth=depth, num_classes=len(spec.class_names), **kwargs)
     return built, describe_model(built), note

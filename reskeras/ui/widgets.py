@@ -1,12 +1,15 @@
-"""The app's widget pieces: a widget per training option, the app's layout
-(:func:`build_widgets`), and the training callback that moves the progress bar and redraws
-the curves."""
+"""The app's widget pieces: a widget per training option, the app's widgets and layout
+(:func:`build_widgets`, returning :class:`AppWidgets`), and the training callback that moves
+the progress bar and redraws the curves (:class:`AppProgress`)."""
 
 from __future__ import annotations
 
 import math
+import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
 import ipywidgets as widgets
 import keras
@@ -16,10 +19,15 @@ from reskeras.training.config import Option
 from reskeras.ui import settings as s
 from reskeras.ui.render import history_svg
 
-if TYPE_CHECKING:
-    from reskeras.ui.app import TrainerApp
-
-__all__ = ["STYLE", "WIDE", "AppProgress", "build_widgets", "is_number", "training_widget"]
+__all__ = [
+    "STYLE",
+    "WIDE",
+    "AppProgress",
+    "AppWidgets",
+    "build_widgets",
+    "is_number",
+    "training_widget",
+]
 
 STYLE = {"description_width": "110px"}
 WIDE = widgets.Layout(width="340px")
@@ -33,7 +41,14 @@ _ZERO_HELP = {
 
 
 def training_widget(setting: str, field: str, option: Option, value: Any) -> widgets.Widget:
-    """The widget of one training option, by its type (a few get a friendlier control)."""
+    """The widget of one training option, by its type (a few get a friendlier control).
+
+    Args:
+        setting: the app's name of the option (:func:`reskeras.ui.settings.app_options`).
+        field: its :class:`~reskeras.training.config.TrainConfig` field.
+        option: its :class:`~reskeras.training.config.Option` (label, help, choices, bounds).
+        value: the value the widget starts at.
+    """
     kind = s.option_type(field)
     common = {"description": option.label, "style": STYLE}
     if setting == "lr":
@@ -67,14 +82,38 @@ def training_widget(setting: str, field: str, option: Option, value: Any) -> wid
 
 
 class AppProgress(keras.callbacks.Callback):
-    """Moves the app's progress bar per batch and redraws its curves: within an epoch a
-    smoothed per-batch training loss (at most every ``redraw_s`` seconds), and per epoch the
-    epoch metrics, with the epoch's time and examples/s in the status line."""
+    """Moves a progress bar per batch and redraws the curves: within an epoch a smoothed
+    per-batch training loss (at most every ``redraw_s`` seconds), and per epoch the epoch
+    metrics, with the epoch's time and examples/s reported to ``status``.
+
+    Args:
+        progress: the progress bar (its ``max`` is the epoch's steps).
+        plot: the HTML widget the curves are drawn into.
+        stop_event: when set, training stops at the end of the current batch.
+        status: called with a one-line message and a level (``"info"``) after each epoch.
+        epochs: the epochs the run takes (for "epoch 2/5").
+        history: the list the epoch rows are appended to (default: a new one; see
+            :attr:`history`).
+        global_batch: examples per step over all replicas (0: no examples/s).
+        unit: what an example is called in the status line (``"images"``).
+        min_interval: seconds between two moves of the progress bar.
+        redraw_s: seconds between two redraws of the curves within an epoch.
+        smoothing: the exponential smoothing of the per-batch loss (0: none).
+
+    Attributes:
+        history: one dict per finished epoch (its metrics, ``epoch`` and ``seconds``).
+        batch_losses: (epoch fraction, smoothed training loss) after each batch.
+    """
 
     def __init__(
         self,
-        app: TrainerApp,
+        progress: widgets.IntProgress,
+        plot: widgets.HTML,
+        stop_event: threading.Event,
+        status: Callable[[str, str], None],
         epochs: int,
+        *,
+        history: list[dict] | None = None,
         global_batch: int = 0,
         unit: str = "examples",
         min_interval: float = 0.1,
@@ -82,8 +121,12 @@ class AppProgress(keras.callbacks.Callback):
         smoothing: float = 0.9,
     ):
         super().__init__()
-        self.app = app
+        self.progress = progress
+        self.plot = plot
+        self.stop_event = stop_event
+        self.status = status
         self.epochs = epochs
+        self.history: list[dict] = [] if history is None else history
         self.global_batch = global_batch
         self.unit = unit
         self.min_interval = min_interval
@@ -98,17 +141,17 @@ class AppProgress(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         steps = (self.params or {}).get("steps")
-        self.app.progress.max = int(steps) if steps else 1
+        self.progress.max = int(steps) if steps else 1
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch, self._mean = epoch, 0.0
         self._start = self._train_end = time.monotonic()
-        self.app.progress.value = 0
-        self.app.progress.description = f"epoch {epoch + 1}/{self.epochs}"
+        self.progress.value = 0
+        self.progress.description = f"epoch {epoch + 1}/{self.epochs}"
 
     def on_train_batch_end(self, batch, logs=None):
         now = self._train_end = time.monotonic()
-        progress = self.app.progress
+        progress = self.progress
         if batch + 1 > progress.max:
             progress.max = batch + 1
         if now - self._last >= self.min_interval or batch + 1 == progress.max:
@@ -125,131 +168,217 @@ class AppProgress(keras.callbacks.Callback):
             self.batch_losses.append((self._epoch + (batch + 1) / progress.max, self._smooth))
             if now - self._last_plot >= self.redraw_s:
                 self._last_plot = now
-                self.app.plot.value = history_svg(self.app.history, self.batch_losses)
-        if self.app._stop_event.is_set():
+                self.plot.value = history_svg(self.history, self.batch_losses)
+        if self.stop_event.is_set():
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        self.app.progress.value = self.app.progress.max
+        self.progress.value = self.progress.max
         row = {"epoch": epoch + 1}
         row.update({k: float(v) for k, v in (logs or {}).items() if is_number(v)})
         seconds = time.monotonic() - self._start
         train_s = max(self._train_end - self._start, 1e-9)
         row["seconds"] = seconds
-        self.app.history.append(row)
-        self.app.plot.value = history_svg(self.app.history, self.batch_losses)
+        self.history.append(row)
+        self.plot.value = history_svg(self.history, self.batch_losses)
         self._last_plot = time.monotonic()
         parts = [f"{k} {row[k]:.4f}" for k in ("loss", "accuracy", "val_accuracy") if k in row]
         speed = f"{seconds:.1f} s/epoch"
         if self.global_batch:
-            rate = self.app.progress.max * self.global_batch / train_s
+            rate = self.progress.max * self.global_batch / train_s
             speed += f", {rate:,.0f} {self.unit}/s"
-        self.app._set_status(
-            f"Epoch {epoch + 1}/{self.epochs}: " + ", ".join(parts) + f" ({speed})", "info"
-        )
+        self.status(f"Epoch {epoch + 1}/{self.epochs}: " + ", ".join(parts) + f" ({speed})", "info")
 
 
 def is_number(value: Any) -> bool:
+    """Whether ``value`` is a finite number (or converts to one: a NumPy scalar, a tensor).
+
+    Args:
+        value: anything.
+    """
     try:
         return math.isfinite(float(value))
     except (TypeError, ValueError):
         return False
 
 
-def build_widgets(app: TrainerApp, spec: rdata.TaskSpec, export_dir: str) -> None:
-    """Creates the app's widgets as attributes of ``app`` and lays them out in ``app.widget``:
-    one widget per training option (from ``TrainConfig``), the model controls, the buttons,
-    and the status, summary, curves, results and export areas."""
+@dataclass
+class AppWidgets:
+    """Every widget of the app, and the laid-out container (:func:`build_widgets`).
+
+    Attributes:
+        task, data: the data controls.
+        family, preset, depth, width, residual, drop_path_rate: the model controls.
+        training: one widget per training option, by setting name
+            (:func:`reskeras.ui.settings.app_options`, ``task`` and ``data`` aside), in
+            declaration order.
+        build_button, train_button, stop_button, export_button: the buttons.
+        export_name, export_base: the export's model name and base directory.
+        status, summary, progress, plot, results_view, export_info: what the app shows.
+        text_box: the row of the text-only training options (hidden for image tasks).
+        container: all of it laid out (what the app displays).
+    """
+
+    task: widgets.Dropdown
+    data: widgets.Text
+    family: widgets.Dropdown
+    preset: widgets.Dropdown
+    depth: widgets.SelectionSlider
+    width: widgets.BoundedFloatText
+    residual: widgets.Checkbox
+    drop_path_rate: widgets.FloatSlider
+    training: dict[str, widgets.Widget]
+    build_button: widgets.Button
+    train_button: widgets.Button
+    stop_button: widgets.Button
+    export_button: widgets.Button
+    export_name: widgets.Text
+    export_base: widgets.Text
+    status: widgets.HTML
+    summary: widgets.HTML
+    progress: widgets.IntProgress
+    plot: widgets.HTML
+    results_view: widgets.HTML
+    export_info: widgets.HTML
+    text_box: widgets.HBox
+    container: widgets.VBox
+
+    def by_name(self) -> dict[str, widgets.Widget]:
+        """Every widget by the name the app gives it: the fields above (the container as
+        ``widget``), and each training option's by its setting name."""
+        named = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "training"}
+        named["widget"] = named.pop("container")
+        return {**named, **self.training}
+
+
+def build_widgets(spec: rdata.TaskSpec, export_dir: str, defaults: Mapping[str, Any]) -> AppWidgets:
+    """Creates the app's widgets and lays them out: one widget per training option (from
+    ``TrainConfig``), the model controls, the buttons, and the status, summary, curves,
+    results and export areas.
+
+    Args:
+        spec: the task the app starts with (selected in the task dropdown; the export's
+            default name).
+        export_dir: the export base directory shown.
+        defaults: the training widgets' starting values by setting name
+            (:func:`reskeras.ui.settings.kind_defaults`).
+
+    Returns:
+        The :class:`AppWidgets`; the model controls start empty (the app fills them for the
+        task).
+    """
     options = s.app_options()
-    defaults = s.kind_defaults(spec.kind)
-    app.task = widgets.Dropdown(
+    task = widgets.Dropdown(
         options=[(f"{n} ({rdata.get_task(n).kind})", n) for n in rdata.list_tasks()],
         value=spec.name, description=options["task"][1].label, style=STYLE, layout=WIDE,
     )  # fmt: skip
-    app.data = widgets.Text(
+    data = widgets.Text(
         value="", description=options["data"][1].label, style=STYLE,
         layout=widgets.Layout(width="520px"),
     )  # fmt: skip
-    app.family = widgets.Dropdown(options=[], description="model family", style=STYLE)
-    app.family.layout = WIDE
-    app.preset = widgets.Dropdown(options=[], description="preset", style=STYLE)
-    app.preset.tooltip = "a named model of the family (its builder arguments), or none"
-    app.depth = widgets.SelectionSlider(
+    family = widgets.Dropdown(options=[], description="model family", style=STYLE)
+    family.layout = WIDE
+    preset = widgets.Dropdown(options=[], description="preset", style=STYLE)
+    preset.tooltip = "a named model of the family (its builder arguments), or none"
+    depth = widgets.SelectionSlider(
         options=[0],
         description="depth",
         continuous_update=False,
         style=STYLE,
         layout=widgets.Layout(width=WIDE.width),  # its own: it is hidden for presets
     )
-    app.width = widgets.BoundedFloatText(
+    width = widgets.BoundedFloatText(
         value=1, min=0.125, max=4096, step=1, description="width", style=STYLE
     )
-    app.residual = widgets.Checkbox(value=True, description="residual connections")
-    app.drop_path_rate = widgets.FloatSlider(
+    residual = widgets.Checkbox(value=True, description="residual connections")
+    drop_path_rate = widgets.FloatSlider(
         value=0.0, min=0.0, max=0.5, step=0.05, description="drop-path rate",
         continuous_update=False, style=STYLE, layout=WIDE,
     )  # fmt: skip
-    app._training = []  # the TrainConfig-derived widgets, in declaration order
-    for setting, (field, option) in options.items():
-        if setting in ("task", "data"):
-            continue
-        widget = training_widget(setting, field, option, defaults[setting])
-        setattr(app, setting, widget)
-        app._training.append(setting)
+    training = {  # the TrainConfig-derived widgets, in declaration order
+        setting: training_widget(setting, field, option, defaults[setting])
+        for setting, (field, option) in options.items()
+        if setting not in ("task", "data")
+    }
 
-    app.build_button = widgets.Button(description="Build", icon="cubes")
-    app.train_button = widgets.Button(description="Train", icon="play", button_style="primary")
-    app.stop_button = widgets.Button(
+    build_button = widgets.Button(description="Build", icon="cubes")
+    train_button = widgets.Button(description="Train", icon="play", button_style="primary")
+    stop_button = widgets.Button(
         description="Stop", icon="stop", button_style="warning", disabled=True
     )
-    app.export_button = widgets.Button(description="Export", icon="upload", disabled=True)
-    app.export_name = widgets.Text(value=spec.name, description="export name", style=STYLE)
-    app.export_base = widgets.Text(
+    export_button = widgets.Button(description="Export", icon="upload", disabled=True)
+    export_name = widgets.Text(value=spec.name, description="export name", style=STYLE)
+    export_base = widgets.Text(
         value=export_dir, description="export base", style=STYLE, layout=WIDE
     )
-    app.summary = widgets.HTML(value="<i>Press Build to see the model.</i>")
-    app.status = widgets.HTML(value="")
-    app.progress = widgets.IntProgress(value=0, min=0, max=1, description="epoch -")
-    app.progress.style = STYLE
-    app.plot = widgets.HTML(value=history_svg([]))
-    app.results_view = widgets.HTML(
+    summary = widgets.HTML(value="<i>Press Build to see the model.</i>")
+    status = widgets.HTML(value="")
+    progress = widgets.IntProgress(value=0, min=0, max=1, description="epoch -")
+    progress.style = STYLE
+    plot = widgets.HTML(value=history_svg([]))
+    results_view = widgets.HTML(
         value="<i>After training: the confusion matrix and "
         "the most confidently wrong test examples.</i>"
     )
-    app.export_info = widgets.HTML(value="")
+    export_info = widgets.HTML(value="")
 
     def section(title: str) -> widgets.HTML:
         return widgets.HTML(f"<b>{title}</b>")
 
     def rows(names: list[str], per_row: int = 3) -> list[widgets.HBox]:
-        items = [getattr(app, n) for n in names]
+        items = [training[n] for n in names]
         return [widgets.HBox(items[i : i + per_row]) for i in range(0, len(items), per_row)]
 
-    text_only = [n for n in app._training if options[n][1].kind == "text"]
-    general = [n for n in app._training if n not in text_only]
-    app._text_box = widgets.HBox([getattr(app, n) for n in text_only])
-    app.widget = widgets.VBox(
+    text_only = [n for n in training if options[n][1].kind == "text"]
+    general = [n for n in training if n not in text_only]
+    text_box = widgets.HBox([training[n] for n in text_only])
+    container = widgets.VBox(
         [
             widgets.HTML("<h3 style='margin:0'>reskeras trainer</h3>"),
             section("Data"),
-            widgets.HBox([app.task, app.data]),
+            widgets.HBox([task, data]),
             section("Model"),
-            widgets.HBox([app.family, app.preset, app.depth]),
-            widgets.HBox([app.width, app.residual, app.drop_path_rate]),
-            app._text_box,
+            widgets.HBox([family, preset, depth]),
+            widgets.HBox([width, residual, drop_path_rate]),
+            text_box,
             section("Training"),
             *rows(general),
-            widgets.HBox([app.build_button, app.train_button, app.stop_button, app.export_button]),
-            app.status,
-            app.summary,
-            app.progress,
-            app.plot,
+            widgets.HBox([build_button, train_button, stop_button, export_button]),
+            status,
+            summary,
+            progress,
+            plot,
             section("Results on the test set"),
-            app.results_view,
+            results_view,
             section("Export"),
-            widgets.HBox([app.export_name, app.export_base]),
-            app.export_info,
+            widgets.HBox([export_name, export_base]),
+            export_info,
         ],
         layout=widgets.Layout(border="1px solid #ddd", padding="8px"),
     )
-    app.widget.add_class("reskeras-app")
+    container.add_class("reskeras-app")
+    return AppWidgets(
+        task=task,
+        data=data,
+        family=family,
+        preset=preset,
+        depth=depth,
+        width=width,
+        residual=residual,
+        drop_path_rate=drop_path_rate,
+        training=training,
+        build_button=build_button,
+        train_button=train_button,
+        stop_button=stop_button,
+        export_button=export_button,
+        export_name=export_name,
+        export_base=export_base,
+        status=status,
+        summary=summary,
+        progress=progress,
+        plot=plot,
+        results_view=results_view,
+        export_info=export_info,
+        text_box=text_box,
+        container=container,
+    )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
+import types
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -12,9 +14,12 @@ import pytest
 import tensorflow as tf
 
 from reskeras import ui
-from reskeras.data import DataError, list_tasks
+from reskeras.data import DataError, get_task, list_tasks
 from reskeras.models.registry import FAMILIES
-from reskeras.training.recipes import RECIPES, default_lr
+from reskeras.training.config import TrainConfig
+from reskeras.training.recipes import RECIPES, default_lr, resolve
+from reskeras.ui.settings import MODEL_SETTINGS
+from reskeras.ui.widgets import AppProgress, AppWidgets, build_widgets
 
 # A training thread must finish well within this; it only bounds a hang, it times nothing.
 THREAD_TIMEOUT = 300
@@ -116,6 +121,8 @@ def test_train_config_from_widget_values():
         ui.train_config({**app.values(), "task": "sst2"})
     with pytest.raises(ValueError, match="Invalid depth 21 for cifar_resnet"):
         ui.train_config({**app.values(), "depth": 21})
+    # A choice goes through as chosen: XLA "auto" stays "auto" (not bool("auto")).
+    assert ui.train_config({**app.values(), "xla": "auto"})["jit_compile"] == "auto"
 
 
 def test_learning_rate_follows_optimizer_and_batch_size():
@@ -237,7 +244,7 @@ def test_text_task_offers_text_families():
     app = _app(task="sst2")
     assert app.family.options == tuple(text)
     assert app.depth.options == FAMILIES[app.family.value].depths
-    assert app._text_box.layout.display is None
+    assert app.controls.text_box.layout.display is None
     assert app.description is not None and app.description["trainable_params"] > 0
 
 
@@ -314,10 +321,12 @@ def test_app_displays_as_its_widget():
 
 
 def test_live_curves_recover_per_batch_losses_and_report_speed(tmp_path):
-    from reskeras.ui.widgets import AppProgress
-
     app = _app(build=False, runs_dir=tmp_path)
-    progress = AppProgress(app, epochs=2, global_batch=32, unit="images", smoothing=0.0)
+    stop = threading.Event()
+    progress = AppProgress(
+        app.progress, app.plot, stop, app.show_status, epochs=2, history=app.history,
+        global_batch=32, unit="images", smoothing=0.0,
+    )  # fmt: skip
     progress.set_params({"steps": 4, "epochs": 2})
     progress.on_train_begin()
     progress.on_epoch_begin(0)
@@ -330,3 +339,71 @@ def test_live_curves_recover_per_batch_losses_and_report_speed(tmp_path):
     speed = r"Epoch 1/2: loss 2.5000.*\(\d+\.\d s/epoch, [\d,]+ images/s\)"
     assert re.search(speed, app.status_text), app.status_text
     assert 'id="curve-batch_loss"' in app.plot.value and app.history[0]["seconds"] >= 0
+    stop.set()  # the Stop button's event ends training at the next batch
+    progress.set_model(types.SimpleNamespace(stop_training=False))
+    progress.on_train_batch_end(0, {"loss": 1.0})
+    assert progress.model.stop_training
+
+
+def test_shown_defaults_are_what_resolve_decides():
+    image = ui.kind_defaults("fashion_mnist")
+    settings = resolve(TrainConfig(task="fashion_mnist"))
+    assert settings.recipe == "image"
+    for name in ("lr", "batch_size", "optimizer", "freeze", "head_epochs"):
+        assert image[name] == getattr(settings.config, name), name
+    assert image["epochs"] == 0 and settings.config.epochs == RECIPES["image"].epochs  # unset
+    assert image["weights"] == "" and image["limit_train"] == 0
+    # Text options on an image task show what a text task would get; a kind stands for its
+    # first task.
+    assert image["vocabulary_size"] == RECIPES["text"].vocabulary_size
+    assert ui.kind_defaults("text") == ui.kind_defaults("sst2")
+    # The chosen optimizer and batch size move the learning rate as train() would.
+    assert ui.kind_defaults("fashion_mnist", batch_size=256)["lr"] == pytest.approx(
+        resolve(TrainConfig(task="fashion_mnist", batch_size=256)).config.lr
+    )
+    finetune = ui.kind_defaults("fashion_mnist", weights="imagenet")
+    recipe = RECIPES["image_finetune"]
+    assert (finetune["lr"], finetune["batch_size"]) == (recipe.lr, recipe.batch_size)
+    assert finetune["head_epochs"] == recipe.head_epochs == 1
+
+
+def test_pretrained_weights_switch_the_app_to_the_finetuning_recipe():
+    app = _app(task="cifar10", family="resnet", build=False)
+    app.set(depth=50)
+    app.weights.value = "imagenet"
+    recipe = RECIPES["image_finetune"]
+    assert (app.optimizer.value, app.batch_size.value) == (recipe.optimizer, recipe.batch_size)
+    assert app.lr.value == pytest.approx(recipe.lr) and app.head_epochs.value == 1
+    app.weights.value = ""  # and back
+    assert app.batch_size.value == RECIPES["image"].batch_size and app.head_epochs.value == 0
+
+
+def test_run_directory_is_resolves_run_name_made_unique(tmp_path, monkeypatch):
+    stamp = types.SimpleNamespace(strftime=lambda fmt: "20260101-000000")
+    monkeypatch.setattr("reskeras.training.recipes.time", stamp)
+    app = _app(task="fashion_mnist", family="cifar_resnet", depth=8, build=False, runs_dir=tmp_path)
+    config = app.train_config()
+    name = resolve({k: v for k, v in config.items() if k != "out"}).run_name
+    assert name == "fashion_mnist-cifar_resnet8-20260101-000000"
+    assert Path(config["out"]) == tmp_path / name
+    (tmp_path / name).mkdir()
+    assert Path(app.train_config()["out"]) == tmp_path / f"{name}-2"
+    (tmp_path / f"{name}-2").mkdir()
+    assert Path(app.train_config()["out"]) == tmp_path / f"{name}-3"
+    # A named model at its own depth is named like `reskeras train --model NAME`.
+    app.set(family="cifar_resnet", preset="cifar_resnet14_fast")
+    config = app.train_config()
+    assert (config["model"], config["depth"]) == ("cifar_resnet14_fast", None)
+    assert Path(config["out"]).name == "fashion_mnist-cifar_resnet14_fast-20260101-000000"
+
+
+def test_build_widgets_returns_the_widgets_and_their_layout():
+    spec = get_task("sst2")
+    parts = build_widgets(spec, "exports", ui.kind_defaults("sst2"))
+    assert isinstance(parts, AppWidgets) and isinstance(parts.container, widgets.VBox)
+    assert parts.task.value == "sst2" and parts.export_base.value == "exports"
+    assert set(parts.training) == set(ui.setting_names()) - {"task", "data", *MODEL_SETTINGS}
+    assert parts.training["optimizer"].value == RECIPES["text"].optimizer
+    assert parts.by_name()["widget"] is parts.container and "text_box" in parts.by_name()
+    app = _app(build=False)
+    assert app.lr is app.controls.training["lr"] and app.widget is app.controls.container
