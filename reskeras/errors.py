@@ -62,7 +62,7 @@ def one_line(exc: BaseException, *, typed: bool = True) -> str:
 
     Returns:
         ``"TypeName: first line"`` (or ``"first line"``); the type name alone when the
-        message is empty.
+            message is empty.
     """
     lines = str(exc).strip().splitlines()
     if not lines:

@@ -42,7 +42,14 @@ def list_tasks() -> list[str]:
 
 
 def get_task(name: str) -> TaskSpec:
-    """The :class:`TaskSpec` registered as ``name`` (DataError listing the tasks otherwise)."""
+    """The :class:`TaskSpec` registered as ``name``.
+
+    Args:
+        name: a task name; case, surrounding spaces and ``-`` for ``_`` do not matter.
+
+    Raises:
+        DataError: there is no such task (the message lists them).
+    """
     key = str(name).strip().lower().replace("-", "_")
     if key not in TASKS:
         raise DataError(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}")
@@ -115,10 +122,20 @@ def load_task(
         name: a task from :func:`list_tasks`.
         data: explicit path (file or directory) to read instead of searching.
         data_dir: TensorFlow Datasets data directory (tfds fallback only).
-        text_column / label_column: column name or index for CSV/TSV text data.
+        text_column: name or index of the text column of CSV/TSV text data (``None``: a
+            column named like ``text``, else column 0).
+        label_column: name or index of the label column (``None``: a column named like
+            ``label``, else column 1).
         validation_split: fraction held out as the test split when the data has no test split.
         seed: seed of that split.
         image_size: ``H`` or ``(H, W)`` to resize ``image_folder`` images to.
+
+    Returns:
+        The unbatched splits and their metadata.
+
+    Raises:
+        DataError: the task is unknown, an option is invalid, or no data is found or it
+            cannot be read.
     """
     spec = get_task(name)
     if not 0.0 < float(validation_split) < 1.0:
@@ -156,12 +173,29 @@ def load_test_set(
 ) -> TestSet:
     """The examples to score a model trained on ``class_names`` with, labelled with its ids.
 
-    ``data`` given for evaluation IS the test set and is scored whole: a CSV/TSV file (every
-    row), a text directory (its dev/test file), or a folder of class folders (every image; with
-    ``train/`` and ``test/`` inside, ``test/``), images resized to ``input_shape``. Labels and
-    class folders are read with the run's classes (:func:`match_labels`: by name, or an id in
-    range). Built-in image files (IDX, CIFAR) and ``data=None`` (local copies, then tfds) give
-    the task's test split, its classes mapped onto ``class_names`` the same way.
+    Labels and class folders are read with the run's classes (:func:`match_labels`: by name,
+    or an id in range).
+
+    Args:
+        name: a task from :func:`list_tasks`.
+        data: given for evaluation, it IS the test set and is scored whole: a CSV/TSV file
+            (every row), a text directory (its dev/test file), or a folder of class folders
+            (every image; with ``train/`` and ``test/`` inside, ``test/``). Built-in image
+            files (IDX, CIFAR) and ``None`` (local copies, then tfds) give the task's test
+            split, its classes mapped onto ``class_names`` the same way.
+        class_names: the classes the model was trained on.
+        input_shape: the model's input shape; images are resized to it.
+        data_dir: TensorFlow Datasets data directory (tfds fallback only).
+        text_column: name or index of the text column of CSV/TSV text data.
+        label_column: name or index of the label column.
+        seed: seed of a validation split, where the task's test split is one.
+
+    Returns:
+        The test set, labelled with ids of ``class_names``.
+
+    Raises:
+        DataError: the task is unknown, the data is missing or unreadable, or a label or
+            class is not one of ``class_names``.
     """
     spec = get_task(name)
     names = [str(n) for n in class_names]

@@ -20,7 +20,15 @@ def augment_batch(
     """Per-example random crop (after ``pad`` px of zero padding) and optional horizontal flip.
 
     Vectorized over the batch with index arithmetic (two gathers); keeps dtype and shape.
-    ``seed`` is a stateless seed (shape ``[2]`` int) so results are reproducible.
+
+    Args:
+        images: a batch ``[batch, H, W, C]``.
+        seed: a stateless seed (shape ``[2]`` int), so results are reproducible.
+        pad: pixels of zero padding on every side before the crop (0: no crop).
+        flip: flip each image horizontally with probability 1/2.
+
+    Returns:
+        The augmented batch.
     """
     shape = tf.shape(images)
     b, h, w = shape[0], shape[1], shape[2]
@@ -59,9 +67,23 @@ def make_pipeline(
 ) -> tf.data.Dataset:
     """cache -> seeded shuffle (training) -> batch -> augmentation (training, images) -> prefetch.
 
-    Shuffling reshuffles every epoch and is reproducible for a given ``seed``; training batches
-    drop the remainder. Image augmentation (per-example random crop with ``pad`` px padding,
-    horizontal flip only when ``flip``) runs on whole batches and keeps uint8. Text passes through.
+    Image augmentation runs on whole batches and keeps uint8. Text passes through.
+
+    Args:
+        ds: an unbatched dataset (``(x, y)`` pairs, or bare ``x``).
+        batch_size: a positive batch size; training batches drop the remainder.
+        training: shuffle and augment (the training split).
+        seed: seed of the shuffle (reshuffled every epoch, reproducibly) and augmentation.
+        augment: augment training images (:func:`augment_batch`).
+        flip: include random horizontal flips in the augmentation.
+        pad: pixels of padding of the random crop (0 with ``flip=False``: no augmentation).
+        cache: cache the examples (in memory) after the first pass.
+
+    Returns:
+        The batched, prefetched dataset.
+
+    Raises:
+        DataError: ``batch_size`` is below 1 or ``pad`` negative.
     """
     if int(batch_size) < 1:
         raise DataError(f"batch_size={batch_size!r} must be a positive integer")

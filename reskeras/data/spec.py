@@ -29,11 +29,27 @@ __all__ = [
 class TaskSpec:
     """Static description of a task, and the reader of its files (one entry of ``TASKS``).
 
-    ``class_names``/``input_shape`` are ``None`` for user data (``image_folder``/``text_file``)
-    until loaded; ``LoadedTask.spec`` always carries the resolved values.
-    ``input_mean``/``input_std`` are per-channel statistics in 0..1 units (images only, ``None`` for
-    text). ``flip`` says
-    whether horizontal-flip augmentation is label-preserving for this task.
+    ``LoadedTask.spec`` always carries the resolved ``class_names`` and ``input_shape``.
+
+    Args:
+        name: the task's name, its key in ``TASKS`` (e.g. ``"fashion_mnist"``).
+        kind: ``"image"`` or ``"text"``.
+        class_names: the classes in label-id order; ``None`` for user data
+            (``image_folder``/``text_file``) until loaded.
+        input_shape: the shape of one example (``(H, W, C)``; ``()`` for text); ``None`` for
+            user images until loaded.
+        input_mean: per-channel mean in 0..1 units (images only; ``None`` for text).
+        input_std: per-channel standard deviation in 0..1 units (images only).
+        flip: whether horizontal-flip augmentation is label-preserving for this task.
+        tfds_name: the TensorFlow Datasets name of the download fallback (``None``: none).
+        tfds_splits: the tfds ``(train, test)`` split names.
+        tfds_text_key: the feature holding the text when the tfds dataset is read as dicts
+            (``None``: as ``(x, label)`` pairs).
+        local_names: names of local copies, looked for in every directory of
+            :func:`~reskeras.data.load.local_search_dirs`.
+        hint: how to get the data, shown when it is not found and by ``reskeras list``.
+        description: one line for ``reskeras list``.
+        reader: the :class:`Reader` of the task's files (keyword-only).
     """
 
     name: str
@@ -64,7 +80,17 @@ class TaskSpec:
 
 @dataclass
 class LoadedTask:
-    """A loaded task: unbatched ``(x, y)`` train/test splits plus metadata."""
+    """A loaded task: unbatched ``(x, y)`` train/test splits plus metadata.
+
+    Args:
+        spec: the task, with ``class_names`` and ``input_shape`` resolved.
+        class_names: the classes; ``y`` are their ids.
+        train: the training split.
+        test: the test split (the data's own, or a seeded validation split).
+        num_train: examples in ``train``.
+        num_test: examples in ``test``.
+        source: where the data came from (a path, ``tfds:<name>`` ...), for reports.
+    """
 
     spec: TaskSpec
     class_names: list[str]
@@ -83,7 +109,14 @@ class LoadedTask:
 @dataclass
 class TestSet:
     """Labelled examples to score a trained model on: unbatched ``(x, y)`` pairs whose ``y``
-    are ids of ``class_names`` (the run's classes)."""
+    are ids of ``class_names`` (the run's classes).
+
+    Args:
+        examples: the ``(x, y)`` pairs.
+        num_examples: how many there are.
+        class_names: the run's classes.
+        source: where the examples came from, for reports.
+    """
 
     examples: tf.data.Dataset
     num_examples: int
@@ -93,7 +126,18 @@ class TestSet:
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """How to read user data (see :func:`reskeras.data.load_task`)."""
+    """How to read user data (see :func:`reskeras.data.load_task`).
+
+    Args:
+        text_column: name or index of the text column of a CSV/TSV file (``None``: a column
+            named like ``text`` or ``sentence``, else column 0).
+        label_column: name or index of the label column (``None``: a column named like
+            ``label``, else column 1).
+        validation_split: fraction held out as the test split when the data has none.
+        seed: seed of that split.
+        image_size: ``(height, width)`` to resize ``image_folder`` images to (``None``: the
+            first image's size).
+    """
 
     text_column: str | int | None = None
     label_column: str | int | None = None
@@ -102,6 +146,11 @@ class LoadOptions:
     image_size: tuple[int, int] | None = None
 
     def split_note(self, path: Path) -> str:
+        """The ``source`` of data read from ``path`` with a seeded validation split.
+
+        Args:
+            path: the file read.
+        """
         return f"{path} (seeded {self.validation_split:g} validation split, seed {self.seed})"
 
 
@@ -111,11 +160,27 @@ class Reader:
     name = "reader"
 
     def usable(self, path: Path) -> bool:
-        """Whether a well-known location holds something this reader understands."""
+        """Whether a well-known location holds something this reader understands.
+
+        Args:
+            path: an existing local copy (a search directory joined with a local name).
+        """
         return True
 
     def load(self, spec: TaskSpec, path: Path, opts: LoadOptions) -> LoadedTask:
-        """The task's train and test splits read from ``path``."""
+        """The task's train and test splits read from ``path``.
+
+        Args:
+            spec: the task.
+            path: the file or directory to read.
+            opts: how to read user data.
+
+        Returns:
+            The loaded task.
+
+        Raises:
+            DataError: the data is missing, unreadable or invalid.
+        """
         raise NotImplementedError
 
     def test_set(
@@ -127,7 +192,21 @@ class Reader:
         opts: LoadOptions,
     ) -> TestSet | None:
         """Every example under ``path``, labelled with a trained run's ``class_names``; None
-        when this reader's test set is just the test split of :meth:`load`."""
+        when this reader's test set is just the test split of :meth:`load`.
+
+        Args:
+            spec: the task.
+            path: the file or directory given as ``data=`` for evaluation.
+            class_names: the run's classes; labels are matched to them.
+            input_shape: the run's input shape (images are resized to it).
+            opts: how to read user data.
+
+        Returns:
+            The test set, or ``None``.
+
+        Raises:
+            DataError: the data is unreadable or has labels outside ``class_names``.
+        """
         return None
 
 
@@ -138,7 +217,21 @@ def from_arrays(
     test: tuple[np.ndarray, np.ndarray],
     source: str,
 ) -> LoadedTask:
-    """In-memory numpy splits -> LoadedTask (``from_tensor_slices``; the pipeline caches)."""
+    """In-memory numpy splits -> LoadedTask (``from_tensor_slices``; the pipeline caches).
+
+    Args:
+        spec: the task.
+        class_names: the classes; every label must be an id of one.
+        train: ``(x, y)`` arrays of the training split.
+        test: ``(x, y)`` arrays of the test split.
+        source: where the arrays came from, for reports.
+
+    Returns:
+        The loaded task (labels as int32).
+
+    Raises:
+        DataError: a label is outside ``0..len(class_names) - 1``.
+    """
     n = len(class_names)
     for split_name, (_, y) in (("train", train), ("test", test)):
         if len(y) and (int(y.min()) < 0 or int(y.max()) >= n):
@@ -159,12 +252,33 @@ def from_arrays(
 
 
 def make_test_set(x: np.ndarray, y: np.ndarray, names: list[str], source: str) -> TestSet:
+    """In-memory numpy examples -> TestSet.
+
+    Args:
+        x: the examples.
+        y: their class ids (of ``names``).
+        names: the run's classes.
+        source: where the examples came from, for reports.
+    """
     examples = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32)))
     return TestSet(examples, len(y), names, source)
 
 
 def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted (train, test) indices of a seeded ``fraction`` test split of ``n`` examples."""
+    """Sorted (train, test) indices of a seeded ``fraction`` test split of ``n`` examples.
+
+    Args:
+        n: the number of examples.
+        fraction: the share that goes to the test split (at least one example, and at
+            least one left for training).
+        seed: seed of the permutation.
+
+    Returns:
+        ``(train, test)`` arrays of indices.
+
+    Raises:
+        DataError: ``n`` is below 2.
+    """
     if n < 2:
         raise DataError(f"cannot make a validation split of {n} example(s); add more data")
     perm = np.random.RandomState(seed).permutation(n)
@@ -173,6 +287,11 @@ def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
 
 
 def is_int(s: str) -> bool:
+    """Whether ``int(s)`` parses.
+
+    Args:
+        s: the string (surrounding whitespace and a sign are allowed).
+    """
     try:
         int(s)
         return True
@@ -195,8 +314,21 @@ def match_labels(
     """Class ids of raw label values for a fixed list of classes.
 
     A value that names a class (exactly, or ignoring case and extra whitespace) maps to it;
-    otherwise an integer in ``0..k-1`` is a class id. Anything else raises a one-line
-    :class:`DataError` naming the value and ``where(i)`` it was found, and listing the classes.
+    otherwise an integer in ``0..k-1`` is a class id.
+
+    Args:
+        values: the raw label values.
+        class_names: the classes.
+        where: ``where(i)`` says where value ``i`` was found (e.g. a file and line).
+        prefix: starts the error message (usually the task's name).
+        what: what the values are, for the message (``"label"``, ``"class"``).
+
+    Returns:
+        The class ids, an int64 array.
+
+    Raises:
+        DataError: a value is neither a class name nor an id in range; the one-line
+            message names the value and ``where(i)`` it was found, and lists the classes.
     """
     exact = {n: i for i, n in enumerate(class_names)}
     loose: dict[str, int] = {}
@@ -221,7 +353,15 @@ def match_labels(
 
 
 def infer_class_names(labels: list[str], source: os.PathLike | str) -> list[str]:
-    """Classes of user data: ``0..max`` for integer labels, else the sorted distinct names."""
+    """Classes of user data: ``0..max`` for integer labels, else the sorted distinct names.
+
+    Args:
+        labels: the raw label values.
+        source: the file they came from, for the message.
+
+    Raises:
+        DataError: an integer label is negative.
+    """
     if all(is_int(v) for v in labels):
         values = [int(v) for v in labels]
         if min(values) < 0:

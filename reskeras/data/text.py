@@ -38,11 +38,21 @@ def adapt_vectorizer(
 ) -> keras.layers.TextVectorization:
     """A ``TextVectorization`` whose vocabulary is adapted on ``texts`` (the TRAINING split).
 
-    ``texts``: a ``tf.data.Dataset`` of ``tf.string`` scalars (unbatched) or ``[batch]``
-    vectors. ``vocabulary_size`` caps the vocabulary including padding (0) and ``[UNK]`` (1);
-    the real size (smaller for a small corpus) is ``vectorizer.vocabulary_size()``. Output:
-    int64 ids ``[..., sequence_length]``, truncated or zero-padded at the end.
-    ``sequence_length=None`` takes it from the data (:func:`length_for`).
+    Args:
+        texts: a ``tf.data.Dataset`` of ``tf.string`` scalars (unbatched) or ``[batch]``
+            vectors.
+        vocabulary_size: caps the vocabulary including padding (0) and ``[UNK]`` (1); at
+            least 3. The real size (smaller for a small corpus) is
+            ``vectorizer.vocabulary_size()``.
+        sequence_length: ids per text, truncated or zero-padded at the end; ``None`` takes
+            it from the data (:func:`length_for`).
+        batch_size: batch size for adapting to unbatched ``texts``.
+
+    Returns:
+        The vectorizer: strings in, int64 ids ``[..., sequence_length]`` out.
+
+    Raises:
+        ValueError: a size is invalid, or ``texts`` is not a dataset of strings.
     """
     check_int("vocabulary_size", vocabulary_size, 3)
     if sequence_length is not None:
@@ -80,14 +90,25 @@ MIN_LENGTH, MAX_LENGTH = 8, 256
 def length_for(token_counts: np.ndarray) -> int:
     """The sequence length for texts of these token counts: 1.5 x their 99th percentile (so
     that nearly every text fits whole, with room for longer test texts), within
-    ``[MIN_LENGTH, MAX_LENGTH]``. SST-2's training phrases (99th percentile 32) get 48."""
+    ``[MIN_LENGTH, MAX_LENGTH]``. SST-2's training phrases (99th percentile 32) get 48.
+
+    Args:
+        token_counts: the number of tokens of each training text (empty: ``MIN_LENGTH``).
+    """
     q99 = float(np.quantile(token_counts, 0.99)) if len(token_counts) else MIN_LENGTH
     return int(min(MAX_LENGTH, max(MIN_LENGTH, np.ceil(1.5 * q99))))
 
 
 def preprocessor_model(vectorizer: keras.layers.TextVectorization) -> keras.Model:
     """``keras.Model``: ``tf.string [batch]`` (input named ``"text"``) -> int64 token ids
-    ``[batch, sequence_length]``. Saves to ``.keras`` and loads with ``safe_mode=True``."""
+    ``[batch, sequence_length]``. Saves to ``.keras`` and loads with ``safe_mode=True``.
+
+    Args:
+        vectorizer: an adapted vectorizer (:func:`adapt_vectorizer`).
+
+    Raises:
+        ValueError: ``vectorizer`` is not a ``TextVectorization``.
+    """
     if not isinstance(vectorizer, keras.layers.TextVectorization):
         raise ValueError(
             f"`vectorizer` must be a keras.layers.TextVectorization (from adapt_vectorizer), "
@@ -98,7 +119,14 @@ def preprocessor_model(vectorizer: keras.layers.TextVectorization) -> keras.Mode
 
 
 def find_vectorizer(preprocessor: keras.Model) -> keras.layers.TextVectorization:
-    """The ``TextVectorization`` inside a saved preprocessor (see :func:`preprocessor_model`)."""
+    """The ``TextVectorization`` inside a saved preprocessor (see :func:`preprocessor_model`).
+
+    Args:
+        preprocessor: the preprocessor model.
+
+    Raises:
+        ValueError: it holds no ``TextVectorization`` layer.
+    """
     for layer in preprocessor.layers:
         if isinstance(layer, keras.layers.TextVectorization):
             return layer
@@ -116,6 +144,15 @@ def vectorize_dataset(
     Works on unbatched (``text`` a scalar -> ids ``[sequence_length]``) and batched datasets
     (``text`` ``[batch]`` -> ids ``[batch, sequence_length]``); mapping AFTER batching is
     faster. Labels (and any further elements) pass through unchanged.
+
+    Args:
+        ds: a dataset of ``(text, label, ...)`` tuples.
+        vectorizer: the adapted vectorizer.
+        num_parallel_calls: parallelism of the map (default autotuned).
+
+    Raises:
+        ValueError: ``ds`` does not yield tuples whose first element is a ``tf.string``
+            scalar or vector.
     """
     spec = ds.element_spec
     if not isinstance(spec, tuple) or len(spec) < 2:

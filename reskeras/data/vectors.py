@@ -40,7 +40,15 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 @dataclass(frozen=True)
 class WordVectors:
-    """The embedding matrix built from a vector file for one vocabulary."""
+    """The embedding matrix built from a vector file for one vocabulary.
+
+    Args:
+        path: the vector file.
+        matrix: float32 ``[vocabulary size, dim]``, the embedding matrix.
+        found: vocabulary words with a vector in the file.
+        words: vocabulary words (padding and ``[UNK]`` not counted).
+        file_words: vectors in the file.
+    """
 
     path: str
     matrix: np.ndarray  # float32 [vocabulary size, dim]
@@ -87,10 +95,26 @@ def _is_header(fields: list[str]) -> bool:
 def load_word_vectors(
     path: str | os.PathLike, vocabulary: Sequence[str], *, seed: int = 0
 ) -> WordVectors:
-    """The embedding matrix for ``vocabulary`` (``TextVectorization.get_vocabulary()``: id
-    0 padding, 1 ``[UNK]``) from a word-vector file in the GloVe / word2vec / fastText text
-    format. Raises :class:`DataError` (one line, with the file and line) for a missing,
-    binary, ragged or non-numeric file, or one that shares no word with the vocabulary."""
+    """The embedding matrix for ``vocabulary`` from a word-vector file in the GloVe /
+    word2vec / fastText text format.
+
+    A word takes the vector of its exact form, else of its lower-case form. Padding and
+    ``[UNK]`` rows are zero; words without a vector get random ones with the found vectors'
+    mean and standard deviation.
+
+    Args:
+        path: the vector file, optionally gzipped (a ``count dim`` header line is skipped).
+        vocabulary: the words by id (``TextVectorization.get_vocabulary()``: id 0 padding,
+            1 ``[UNK]``).
+        seed: seed of the random vectors of the words not in the file.
+
+    Returns:
+        The matrix and its coverage counts.
+
+    Raises:
+        DataError: (one line, with the file and line) the file is missing, binary, ragged
+            or non-numeric, or shares no word with the vocabulary.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(

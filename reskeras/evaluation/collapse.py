@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import keras
 import numpy as np
 from keras import ops
+from numpy.typing import ArrayLike
 
 from reskeras.checks import check_positive_int
 
@@ -32,10 +34,17 @@ COLLAPSE_PREDICTED_SHARE = 0.95
 COLLAPSE_TRUE_SHARE = 0.80
 
 
-def find_collapse(predicted, actual, class_names: Sequence[str]) -> dict | None:
+def find_collapse(
+    predicted: ArrayLike, actual: ArrayLike, class_names: Sequence[str]
+) -> dict | None:
     """``{"class", "predicted_share", "true_share", "examples"}`` when the predictions
-    collapsed onto one class (see ``COLLAPSE_*``), else None. ``predicted``/``actual`` are
-    per-class counts of the predicted and true labels."""
+    collapsed onto one class (see ``COLLAPSE_*``), else None.
+
+    Args:
+        predicted: per-class counts of the predicted labels.
+        actual: per-class counts of the true labels.
+        class_names: the classes, to name the collapsed one.
+    """
     predicted, actual = np.asarray(predicted, float), np.asarray(actual, float)
     total = actual.sum()
     if total <= 0:
@@ -53,7 +62,12 @@ def find_collapse(predicted, actual, class_names: Sequence[str]) -> dict | None:
 
 
 def collapse_message(collapse: dict, where: str) -> str:
-    """One line telling the user that accuracy figures of a collapsed model mean nothing."""
+    """One line telling the user that accuracy figures of a collapsed model mean nothing.
+
+    Args:
+        collapse: what :func:`find_collapse` found.
+        where: what was evaluated, starts the line (e.g. ``"epoch 3 validation"``).
+    """
     name = collapse["class"]
     return (
         f"{where}: the model predicts {name!r} for {collapse['predicted_share']:.0%} of the "
@@ -67,15 +81,28 @@ class TopClassShare(keras.metrics.Metric):
     """Share of the examples given the most often predicted class (1.0: one class for all).
 
     Keeps the per-class counts of predicted and true labels, which :class:`CollapseGuard`
-    reads after validation."""
+    reads after validation.
 
-    def __init__(self, num_classes: int, name: str = "top_class_share", **kwargs):
+    Args:
+        num_classes: the number of classes (of the logits' last axis).
+        name: the metric's name in the logs.
+        **kwargs: passed to ``keras.metrics.Metric`` (``dtype``).
+    """
+
+    def __init__(self, num_classes: int, name: str = "top_class_share", **kwargs: Any):
         super().__init__(name=name, **kwargs)
         self.num_classes = check_positive_int("num_classes", num_classes)
         self.predicted = self.add_variable((num_classes,), "zeros", name="predicted")
         self.actual = self.add_variable((num_classes,), "zeros", name="actual")
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None):
+        """Adds a batch to the per-class counts.
+
+        Args:
+            y_true: the integer labels.
+            y_pred: the logits or probabilities; the argmax is the predicted class.
+            sample_weight: ignored (every example counts once).
+        """
         k = self.num_classes
         labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
         self.predicted.assign_add(ops.sum(ops.one_hot(ops.argmax(y_pred, axis=-1), k), axis=0))
@@ -94,7 +121,15 @@ class TopClassShare(keras.metrics.Metric):
 
 class CollapseGuard(keras.callbacks.Callback):
     """After each epoch's validation, adds ``collapsed`` (0/1) to the epoch's logs and, when
-    the predictions collapsed onto one class, tells the user in one line (``report``)."""
+    the predictions collapsed onto one class, tells the user in one line (``report``).
+
+    The model must be compiled with a :class:`TopClassShare` metric. Each collapse found is
+    kept in ``collapses``.
+
+    Args:
+        class_names: the classes, to name the collapsed one.
+        report: receives the one-line warning (default: printed to stderr).
+    """
 
     def __init__(self, class_names: Sequence[str], report: Callable[[str], None] | None = None):
         super().__init__()
@@ -109,7 +144,16 @@ class CollapseGuard(keras.callbacks.Callback):
                     return m
         raise RuntimeError("the model was compiled without the TopClassShare metric")
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None):
+        """Checks the epoch's validation counts; a no-op for epochs without validation.
+
+        Args:
+            epoch: the epoch's index (from 0).
+            logs: the epoch's logs; ``collapsed`` is added to them.
+
+        Raises:
+            RuntimeError: the model was compiled without :class:`TopClassShare`.
+        """
         if logs is None or "val_loss" not in logs:
             return
         metric = self._metric()  # holds the validation counts until the next epoch begins

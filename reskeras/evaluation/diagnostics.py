@@ -24,7 +24,11 @@ __all__ = ["block_gradient_norms", "plot_gradient_norms", "residual_blocks"]
 def residual_blocks(model: keras.Model) -> list[keras.layers.Layer]:
     """The model's top-level blocks in order: :class:`~reskeras.layers.blocks.ResidualBlock` layers
     (residual or plain twins) and any other layer whose class name ends in ``Block`` (the
-    text blocks)."""
+    text blocks).
+
+    Args:
+        model: a built model.
+    """
     return [
         layer
         for layer in model.layers
@@ -45,8 +49,20 @@ def block_gradient_norms(
     The loss is the mean sparse categorical cross-entropy of the model's logits against the
     integer labels ``y``. ``training=True`` runs batch normalization on batch statistics, as in
     the first training step; the model's non-trainable state (BN moving statistics) is restored
-    afterwards, so measuring does not change the model. Returns ``{block name: norm}`` in
-    network order.
+    afterwards, so measuring does not change the model.
+
+    Args:
+        model: a model that outputs logits.
+        x: one batch of inputs.
+        y: its integer labels (as many as ``x`` has examples).
+        training: run the model in training mode (batch statistics); ``False``: inference.
+        blocks: the layers to measure (default :func:`residual_blocks`).
+
+    Returns:
+        ``{block name: norm}`` in network order.
+
+    Raises:
+        ValueError: there are no blocks, or ``x`` and ``y`` differ in length.
     """
     blocks = list(residual_blocks(model) if blocks is None else blocks)
     if not blocks:
@@ -90,9 +106,17 @@ def plot_gradient_norms(
 ) -> Any:
     """Line plot (log scale) of several models' :func:`block_gradient_norms`.
 
-    ``results`` maps a label (``"plain-56"``) to that model's norms. Each line runs from the
-    first block (input side, x = 0) to the last (output side, x = 1), so nets of different
-    depths share one axis. Plain nets are drawn dashed. Returns the matplotlib Axes.
+    Each line runs from the first block (input side, x = 0) to the last (output side,
+    x = 1), so nets of different depths share one axis.
+
+    Args:
+        results: maps a label (``"plain-56"``) to that model's norms; labels containing
+            ``"plain"`` are drawn dashed.
+        ax: the matplotlib Axes to draw on (``None``: a new 8x4 figure).
+        title: the plot's title.
+
+    Returns:
+        The matplotlib Axes.
     """
     import matplotlib.pyplot as plt
 

@@ -40,7 +40,17 @@ REPORT_JSON = "report.json"
 def classification_report(
     y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]
 ) -> dict[str, Any]:
-    """Accuracy, macro-F1, the confusion matrix and per-class precision/recall/F1/support."""
+    """Accuracy, macro-F1, the confusion matrix and per-class precision/recall/F1/support.
+
+    Args:
+        y_true: the true class ids.
+        y_pred: the predicted class ids.
+        class_names: the classes (ids index them).
+
+    Returns:
+        A JSON-ready dict: ``accuracy``, ``per_class_recall``, ``macro_f1`` (over the classes
+            present), ``num_examples``, ``per_class`` and ``confusion`` (rows: true class).
+    """
     k = len(class_names)
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (y_true, y_pred), 1)
@@ -72,7 +82,15 @@ def classification_report(
 
 @dataclass(frozen=True)
 class Mistake:
-    """A wrongly classified test example: its position in the test set, labels and input."""
+    """A wrongly classified test example: its position in the test set, labels and input.
+
+    Args:
+        index: its position in the test set.
+        true: its true class id.
+        predicted: the predicted class id.
+        confidence: the probability the model gave its (wrong) prediction.
+        example: the input: uint8 pixels ``(H, W, C)`` or the text.
+    """
 
     index: int
     true: int
@@ -81,6 +99,11 @@ class Mistake:
     example: Any  # uint8 pixels (H, W, C) or the text
 
     def to_dict(self, class_names: Sequence[str]) -> dict[str, Any]:
+        """A JSON-ready row (class names, not ids; the text for a text example).
+
+        Args:
+            class_names: the classes the ids index.
+        """
         row = {
             "index": self.index,
             "true": str(class_names[self.true]),
@@ -93,7 +116,11 @@ class Mistake:
 
 
 class MistakeCollector:
-    """Keeps the ``size`` most confidently wrong examples seen over a stream of batches."""
+    """Keeps the ``size`` most confidently wrong examples seen over a stream of batches.
+
+    Args:
+        size: how many to keep.
+    """
 
     def __init__(self, size: int = GALLERY_SIZE):
         self.size = size
@@ -101,7 +128,13 @@ class MistakeCollector:
         self._seen = 0
 
     def add(self, inputs: np.ndarray, y_true: np.ndarray, probs: np.ndarray) -> None:
-        """One batch: raw inputs, integer labels and class probabilities."""
+        """Adds one batch's wrong examples (numbered by their position in the stream).
+
+        Args:
+            inputs: the raw inputs (bytes are decoded as UTF-8 text).
+            y_true: their integer labels.
+            probs: class probabilities ``[batch, classes]``.
+        """
         y_pred = probs.argmax(1)
         for i in np.flatnonzero(y_pred != y_true):
             confidence = float(probs[i, y_pred[i]])
@@ -132,7 +165,16 @@ def _png(fig) -> bytes:
 
 
 def confusion_png(confusion: Sequence[Sequence[int]], class_names: Sequence[str]) -> bytes:
-    """Two heat maps side by side: counts, and rows normalized to 1 (recall on the diagonal)."""
+    """Two heat maps side by side: counts, and rows normalized to 1 (recall on the diagonal).
+
+    Args:
+        confusion: the confusion matrix (rows: true class); cells are annotated up to 20
+            classes.
+        class_names: the classes, for the axes.
+
+    Returns:
+        The PNG image.
+    """
     from matplotlib.figure import Figure
 
     counts = np.asarray(confusion, dtype=np.int64)
@@ -166,7 +208,16 @@ def confusion_png(confusion: Sequence[Sequence[int]], class_names: Sequence[str]
 
 
 def gallery_png(mistakes: Sequence[Mistake], class_names: Sequence[str], columns: int = 4) -> bytes:
-    """Images of ``mistakes`` in a grid, each titled ``true -> predicted (confidence)``."""
+    """Images of ``mistakes`` in a grid, each titled ``true -> predicted (confidence)``.
+
+    Args:
+        mistakes: image mistakes (``example`` holds the pixels).
+        class_names: the classes the ids index.
+        columns: images per row.
+
+    Returns:
+        The PNG image.
+    """
     from matplotlib.figure import Figure
 
     rows = max(1, -(-len(mistakes) // columns))
@@ -197,7 +248,16 @@ def _img(png: bytes, css_class: str, alt: str) -> str:
 
 @dataclass
 class Results:
-    """A scored test set: the report (metrics, confusion, per-class table) and the mistakes."""
+    """A scored test set: the report (metrics, confusion, per-class table) and the mistakes.
+
+    Args:
+        report: the metrics (:func:`classification_report`, plus ``loss`` and
+            ``collapsed`` when known).
+        class_names: the classes.
+        kind: ``"image"`` (the gallery is drawn) or ``"text"`` (a table of texts).
+        mistakes: the most confidently wrong examples, most confident first.
+        title: the title of the written report.
+    """
 
     report: dict[str, Any]
     class_names: list[str]
@@ -268,7 +328,11 @@ class Results:
         )
 
     def write(self, directory: str | os.PathLike) -> Path:
-        """Writes ``report.html`` and ``report.json`` into ``directory``; returns the HTML path."""
+        """Writes ``report.html`` and ``report.json`` into ``directory``; returns the HTML path.
+
+        Args:
+            directory: the directory, created if missing.
+        """
         from reskeras.training.rundir import atomic_write
 
         out = Path(directory)

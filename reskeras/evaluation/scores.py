@@ -38,12 +38,27 @@ def evaluate(
     """Scores a finished run: accuracy, loss, macro-F1, ``num_examples``, per-class recall and
     precision/recall/F1/support (``per_class``), the ``confusion`` matrix (rows: true class).
 
-    Without ``task``/``data``: the test split the run was trained against. With ``data``: that
-    file or folder is the test set and every example in it is scored, read with the run's
-    classes (labels may be class names or ids); with ``task``: that task's test split. When
-    the predictions collapsed onto one class the report has a ``collapsed`` entry. With
-    ``report_dir``, ``report.html`` (confusion matrix, per-class table, the most confidently
-    wrong examples) and ``report.json`` are written there.
+    Without ``task``/``data``: the test split the run was trained against. When the
+    predictions collapsed onto one class the report has a ``collapsed`` entry.
+
+    Args:
+        run_dir: the run directory (written by ``reskeras.train``).
+        task: score on this task's test split (its classes mapped onto the run's).
+        data: this file or folder is the test set and every example in it is scored, read
+            with the run's classes (labels may be class names or ids).
+        batch_size: examples per forward pass.
+        text_column: the text column of CSV/TSV ``data`` (default: the run's).
+        label_column: the label column of CSV/TSV ``data`` (default: the run's).
+        report_dir: where to write ``report.html`` (confusion matrix, per-class table, the
+            most confidently wrong examples) and ``report.json``; ``None``: nothing written.
+
+    Returns:
+        The report dict.
+
+    Raises:
+        RunError: the run directory is missing or incomplete.
+        DataError: the test data cannot be found or read, or does not fit the run.
+        ValueError: the task's kind or classes differ from the run's.
     """
     results = score_run(
         run_dir,
@@ -69,7 +84,22 @@ def score_run(
     gallery_size: int = GALLERY_SIZE,
 ) -> Results:
     """:func:`evaluate`, returning the :class:`~reskeras.evaluation.report.Results` (report and the
-    ``gallery_size`` most confidently wrong examples) that the app and ``--report`` draw."""
+    ``gallery_size`` most confidently wrong examples) that the app and ``--report`` draw.
+
+    Args:
+        run_dir: the run directory.
+        task: score on this task's test split (see :func:`evaluate`).
+        data: score every example of this file or folder (see :func:`evaluate`).
+        batch_size: examples per forward pass.
+        text_column: the text column of CSV/TSV ``data`` (default: the run's).
+        label_column: the label column of CSV/TSV ``data`` (default: the run's).
+        gallery_size: wrong examples kept for the gallery.
+
+    Raises:
+        RunError: the run directory is missing or incomplete.
+        DataError: the test data cannot be found or read, is empty, or does not fit the run.
+        ValueError: the task's kind or classes differ from the run's.
+    """
     run = RunDir.open(run_dir)
     model, record, labels = run.load_model(), run.read_config(), run.read_labels()
     cfg = resolve(record.train).config  # the options the run trained with, complete

@@ -22,6 +22,7 @@ Forms (He et al. 2015, 2016; Goyal et al. 2017; He et al. 2019; Hu et al. 2018):
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import keras
 from keras import layers, ops
@@ -42,9 +43,14 @@ class DropPath(layers.Layer):
 
     Kept samples are scaled by ``1 / (1 - rate)`` so the expectation is unchanged; at
     inference the layer is the identity.
+
+    Args:
+        rate: probability in ``[0, 1)`` that a sample's branch is dropped (0: a no-op).
+        seed: seed of the layer's random generator (``None``: unseeded).
+        **kwargs: passed to ``keras.layers.Layer`` (``name``, ``dtype`` ...).
     """
 
-    def __init__(self, rate: float = 0.0, seed: int | None = None, **kwargs):
+    def __init__(self, rate: float = 0.0, seed: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.rate = check_fraction("rate", rate)
         self.seed = seed
@@ -70,9 +76,14 @@ class ZeroPadShortcut(layers.Layer):
     """Option A shortcut (He et al. 2015): subsample, then zero-pad the channels.
 
     Has no parameters. Works for any number of spatial dimensions (1-D text blocks too).
+
+    Args:
+        filters: channels of the output; must be at least the input's (checked in ``build``).
+        strides: keep every ``strides``-th position along each spatial axis (1: all).
+        **kwargs: passed to ``keras.layers.Layer`` (``name``, ``dtype`` ...).
     """
 
-    def __init__(self, filters: int, strides: int = 1, **kwargs):
+    def __init__(self, filters: int, strides: int = 1, **kwargs: Any):
         super().__init__(**kwargs)
         self.filters = check_positive_int("filters", filters)
         self.strides = check_positive_int("strides", strides)
@@ -106,9 +117,18 @@ class ZeroPadShortcut(layers.Layer):
 
 @_register
 class SqueezeExcite(layers.Layer):
-    """Squeeze-and-excitation (Hu et al. 2018): channel gates from global context."""
+    """Squeeze-and-excitation (Hu et al. 2018): channel gates from global context.
 
-    def __init__(self, ratio: float = 0.25, **kwargs):
+    The spatial mean of each channel goes through a ReLU dense layer of
+    ``max(1, int(channels * ratio))`` units and a sigmoid dense layer back to ``channels``
+    gates, which scale the input.
+
+    Args:
+        ratio: width of the hidden layer as a fraction of the channels, in ``(0, 1]``.
+        **kwargs: passed to ``keras.layers.Layer`` (``name``, ``dtype`` ...).
+    """
+
+    def __init__(self, ratio: float = 0.25, **kwargs: Any):
         super().__init__(**kwargs)
         if not 0.0 < ratio <= 1.0:
             raise ValueError(f"`ratio` must be in (0, 1], got {ratio!r}.")
@@ -148,14 +168,24 @@ class SmallMapConv2D(layers.Conv2D):
     64x64 images) as one matrix product of shifted copies of the input.
 
     XLA:CPU swaps the operands of such a convolution (the kernel becomes the image), a form
-    its Eigen convolution kernels do not cover, so it emits a naive loop nest: 35-38x slower
-    than TensorFlow's kernel for a 3x3, 512-channel convolution on 2x2 maps, which made
-    ResNet-50 at 64x64 train 3-4x slower with XLA (README, "Training throughput and XLA on a
-    CPU"). A matrix product is fast in both modes. Weights, config and results are those of
-    ``Conv2D``; other shapes take ``Conv2D``'s path unchanged.
+    its Eigen convolution kernels do not cover, so it emits a naive loop nest, far slower than
+    TensorFlow's kernel for a 3x3, 512-channel convolution on 2x2 maps, and ResNet-50 at 64x64
+    trained several times slower with XLA (``bench/xla_ops.py``; figures in bench/README.md).
+    A matrix product is fast in both modes. Weights, config and results are those of
+    ``Conv2D``; other shapes take ``Conv2D``'s path unchanged. It takes ``Conv2D``'s
+    constructor arguments.
     """
 
-    def convolution_op(self, inputs, kernel):
+    def convolution_op(self, inputs: Any, kernel: Any) -> Any:
+        """The convolution, as a matrix product when the map is smaller than the kernel.
+
+        Args:
+            inputs: the ``channels_last`` input batch.
+            kernel: the ``(kh, kw, channels, filters)`` kernel.
+
+        Returns:
+            The convolved batch, the same as ``Conv2D.convolution_op``'s.
+        """
         height, width = inputs.shape[1:3]
         kh, kw = self.kernel_size
         if (
@@ -194,9 +224,15 @@ class SymmetricMaxPooling2D(layers.Layer):
     zeros, as keras.applications' ResNetV2 does before its first max-pool (whose input is not
     rectified, so there zeros can win). Keras' ``padding="same"`` pads only after when the
     total is odd, which shifts every window by one pixel.
+
+    Args:
+        pool_size: side of the square pooling window.
+        strides: step of the window along both spatial axes.
+        fill: value of the padding, ``"min"`` (-inf) or ``"zero"``.
+        **kwargs: passed to ``keras.layers.Layer`` (``name``, ``dtype`` ...).
     """
 
-    def __init__(self, pool_size: int = 3, strides: int = 2, fill: str = "min", **kwargs):
+    def __init__(self, pool_size: int = 3, strides: int = 2, fill: str = "min", **kwargs: Any):
         super().__init__(**kwargs)
         self.pool_size = check_positive_int("pool_size", pool_size)
         self.strides = check_positive_int("strides", strides)
@@ -238,6 +274,34 @@ class ResidualBlock(layers.Layer):
     Subclasses implement ``_main_path_specs(in_channels)`` returning a list of
     ``(kernel_size, filters, strides)`` convolutions; this class wires normalization,
     activation, the shortcut, squeeze-excitation, dropout and stochastic depth around them.
+
+    Args:
+        filters: filters of the main path's convolutions; the block outputs
+            ``filters * expansion`` channels (1 for :class:`BasicBlock`, 4 for
+            :class:`BottleneckBlock`).
+        strides: 1, or 2 to halve the feature map (and project or pad the shortcut).
+        preact: pre-activation (v2): batch norm and activation before each convolution and
+            nothing after the addition; ``False``: post-activation (v1).
+        shortcut: one of ``SHORTCUTS``: ``"auto"`` (identity when the shape is kept, else a
+            1x1 projection), ``"identity"`` (the shape must be kept), ``"projection"``
+            (1x1 convolution and batch norm), ``"zero_pad"`` (option A: subsample and add
+            zero channels), ``"avg_down"`` (ResNet-D: average-pool, then a stride-1 1x1
+            convolution) or ``"subsample"`` (parameter-free strided slicing; the channels
+            must match).
+        zero_init_last: the last batch norm's γ (v1), or the last convolution's kernel (v2),
+            starts at zero, so the block starts as its shortcut.
+        drop_path: stochastic-depth rate in ``[0, 1)`` of the residual branch.
+        se_ratio: squeeze-excitation after the last convolution, its hidden width as this
+            fraction of the channels, in ``[0, 1]``; 0: none.
+        dropout: dropout rate in ``[0, 1)`` before the last convolution (wide ResNets).
+        residual: ``False`` builds the plain twin: no shortcut, no addition.
+        padding: padding of strided convolutions, ``"same"`` or ``"symmetric"``
+            (``(k - 1) // 2`` on every side, as PyTorch).
+        activation: activation name (``keras.activations.get``).
+        bn_momentum: momentum of every batch norm.
+        bn_epsilon: epsilon of every batch norm.
+        kernel_initializer: initializer of the convolution kernels.
+        **kwargs: passed to ``keras.layers.Layer`` (``name``, ``dtype`` ...).
     """
 
     expansion = 1
@@ -259,7 +323,7 @@ class ResidualBlock(layers.Layer):
         bn_momentum: float = BN_MOMENTUM,
         bn_epsilon: float = BN_EPSILON,
         kernel_initializer: str = "he_normal",
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.filters = check_positive_int("filters", filters)
@@ -346,7 +410,7 @@ class ResidualBlock(layers.Layer):
 
     def build(self, input_shape):
         in_channels = input_shape[-1]
-        self.shortcut_kind = self._resolve_shortcut(in_channels)
+        self.shortcut_type = self._resolve_shortcut(in_channels)
         self._flops = 0
         specs = self._main_path_specs()
         last = len(specs) - 1
@@ -397,15 +461,15 @@ class ResidualBlock(layers.Layer):
         self.add = layers.Add(name="add", dtype=self.dtype_policy) if self.residual else None
 
     def _build_shortcut(self, input_shape):
-        kind = self.shortcut_kind
+        shortcut = self.shortcut_type
         self.shortcut_layers = []
-        if kind in (None, "identity"):
+        if shortcut in (None, "identity"):
             return
-        if kind in ("zero_pad", "subsample"):
+        if shortcut in ("zero_pad", "subsample"):
             pad = ZeroPadShortcut(
                 self.output_channels,
                 self.strides,
-                name="shortcut_pad" if kind == "zero_pad" else "shortcut_subsample",
+                name="shortcut_pad" if shortcut == "zero_pad" else "shortcut_subsample",
                 dtype=self.dtype_policy,
             )
             pad.build(input_shape)
@@ -413,7 +477,7 @@ class ResidualBlock(layers.Layer):
             return
         shape = input_shape
         conv_strides = self.strides
-        if kind == "avg_down":
+        if shortcut == "avg_down":
             conv_strides = 1
             if self.strides > 1:
                 pool = layers.AveragePooling2D(
@@ -444,7 +508,7 @@ class ResidualBlock(layers.Layer):
         # ones (identity, subsample) the block's input itself.
         shortcut_input = (
             x
-            if self.preact and self.shortcut_kind not in (None, "identity", "subsample")
+            if self.preact and self.shortcut_type not in (None, "identity", "subsample")
             else inputs
         )
         last = len(self.convs) - 1
@@ -504,7 +568,25 @@ class ResidualBlock(layers.Layer):
 
 @_register
 class BasicBlock(ResidualBlock):
-    """Two 3x3 convolutions (ResNet-18/34, CIFAR ResNets, wide ResNets)."""
+    """Two 3x3 convolutions (ResNet-18/34, CIFAR ResNets, wide ResNets).
+
+    Args:
+        filters: filters of both convolutions, and the block's output channels.
+        strides: 1, or 2 to halve the feature map in the first convolution.
+        preact: pre-activation (v2) instead of post-activation (v1).
+        shortcut: the shortcut, one of ``SHORTCUTS`` (see :class:`ResidualBlock`).
+        zero_init_last: the last batch norm's γ (v1) or convolution (v2) starts at zero.
+        drop_path: stochastic-depth rate in ``[0, 1)``.
+        se_ratio: squeeze-excitation hidden width as a fraction of the channels; 0: none.
+        dropout: dropout rate in ``[0, 1)`` between the two convolutions.
+        residual: ``False`` builds the plain twin (no shortcut).
+        padding: padding of a strided convolution, ``"same"`` or ``"symmetric"``.
+        activation: activation name.
+        bn_momentum: momentum of every batch norm.
+        bn_epsilon: epsilon of every batch norm.
+        kernel_initializer: initializer of the convolution kernels.
+        **kwargs: passed to ``keras.layers.Layer`` (``name``, ``dtype`` ...).
+    """
 
     expansion = 1
 
@@ -518,11 +600,23 @@ class BottleneckBlock(ResidualBlock):
 
     ``stride_in_1x1=False`` (default) strides the 3x3 as in ResNet v1.5 / torchvision;
     ``True`` strides the first 1x1 as in the original paper (v1).
+
+    Args:
+        filters: filters of the 1x1 reduce and the 3x3 convolutions; the block outputs
+            ``4 * filters`` channels.
+        strides: 1, or 2 to halve the feature map.
+        stride_in_1x1: put the stride on the first 1x1 convolution instead of the 3x3.
+        **kwargs: the keyword arguments of :class:`ResidualBlock` (``preact``, ``shortcut``,
+            ``zero_init_last``, ``drop_path``, ``se_ratio``, ``dropout``, ``residual``,
+            ``padding``, ``activation``, ``bn_momentum``, ``bn_epsilon``,
+            ``kernel_initializer``) and of ``keras.layers.Layer``.
     """
 
     expansion = 4
 
-    def __init__(self, filters: int, strides: int = 1, *, stride_in_1x1: bool = False, **kwargs):
+    def __init__(
+        self, filters: int, strides: int = 1, *, stride_in_1x1: bool = False, **kwargs: Any
+    ):
         super().__init__(filters, strides, **kwargs)
         self.stride_in_1x1 = bool(stride_in_1x1)
 

@@ -9,6 +9,8 @@ torchvision's momentum 0.1 = Keras 0.9, epsilon 1e-5), and every LayerNormalizat
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 from keras import layers, ops
 
@@ -47,9 +49,20 @@ class DebiasedBatchNormalization(layers.BatchNormalization):
     weighted average of exactly the batches seen, after one step or a million, whatever the
     activations' scale. Before the first training step it normalizes with mean 0 and
     variance 1, as stock BatchNormalization does.
+
+    Args:
+        momentum: weight of the running average's past (``BN_MOMENTUM``, 0.9, by default);
+            also the base of the ``1 - momentum**steps`` correction.
+        epsilon: added to the variance before the square root (``BN_EPSILON``).
+        **kwargs: passed to ``keras.layers.BatchNormalization`` (``axis``, ``center``,
+            ``scale``, ``gamma_initializer``, ``name``, ``dtype`` ...). The moving
+            statistics' initializers default to zeros; ``renorm=True`` is refused.
+
+    Raises:
+        ValueError: ``renorm=True`` was given.
     """
 
-    def __init__(self, momentum: float = BN_MOMENTUM, epsilon: float = BN_EPSILON, **kwargs):
+    def __init__(self, momentum: float = BN_MOMENTUM, epsilon: float = BN_EPSILON, **kwargs: Any):
         if kwargs.get("renorm"):
             raise ValueError("DebiasedBatchNormalization does not support renorm=True.")
         kwargs.setdefault("moving_mean_initializer", "zeros")
@@ -84,9 +97,20 @@ class DebiasedBatchNormalization(layers.BatchNormalization):
 
 
 def make_batch_norm(
-    name: str, *, dtype=None, gamma_zero: bool = False, debiased: bool = False
+    name: str, *, dtype: Any = None, gamma_zero: bool = False, debiased: bool = False
 ) -> layers.BatchNormalization:
-    """A BatchNormalization with the package's settings (``gamma_zero``: γ starts at 0)."""
+    """A BatchNormalization with the package's settings (``BN_MOMENTUM``, ``BN_EPSILON``).
+
+    Args:
+        name: the layer's name.
+        dtype: the layer's dtype or dtype policy (``None``: Keras' global policy).
+        gamma_zero: γ starts at 0 instead of 1 (e.g. the last norm of a residual branch, so
+            the block starts as its shortcut).
+        debiased: build a :class:`DebiasedBatchNormalization` instead of the stock layer.
+
+    Returns:
+        The unbuilt layer.
+    """
     cls = DebiasedBatchNormalization if debiased else layers.BatchNormalization
     return cls(
         momentum=BN_MOMENTUM,
@@ -98,9 +122,18 @@ def make_batch_norm(
 
 
 def make_layer_norm(
-    name: str, *, dtype=None, gamma_zero: bool = False
+    name: str, *, dtype: Any = None, gamma_zero: bool = False
 ) -> layers.LayerNormalization:
-    """A LayerNormalization with the package's epsilon."""
+    """A LayerNormalization with the package's epsilon (``LN_EPSILON``).
+
+    Args:
+        name: the layer's name.
+        dtype: the layer's dtype or dtype policy (``None``: Keras' global policy).
+        gamma_zero: γ starts at 0 instead of 1.
+
+    Returns:
+        The unbuilt layer.
+    """
     return layers.LayerNormalization(
         epsilon=LN_EPSILON,
         gamma_initializer="zeros" if gamma_zero else "ones",
@@ -109,10 +142,24 @@ def make_layer_norm(
     )
 
 
-def make_norm(kind: str, name: str, *, dtype=None, gamma_zero: bool = False) -> layers.Layer:
-    """The normalization of text models: ``"batch"`` (debiased BN) or ``"layer"``."""
-    if kind not in NORMS:
-        raise ValueError(f"Invalid norm {kind!r}; expected one of {list(NORMS)}.")
-    if kind == "batch":
+def make_norm(norm: str, name: str, *, dtype: Any = None, gamma_zero: bool = False) -> layers.Layer:
+    """The normalization of text models: ``"batch"`` (debiased BN) or ``"layer"``.
+
+    Args:
+        norm: ``"batch"`` (a :class:`DebiasedBatchNormalization`) or ``"layer"`` (a
+            ``LayerNormalization``); see ``NORMS``.
+        name: the layer's name.
+        dtype: the layer's dtype or dtype policy (``None``: Keras' global policy).
+        gamma_zero: γ starts at 0 instead of 1.
+
+    Returns:
+        The unbuilt layer.
+
+    Raises:
+        ValueError: ``norm`` is not one of ``NORMS``.
+    """
+    if norm not in NORMS:
+        raise ValueError(f"Invalid norm {norm!r}; expected one of {list(NORMS)}.")
+    if norm == "batch":
         return make_batch_norm(name, dtype=dtype, gamma_zero=gamma_zero, debiased=True)
     return make_layer_norm(name, dtype=dtype, gamma_zero=gamma_zero)

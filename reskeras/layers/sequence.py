@@ -23,6 +23,7 @@ real positions equal those of the unpadded sequence) and passes a (downsampled) 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import keras
 from keras import layers, ops
@@ -67,6 +68,12 @@ class ResidualConv1DBlock(layers.Layer):
         dropout: dropout before the second convolution.
         drop_path: stochastic-depth rate of the residual branch.
         residual: ``False`` builds the plain twin (no shortcut).
+        activation: activation name (``keras.activations.get``).
+        zero_init_last: the residual branch starts at zero (the last norm's γ, or with
+            ``preact`` the second convolution's kernel), so the block starts as its shortcut;
+            ignored when ``residual=False``.
+        kernel_initializer: initializer of the convolution kernels.
+        **kwargs: passed to ``keras.layers.Layer`` (``name``, ``dtype`` ...).
     """
 
     def __init__(
@@ -85,7 +92,7 @@ class ResidualConv1DBlock(layers.Layer):
         activation: str = "relu",
         zero_init_last: bool = False,
         kernel_initializer: str = "he_normal",
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.filters = check_positive_int("filters", filters)
@@ -139,18 +146,18 @@ class ResidualConv1DBlock(layers.Layer):
     def build(self, input_shape):
         in_channels = input_shape[-1]
         matches = self.strides == 1 and in_channels == self.filters
-        kind = None
+        shortcut = None
         if self.residual:
-            kind = self.shortcut
-            if kind == "auto" or (kind == "zero_pad" and matches):
-                kind = "identity" if matches else "projection"
-            if kind == "identity" and not matches:
+            shortcut = self.shortcut
+            if shortcut == "auto" or (shortcut == "zero_pad" and matches):
+                shortcut = "identity" if matches else "projection"
+            if shortcut == "identity" and not matches:
                 raise ValueError(
                     f"shortcut='identity' needs the block to keep its shape, but the input has "
                     f"{in_channels} channels and downsample={self.downsample!r} while the block "
                     f"outputs {self.filters}. Use 'auto', 'projection' or 'zero_pad'."
                 )
-        self.shortcut_kind = kind
+        self.shortcut_type = shortcut
         self._flops = 0
         shape = tuple(input_shape)
         if self.preact:
@@ -182,13 +189,13 @@ class ResidualConv1DBlock(layers.Layer):
             else None
         )
         self.shortcut_layers = []
-        if kind == "zero_pad":
+        if shortcut == "zero_pad":
             pad = ZeroPadShortcut(
                 self.filters, self.strides, name="shortcut_pad", dtype=self.dtype_policy
             )
             pad.build(input_shape)
             self.shortcut_layers = [pad]
-        elif kind == "projection":
+        elif shortcut == "projection":
             conv = self._conv(1, self.strides, 1, "shortcut_conv")
             conv.build(input_shape)
             sc_shape = self._conv_flops(conv, tuple(input_shape))
@@ -213,7 +220,7 @@ class ResidualConv1DBlock(layers.Layer):
         x = inputs
         if self.preact:
             x = self.act_fn(self.norm0(x, training=training))
-        shortcut = x if self.preact and self.shortcut_kind not in (None, "identity") else inputs
+        shortcut = x if self.preact and self.shortcut_type not in (None, "identity") else inputs
         x = self.conv1(self._apply_mask(x, mask))
         x = self.act_fn(self.norm1(x, training=training))
         if self.dropout_layer is not None:
@@ -241,7 +248,13 @@ class ResidualConv1DBlock(layers.Layer):
         # Position i of a stride-2 "same" conv/pool is centred on input 2i: keep it if real.
         return mask[:, ::2]
 
-    def compute_mask(self, inputs, mask=None):
+    def compute_mask(self, inputs: Any, mask: Any = None):
+        """The mask of the output: ``mask``, every other step of it when downsampling.
+
+        Args:
+            inputs: the block's input.
+            mask: the input's ``[batch, time]`` mask, or ``None``.
+        """
         if mask is None or self.downsample is None:
             return mask
         return self._downsample_mask(mask)
@@ -295,6 +308,7 @@ class ResidualRNNBlock(layers.Layer):
         shortcut: ``"auto"``, ``"identity"`` or ``"projection"`` (Dense, no bias).
         drop_path: stochastic-depth rate of the residual branch.
         residual: ``False`` builds the plain twin (a stacked RNN layer).
+        **kwargs: passed to ``keras.layers.Layer`` (``name``, ``dtype`` ...).
     """
 
     def __init__(
@@ -309,7 +323,7 @@ class ResidualRNNBlock(layers.Layer):
         shortcut: str = "auto",
         drop_path: float = 0.0,
         residual: bool = True,
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.units = check_positive_int("units", units)
@@ -333,17 +347,17 @@ class ResidualRNNBlock(layers.Layer):
 
     def build(self, input_shape):
         in_width = input_shape[-1]
-        kind = None
+        shortcut = None
         if self.residual:
-            kind = self.shortcut
-            if kind == "auto":
-                kind = "identity" if in_width == self.units else "projection"
-            if kind == "identity" and in_width != self.units:
+            shortcut = self.shortcut
+            if shortcut == "auto":
+                shortcut = "identity" if in_width == self.units else "projection"
+            if shortcut == "identity" and in_width != self.units:
                 raise ValueError(
                     f"shortcut='identity' needs input width == units, but the input has "
                     f"{in_width} features and units={self.units}. Use 'auto' or 'projection'."
                 )
-        self.shortcut_kind = kind
+        self.shortcut_type = shortcut
         shape = tuple(input_shape)
         self.norm = None
         if self.layer_norm:
@@ -373,7 +387,7 @@ class ResidualRNNBlock(layers.Layer):
             else None
         )
         self.projection = None
-        if kind == "projection":
+        if shortcut == "projection":
             self.projection = layers.Dense(
                 self.units, use_bias=False, name="shortcut_dense", dtype=self.dtype_policy
             )
@@ -401,7 +415,13 @@ class ResidualRNNBlock(layers.Layer):
         shortcut = inputs if self.projection is None else self.projection(inputs)
         return x + ops.cast(shortcut, x.dtype)
 
-    def compute_mask(self, inputs, mask=None):
+    def compute_mask(self, inputs: Any, mask: Any = None):
+        """The incoming mask, unchanged (the block keeps the sequence length).
+
+        Args:
+            inputs: the block's input.
+            mask: the input's ``[batch, time]`` mask, or ``None``.
+        """
         return mask
 
     def compute_output_shape(self, input_shape):
@@ -433,9 +453,13 @@ class KMaxPooling1D(layers.Layer):
 
     ``k`` is clipped to the sequence length. Padded (masked) positions are never selected
     unless a sequence has fewer than ``k`` real positions.
+
+    Args:
+        k: values kept per channel (a positive integer).
+        **kwargs: passed to ``keras.layers.Layer`` (``name``, ``dtype`` ...).
     """
 
-    def __init__(self, k: int = 8, **kwargs):
+    def __init__(self, k: int = 8, **kwargs: Any):
         super().__init__(**kwargs)
         self.k = check_positive_int("k", k)
         self.supports_masking = True
@@ -454,7 +478,13 @@ class KMaxPooling1D(layers.Layer):
         values = ops.take_along_axis(ops.transpose(inputs, (0, 2, 1)), idx, axis=-1)
         return ops.reshape(values, (-1, inputs.shape[-1] * k))
 
-    def compute_mask(self, inputs, mask=None):
+    def compute_mask(self, inputs: Any, mask: Any = None):
+        """No mask: the output has no time axis.
+
+        Args:
+            inputs: the layer's input.
+            mask: the input's ``[batch, time]`` mask, or ``None``; not passed on.
+        """
         return None
 
     def compute_output_shape(self, input_shape):
@@ -469,9 +499,13 @@ class MaskedGlobalPooling1D(layers.Layer):
     """Global max or average pooling over time that ignores padded (masked) positions.
 
     An all-padding sequence (empty text) pools to zeros.
+
+    Args:
+        mode: ``"max"`` or ``"avg"`` (the mean over the real positions).
+        **kwargs: passed to ``keras.layers.Layer`` (``name``, ``dtype`` ...).
     """
 
-    def __init__(self, mode: str = "max", **kwargs):
+    def __init__(self, mode: str = "max", **kwargs: Any):
         super().__init__(**kwargs)
         check_choice("mode", mode, POOL_MODES)
         self.mode = mode
@@ -490,7 +524,13 @@ class MaskedGlobalPooling1D(layers.Layer):
         pooled = ops.max(ops.where(m > 0, inputs, low), axis=1)
         return ops.where(count > 0, pooled, ops.zeros_like(pooled))
 
-    def compute_mask(self, inputs, mask=None):
+    def compute_mask(self, inputs: Any, mask: Any = None):
+        """No mask: the output has no time axis.
+
+        Args:
+            inputs: the layer's input.
+            mask: the input's ``[batch, time]`` mask, or ``None``; not passed on.
+        """
         return None
 
     def compute_output_shape(self, input_shape):

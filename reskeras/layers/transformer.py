@@ -8,6 +8,8 @@ built in ``build()`` with ``dtype=self.dtype_policy``, every argument in ``get_c
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 from keras import layers, ops
 
@@ -27,6 +29,14 @@ class TokenAndPositionEmbedding(layers.Layer):
     padding id 0 is masked); positions ``0..sequence_length-1`` each add a learned vector.
     ``trainable_tokens=False`` freezes the token embeddings (pretrained word vectors) while
     the position embeddings still learn.
+
+    Args:
+        vocabulary_size: number of token ids (rows of the token embedding).
+        sequence_length: longest input; one position vector is learned for each position.
+        embedding_dim: width of both embeddings and of the output.
+        mask_zero: treat token id 0 as padding and emit a mask for it.
+        trainable_tokens: train the token embeddings (``False`` freezes them; must be a bool).
+        **kwargs: passed to ``keras.layers.Layer`` (``name``, ``dtype`` ...).
     """
 
     def __init__(
@@ -37,7 +47,7 @@ class TokenAndPositionEmbedding(layers.Layer):
         *,
         mask_zero: bool = True,
         trainable_tokens: bool = True,
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.vocabulary_size = check_positive_int("vocabulary_size", vocabulary_size)
@@ -70,7 +80,13 @@ class TokenAndPositionEmbedding(layers.Layer):
         positions = ops.cast(self.position_embeddings[:length], self.compute_dtype)
         return self.token_embedding(inputs) + positions
 
-    def compute_mask(self, inputs, mask=None):
+    def compute_mask(self, inputs: Any, mask: Any = None):
+        """The padding mask (``inputs != 0``), or ``None`` when ``mask_zero=False``.
+
+        Args:
+            inputs: the token ids.
+            mask: the incoming mask; ignored.
+        """
         return self.token_embedding.compute_mask(inputs) if self.mask_zero else None
 
     def compute_output_shape(self, input_shape):
@@ -97,6 +113,17 @@ class TransformerEncoderBlock(layers.Layer):
     removed, so a plain and a residual stack are a like-for-like degradation experiment.
     Padding (a Keras mask, e.g. from ``Embedding(mask_zero=True)``) is never attended to.
     The argument names follow ``keras_hub.layers.TransformerEncoder``.
+
+    Args:
+        intermediate_dim: width of the feed-forward network's hidden layer.
+        num_heads: number of attention heads; the input width must be divisible by it
+            (checked in ``build``).
+        dropout: dropout rate in ``[0, 1)`` of the attention weights and of each sub-block's
+            output.
+        activation: activation of the feed-forward hidden layer (any Keras activation name).
+        normalize_first: pre-LN (normalize each sub-block's input) instead of post-LN.
+        residual: keep the two residual additions; ``False`` builds the plain twin.
+        **kwargs: passed to ``keras.layers.Layer`` (``name``, ``dtype`` ...).
     """
 
     def __init__(
@@ -108,7 +135,7 @@ class TransformerEncoderBlock(layers.Layer):
         activation: str = "relu",
         normalize_first: bool = False,
         residual: bool = True,
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.intermediate_dim = check_positive_int("intermediate_dim", intermediate_dim)
@@ -173,7 +200,13 @@ class TransformerEncoderBlock(layers.Layer):
         x = self._sub_block(inputs, attend, self.attention_norm, training)
         return self._sub_block(x, feed_forward, self.feedforward_norm, training)
 
-    def compute_mask(self, inputs, mask=None):
+    def compute_mask(self, inputs: Any, mask: Any = None):
+        """The incoming mask, unchanged (the block keeps the sequence length).
+
+        Args:
+            inputs: the block's input.
+            mask: the incoming padding mask, or ``None``.
+        """
         return mask
 
     def compute_output_shape(self, input_shape):

@@ -13,7 +13,17 @@ __all__ = ["describe_model"]
 
 
 def describe_model(model: keras.Model) -> dict:
-    """Parameter counts, FLOPs per example, weighted depth and a per-stage summary."""
+    """Parameter counts, FLOPs per example, weighted depth and a per-stage summary.
+
+    Args:
+        model: a built model (a reskeras model, or any model of Keras layers).
+
+    Returns:
+        A dict with ``name``, ``params``, ``trainable_params``, ``flops`` (2 x multiply-adds
+            per example), ``depth`` (weighted layers: convolutions, dense layers and the blocks'
+            own ``depth``) and ``stages``, one dict per stage of residual blocks (``name``,
+            ``blocks``, ``params``, ``flops``, ``output_shape``).
+    """
     stages: dict[str, dict] = {}
     flops = 0
     depth = 0

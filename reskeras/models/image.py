@@ -38,9 +38,15 @@ BLOCKS: dict[str, type[ResidualBlock]] = {"basic": BasicBlock, "bottleneck": Bot
 class Stage:
     """One stage of a residual network: ``repeats`` blocks, the first with ``strides``.
 
-    ``stride_last=True`` strides the last block instead, with a parameter-free subsampling
-    shortcut (keras.applications' ResNetV2, after TF-slim). ``first_shortcut`` is the first
-    block's shortcut kind (default: the blocks' own, ``"auto"`` unless given).
+    Args:
+        block: the block type, a key of ``BLOCKS`` (``"basic"`` or ``"bottleneck"``).
+        filters: the blocks' ``filters`` (a bottleneck stage outputs 4x as many channels).
+        repeats: number of blocks in the stage.
+        strides: stride of the strided block (1 or 2); the others have stride 1.
+        stride_last: stride the last block instead of the first, with a parameter-free
+            subsampling shortcut (keras.applications' ResNetV2, after TF-slim).
+        first_shortcut: the first block's shortcut kind (``None``: the blocks' own,
+            ``"auto"`` unless given).
     """
 
     block: str
@@ -177,26 +183,53 @@ def assemble(
     padding: str = "same",
     input_size: int | Sequence[int] | None = None,
     gray_to_rgb: bool = False,
-    **block_kwargs,
+    **block_kwargs: Any,
 ) -> keras.Model:
     """Builds a residual network from a stage list; every image builder ends here.
 
-    ``stem`` is ``"imagenet"`` (7x7/2 conv, 3x3/2 max-pool), ``"deep"`` (three 3x3 convs,
-    the first strided, then the max-pool: ResNet-C/D), ``"slim"`` (the imagenet stem with a
-    biased conv and a zero-padded max-pool: keras.applications' ResNetV2) or ``"cifar"``
-    (3x3 conv with ``stem_strides``, 1 or 2) with ``stem_filters`` filters (default: 64 for
-    the ImageNet stems, the first stage's for cifar). A strided cifar stem halves every
-    feature map: on a CPU, where the early full-resolution layers dominate the cost, that
-    roughly doubles training speed. ``padding`` is how strided convolutions and the max-pool
-    pad: ``"same"`` (Keras) or ``"symmetric"`` (PyTorch and the pretrained references).
-    ``drop_path_rate`` grows linearly from 0 at the first block to the rate at the last.
-    ``dropout_rate`` is dropout before the classifier.
+    Args:
+        stages: the stages, in order (:class:`Stage`).
+        stem: ``"imagenet"`` (7x7/2 conv, 3x3/2 max-pool), ``"deep"`` (three 3x3 convs, the
+            first strided, then the max-pool: ResNet-C/D), ``"slim"`` (the imagenet stem
+            with a biased conv and a zero-padded max-pool: keras.applications' ResNetV2) or
+            ``"cifar"`` (one 3x3 conv with ``stem_strides``, no max-pool).
+        name: the model's name.
+        num_classes: outputs of the classifier; a positive integer when ``include_top``.
+        input_shape: ``(height, width, channels)`` of the raw images.
+        preact: pre-activation (v2) blocks, followed by a final batch norm and ReLU
+            (``post_bn``, ``post_relu``).
+        include_top: end in global average pooling, dropout (``dropout_rate``) and a float32
+            ``Dense`` of logits (``predictions``).
+        pooling: without the top: ``None`` (the last feature map), ``"avg"`` or ``"max"``
+            (global pooling).
+        drop_path_rate: stochastic depth, growing linearly from 0 at the first block to this
+            rate, in ``[0, 1)``, at the last.
+        dropout_rate: dropout before the classifier.
+        input_mean: mean of the pixels scaled to ``[0, 1]``, one number or one per channel;
+            the model computes ``(x / 255 - mean) / std`` in its ``preprocess`` layer.
+        input_std: standard deviation of the scaled pixels (positive), one or per channel.
+        stem_filters: filters of the stem (``None``: 64 for the ImageNet stems, the first
+            stage's for cifar).
+        stem_strides: stride of the cifar stem, 1 or 2 (1 for the other stems). A strided
+            cifar stem halves every feature map: on a CPU, where the early full-resolution
+            layers dominate the cost, that roughly doubles training speed.
+        padding: how strided convolutions and the max-pool pad: ``"same"`` (Keras) or
+            ``"symmetric"`` (PyTorch and the pretrained references).
+        input_size: ``H`` or ``(H, W)`` (at least 8) to resize the raw images inside the
+            model (a ``Resizing`` layer named ``resize``): small images for weights trained
+            on large ones, while the model, and its export, still take ``input_shape``.
+        gray_to_rgb: repeat a one-channel input three times (``to_rgb``) for RGB weights;
+            ``input_mean``/``input_std`` are then per RGB channel.
+        **block_kwargs: passed to every block (:class:`~reskeras.layers.blocks.BasicBlock`
+            or :class:`~reskeras.layers.blocks.BottleneckBlock`: ``shortcut``,
+            ``zero_init_last``, ``se_ratio``, ``dropout``, ``residual`` ...).
 
-    ``input_size`` (``H`` or ``(H, W)``) resizes the raw images inside the model (a
-    ``Resizing`` layer named ``resize``): small images for weights trained on large ones,
-    while the model, and its export, still take ``input_shape``. ``gray_to_rgb`` repeats a
-    one-channel input three times (``to_rgb``) for RGB weights; ``input_mean``/``input_std``
-    are then per RGB channel.
+    Returns:
+        The uncompiled model: raw pixels in (input ``images``), logits (or features) out.
+
+    Raises:
+        ValueError: an option is not one of its choices, out of range, or inconsistent
+            with ``input_shape``.
     """
     check_choice("pooling", pooling, POOLINGS)
     check_choice("stem", stem, STEMS)
@@ -286,26 +319,49 @@ def resnet(
     input_std: float | Sequence[float] | None = None,
     weights: str | None = None,
     name: str | None = None,
-    **kwargs,
+    **kwargs: Any,
 ) -> keras.Model:
     """ImageNet ResNet-18/34/50/101/152 (He et al. 2015).
 
-    ``version``: ``"v1.5"`` (stride on the 3x3, torchvision; the default), ``"v1"`` (stride on
-    the first 1x1), ``"v2"`` (pre-activation). ``avg_down=True`` uses ResNet-D shortcuts (a
-    2x2 average pool and a 1x1 conv in the first block of every stage), ``stem="deep"`` the
-    ResNet-C stem; ``stem="slim"`` and ``downsample="last"`` give keras.applications'
-    ResNetV2 layout. ``padding`` (default ``"symmetric"``, as every pretrained ResNet) pads
-    strided convolutions on every side; ``"same"`` is Keras' (after). ``input_mean`` /
-    ``input_std`` default to ImageNet's.
-
-    ``weights``: ``None`` (random), ``"imagenet"`` (keras.applications' weights for this
-    depth and version: v1 or v2), a keras-hub preset name or directory, or a
-    ``.weights.h5`` file saved from a reskeras model; see :mod:`reskeras.weights`.
     Options left at ``None`` follow the weights (a preset's version, stem, shortcuts and
-    preprocessing); given ones must agree with them. With ``num_classes`` other than the
-    weights' the classifier starts fresh. Extra keyword arguments (``zero_init_last``,
-    ``drop_path_rate``, ``se_ratio`` ...) go to :func:`assemble` and the blocks.
-    ``residual=False`` builds the plain twin.
+    preprocessing), or without weights the defaults below; given ones must agree with the
+    weights.
+
+    Args:
+        depth: 18, 34, 50, 101 or 152.
+        version: ``"v1.5"`` (stride on the 3x3, torchvision; the default), ``"v1"`` (stride
+            on the first 1x1) or ``"v2"`` (pre-activation).
+        num_classes: outputs of the classifier. With another number than the weights' the
+            classifier starts fresh.
+        input_shape: ``(height, width, channels)`` of the raw images; a one-channel input
+            with pretrained weights is repeated into RGB.
+        include_top: end in the classifier (see :func:`assemble`).
+        pooling: without the top: ``None``, ``"avg"`` or ``"max"``.
+        residual: ``False`` builds the plain twin.
+        avg_down: ResNet-D shortcuts (a 2x2 average pool and a 1x1 conv in the first block
+            of every stage); default ``False``.
+        stem: ``"imagenet"`` (the default), ``"deep"`` (the ResNet-C stem) or ``"slim"``.
+        downsample: ``"first"`` (the default: the first block of a stage strides) or
+            ``"last"`` (the last block of the stage before); ``stem="slim"`` with
+            ``downsample="last"`` is keras.applications' ResNetV2 layout.
+        padding: ``"symmetric"`` (the default, as every pretrained ResNet: strided
+            convolutions pad on every side) or ``"same"`` (Keras': after).
+        input_mean: pixel mean (of pixels scaled to ``[0, 1]``); default ImageNet's.
+        input_std: pixel standard deviation; default ImageNet's.
+        weights: ``None`` (random), ``"imagenet"`` (keras.applications' weights for this
+            depth and version: v1 or v2), a keras-hub preset name or directory, or a
+            ``.weights.h5`` file saved from a reskeras model; see :mod:`reskeras.weights`.
+        name: the model's name (default e.g. ``"resnet50"``, ``"resnet50v2"``,
+            ``"plain50"``).
+        **kwargs: passed to :func:`assemble` and the blocks (``zero_init_last``,
+            ``drop_path_rate``, ``se_ratio`` ...).
+
+    Returns:
+        The uncompiled model, with ``weights`` loaded.
+
+    Raises:
+        ValueError: ``depth`` or an option is invalid.
+        WeightsError: the weights cannot be found or loaded, or contradict a given option.
     """
     RESNET_DEPTHS.check("resnet", depth)
     if version is not None:
@@ -401,13 +457,29 @@ def cifar_resnet(
     width: int = 1,
     residual: bool = True,
     name: str | None = None,
-    **kwargs,
+    **kwargs: Any,
 ) -> keras.Model:
     """CIFAR ResNet-(6n+2) of He et al. 2015, section 4.2: 16/32/64 filters, 3x3 stem.
 
-    ``shortcut="A"`` zero-pads channels (no parameters), ``"B"`` projects when the shape
-    changes. ``width`` multiplies the filters (2 -> 32/64/128). ``residual=False`` builds
-    the plain net of the degradation experiment.
+    Args:
+        depth: ``6n + 2`` for ``n >= 1`` blocks per stage (20, 32, 44, 56, 110 ...).
+        shortcut: ``"A"`` zero-pads channels (no parameters), ``"B"`` projects when the
+            shape changes.
+        num_classes: outputs of the classifier.
+        input_shape: ``(height, width, channels)`` of the raw images.
+        include_top: end in the classifier (see :func:`assemble`).
+        pooling: without the top: ``None``, ``"avg"`` or ``"max"``.
+        width: multiplies the filters (2 -> 32/64/128).
+        residual: ``False`` builds the plain net of the degradation experiment.
+        name: the model's name (default ``"cifar_resnet<depth>"`` or ``"plain<depth>"``).
+        **kwargs: passed to :func:`assemble` and the blocks (``stem_strides``,
+            ``drop_path_rate``, ``zero_init_last`` ...).
+
+    Returns:
+        The uncompiled model.
+
+    Raises:
+        ValueError: ``depth``, ``shortcut`` or ``width`` is invalid.
     """
     n = CIFAR_DEPTHS.blocks_per_stage("cifar_resnet", depth)
     check_choice("shortcut (He et al. option)", shortcut, CIFAR_SHORTCUTS)
@@ -438,10 +510,29 @@ def wide_resnet(
     dropout: float = 0.0,
     residual: bool = True,
     name: str | None = None,
-    **kwargs,
+    **kwargs: Any,
 ) -> keras.Model:
     """WRN-d-k (Zagoruyko & Komodakis 2016): pre-activation basic blocks, 16k/32k/64k
-    filters, ``dropout`` between the two convolutions of each block."""
+    filters, a 16-filter 3x3 stem.
+
+    Args:
+        depth: ``6n + 4`` for ``n >= 1`` blocks per stage (16, 22, 28, 40 ...).
+        width: the widening factor ``k``.
+        num_classes: outputs of the classifier.
+        input_shape: ``(height, width, channels)`` of the raw images.
+        include_top: end in the classifier (see :func:`assemble`).
+        pooling: without the top: ``None``, ``"avg"`` or ``"max"``.
+        dropout: dropout rate between the two convolutions of each block.
+        residual: ``False`` builds the plain twin.
+        name: the model's name (default ``"wrn_<depth>_<width>"``, or ``"plain_wrn_..."``).
+        **kwargs: passed to :func:`assemble` and the blocks.
+
+    Returns:
+        The uncompiled model.
+
+    Raises:
+        ValueError: ``depth`` or ``width`` is invalid.
+    """
     n = WRN_DEPTHS.blocks_per_stage("wide_resnet", depth)
     check_positive_int("width", width)
     default = f"{'wrn' if residual else 'plain_wrn'}_{depth}_{width}"

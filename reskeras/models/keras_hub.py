@@ -81,7 +81,23 @@ def hub_classifier(
 ) -> keras.Model:
     """keras-hub's ``TextClassifier.from_preset(preset, num_classes=...)`` (the backbone's
     pretrained weights, a new classification head), with its preprocessor cut or padded to
-    ``sequence_length`` tokens (default: the preset's). ``depth`` is the preset's (0)."""
+    ``sequence_length`` tokens.
+
+    Args:
+        depth: ``None`` or 0: the depth is the preset's.
+        num_classes: outputs of the new classification head.
+        preset: a keras-hub text-classifier preset name, a local preset directory, or a
+            ``kaggle://`` / ``hf://`` handle.
+        sequence_length: tokens per example, at least 2 (default: the preset's).
+        name: the model's name (default keras-hub's).
+
+    Returns:
+        The keras-hub ``TextClassifier``, with its preprocessor.
+
+    Raises:
+        ValueError: an argument is invalid, or the preset cannot be loaded as a text
+            classifier.
+    """
     if depth not in (None, 0):
         raise ValueError(f"A pretrained model's depth is its preset's; got depth={depth!r}.")
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
@@ -108,7 +124,14 @@ def hub_classifier(
 
 
 def preset_sequence_length(preset: str) -> int:
-    """The sequence length of a preset's preprocessor (what training uses by default)."""
+    """The sequence length of a preset's preprocessor (what training uses by default).
+
+    Args:
+        preset: a keras-hub text-classifier preset name, directory or handle.
+
+    Raises:
+        ValueError: the preset is unknown or its preprocessor cannot be loaded.
+    """
     hub = _keras_hub()
     preset = _check_preset(preset)
     try:
@@ -121,5 +144,10 @@ def preset_sequence_length(preset: str) -> int:
 
 
 def is_hub_model(model: Any) -> bool:
-    """Whether ``model`` is a keras-hub task (a ``TextClassifier`` from a preset)."""
+    """Whether ``model`` is a keras-hub task (a ``TextClassifier`` from a preset).
+
+    Args:
+        model: any object; ``True`` for an instance of a ``keras_hub`` class with a
+            ``preprocessor`` attribute.
+    """
     return type(model).__module__.startswith("keras_hub.") and hasattr(model, "preprocessor")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import keras
 
@@ -41,7 +42,15 @@ KINDS = ("image", "text")
 
 @dataclass(frozen=True)
 class Family:
-    """A model family: its builder, kind of input (image/text) and the depths it accepts."""
+    """A model family: its builder, kind of input (image/text) and the depths it accepts.
+
+    Args:
+        name: the family's name (``build_model(name, depth=...)``).
+        builder: ``builder(depth, num_classes=..., **kwargs)`` -> the model.
+        kind: the input the models take: ``"image"`` or ``"text"``.
+        rule: the depths the builder accepts.
+        description: one line for ``reskeras list``.
+    """
 
     name: str
     builder: Callable[..., keras.Model]
@@ -62,7 +71,15 @@ class Family:
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """A named model: a family, a depth and preset keyword arguments."""
+    """A named model: a family, a depth and preset keyword arguments.
+
+    Args:
+        name: the model's name (``build_model(name)``).
+        family: the name of its family.
+        depth: the depth it is built at.
+        kwargs: keyword arguments for the family's builder (overridable in
+            :func:`build_model`).
+    """
 
     name: str
     family: str
@@ -75,7 +92,18 @@ MODELS: dict[str, ModelEntry] = {}
 
 
 def register_family(family: Family) -> Family:
-    """Adds a family; its name must be new."""
+    """Adds a family; its name must be new.
+
+    Args:
+        family: the family to add.
+
+    Returns:
+        ``family``.
+
+    Raises:
+        ValueError: its kind is not ``"image"`` or ``"text"``, or its name is taken by a
+            family or a model.
+    """
     if family.kind not in KINDS:
         raise ValueError(
             f"Invalid kind {family.kind!r} for {family.name}; expected one of {KINDS}."
@@ -86,9 +114,22 @@ def register_family(family: Family) -> Family:
     return family
 
 
-def register_model(name: str, family: str, depth: int, **kwargs) -> ModelEntry:
+def register_model(name: str, family: str, depth: int, **kwargs: Any) -> ModelEntry:
     """Registers ``name`` as ``FAMILIES[family].builder(depth, **kwargs)``; the name must be
-    new and the depth valid for the family."""
+    new and the depth valid for the family.
+
+    Args:
+        name: the new model's name.
+        family: a registered family's name.
+        depth: a depth the family's rule accepts.
+        **kwargs: keyword arguments for the family's builder.
+
+    Returns:
+        The registered entry.
+
+    Raises:
+        ValueError: the family is unknown, the name is taken or the depth is invalid.
+    """
     if family not in FAMILIES:
         raise ValueError(f"Unknown family {family!r}; expected one of {sorted(FAMILIES)}.")
     if name in MODELS or name in FAMILIES:
@@ -100,18 +141,39 @@ def register_model(name: str, family: str, depth: int, **kwargs) -> ModelEntry:
 
 
 def list_models(kind: str | None = None) -> list[str]:
-    """Names of the registered models, optionally only those of one kind (image/text)."""
+    """Names of the registered models, optionally only those of one kind, sorted.
+
+    Args:
+        kind: ``"image"``, ``"text"`` or ``None`` (all).
+    """
     return sorted(n for n, e in MODELS.items() if kind in (None, FAMILIES[e.family].kind))
 
 
 def list_families(kind: str | None = None) -> list[str]:
-    """Names of the registered families, optionally only those of one kind."""
+    """Names of the registered families, optionally only those of one kind, sorted.
+
+    Args:
+        kind: ``"image"``, ``"text"`` or ``None`` (all).
+    """
     return sorted(n for n, f in FAMILIES.items() if kind in (None, f.kind))
 
 
 def resolve_model(name: str, depth: int | None = None) -> tuple[Family, int, dict]:
     """Maps a model name, a family name plus ``depth``, ``<family><depth>`` (e.g.
-    ``"cifar_resnet8"``) or ``hub:<preset>`` to (family, depth, preset kwargs)."""
+    ``"cifar_resnet8"``) or ``hub:<preset>`` to (family, depth, preset kwargs).
+
+    Args:
+        name: a registered model, a family, ``<family><depth>`` or ``hub:<preset>``.
+        depth: the depth for a family name; for a named model it replaces the model's own.
+
+    Returns:
+        ``(family, depth, kwargs)``: the family, the depth (not yet checked for a named
+            model or a family) and the named model's builder keyword arguments (``{"preset":
+            ...}`` for ``hub:``).
+
+    Raises:
+        ValueError: the name is empty or unknown, or a family is given without a depth.
+    """
     if not isinstance(name, str) or not name:
         raise ValueError(f"A model name must be a non-empty string, got {name!r}.")
     if name.startswith(hub.HUB_PREFIX):
@@ -144,7 +206,17 @@ def resolve_model(name: str, depth: int | None = None) -> tuple[Family, int, dic
 
 
 def check_kind(model_kind: str, task: str, task_kind: str, what: str = "The model") -> None:
-    """A one-line ValueError unless a model for ``model_kind`` data fits the task's kind."""
+    """A one-line ValueError unless a model for ``model_kind`` data fits the task's kind.
+
+    Args:
+        model_kind: the kind of input the model takes (``"image"`` or ``"text"``).
+        task: the task's name, for the message.
+        task_kind: the kind of data the task has.
+        what: how the message names the model.
+
+    Raises:
+        ValueError: the kinds differ; the message lists the families for the task's kind.
+    """
     if model_kind != task_kind:
         families = ", ".join(list_families(task_kind)) or "none registered"
         raise ValueError(
@@ -160,14 +232,30 @@ def build_model(
     input_shape: tuple | None = None,
     depth: int | None = None,
     weights: str | None = None,
-    **overrides,
+    **overrides: Any,
 ) -> keras.Model:
     """Builds a registered model (``"cifar_resnet56"``) or a family at a depth
-    (``"cifar_resnet", depth=56``). ``overrides`` go to the family's builder.
+    (``"cifar_resnet", depth=56``).
 
-    ``weights``: ``None``, a ``.weights.h5`` file saved from a reskeras model (any family;
-    with another ``num_classes`` the classifier starts fresh), or for the ``resnet`` family
-    also ``"imagenet"`` and keras-hub presets (see :func:`reskeras.resnet`)."""
+    Args:
+        name: a registered model, a family (with ``depth``), ``<family><depth>`` or
+            ``hub:<preset>`` (see :func:`resolve_model`).
+        num_classes: outputs of the classifier.
+        input_shape: the input shape, passed to the builder when given.
+        depth: the depth for a family name (for a named model it replaces the model's).
+        weights: ``None``, a ``.weights.h5`` file saved from a reskeras model (any family;
+            with another ``num_classes`` the classifier starts fresh), or for the ``resnet``
+            family also ``"imagenet"`` and keras-hub presets (see :func:`reskeras.resnet`).
+        **overrides: keyword arguments for the family's builder; they override a named
+            model's.
+
+    Returns:
+        The uncompiled model.
+
+    Raises:
+        ValueError: the name, depth or an option is invalid.
+        WeightsError: the weights cannot be found or loaded.
+    """
     family, depth, kwargs = resolve_model(name, depth)
     kwargs.update(overrides)
     if input_shape is not None:
@@ -249,8 +337,8 @@ register_model("resnet50_avgdown", "resnet", 50, avg_down=True, zero_init_last=T
 for _d in (20, 32, 44, 56, 110, 1202):
     register_model(f"cifar_resnet{_d}", "cifar_resnet", _d)
     register_model(f"plain{_d}", "cifar_resnet", _d, residual=False)
-# The default image recipe's model (reskeras.training.config): twice the filters behind a stride-2
-# stem, projection shortcuts; on a CPU it trains 2.5x faster than ResNet-20 (README).
+# The default image recipe's model (reskeras.training.recipes): twice the filters behind a
+# stride-2 stem, projection shortcuts; faster than ResNet-20 on a CPU (bench/fashion_mnist.py).
 register_model("cifar_resnet14_fast", "cifar_resnet", 14, width=2, shortcut="B", stem_strides=2)
 for _d, _k in ((16, 4), (16, 8), (28, 10), (40, 4)):
     register_model(f"wrn_{_d}_{_k}", "wide_resnet", _d, width=_k)
@@ -258,9 +346,9 @@ for _d, _k in ((16, 4), (16, 8), (28, 10), (40, 4)):
 for _d in text_models.VDCNN_SPECS:
     register_model(f"text_resnet{_d}", "text_resnet", _d)
     register_model(f"plain_text{_d}", "text_resnet", _d, residual=False)
-# The default text recipe's model (reskeras.training.config): half-width stages at full length (no
-# downsampling: sentences are short), max pooling over time, dropout on the embedding
-# channels and before the classifier.
+# A residual CNN for sentences (the text recipe's runner-up, bench/data_sizes.py): half-width
+# stages at full length (no downsampling: sentences are short), max pooling over time,
+# dropout on the embedding channels and before the classifier.
 register_model(
     "text_resnet9_fast",
     "text_resnet",

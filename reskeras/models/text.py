@@ -5,7 +5,7 @@ Every builder takes int token ids ``[batch, sequence_length]`` (input named ``"t
 and returns float32 logits ``[batch, num_classes]`` (also under mixed precision). They accept
 ``num_classes``, ``sequence_length``, ``vocabulary_size``, ``input_shape`` (``None``, ``()``
 or ``(sequence_length,)``; anything else is an error), ``residual`` (``False``: the plain twin)
-and ``name``, and are registered in :mod:`reskeras.models.image` with ``kind="text"``.
+and ``name``, and are registered in :mod:`reskeras.models.registry` with ``kind="text"``.
 
 Every builder also takes ``embeddings``, an initial ``[vocabulary_size, embedding_dim]``
 token embedding matrix (pretrained word vectors, :func:`reskeras.data.vectors.load_word_vectors`),
@@ -13,6 +13,8 @@ and ``trainable_embeddings`` (``False`` freezes the token embedding).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import keras
 from keras import layers
@@ -127,18 +129,55 @@ def text_resnet(
     dropout_rate: float = 0.0,
     drop_path_rate: float = 0.0,
     block_dropout: float = 0.0,
-    embeddings=None,
+    embeddings: Any = None,
     trainable_embeddings: bool = True,
     name: str | None = None,
 ) -> keras.Model:
     """VDCNN-style residual 1-D CNN (Conneau et al. 2017) over word (or char) ids.
 
     Embedding -> 3-wide stem conv -> 4 stages of :class:`ResidualConv1DBlock` with
-    ``64/128/256/512 x width`` filters (depth 9/17/29/49 = 1-1-1-1 / 2-2-2-2 / 5-5-2-2 /
-    8-8-5-3 blocks) -> ``pooling`` (``"kmax"`` with ``k``, ``"max"``, ``"avg"``) -> optional
-    ``hidden_units`` Dense -> logits. ``downsample`` halves the length between stages:
-    ``"pool"`` (max-pool after the last block of a stage, VDCNN), ``"stride"`` (stride-2 first
-    block of the next stage, ResNet) or ``None``. ``drop_path_rate`` grows linearly over blocks.
+    ``64/128/256/512 x width`` filters -> ``pooling`` -> optional ``hidden_units`` Dense ->
+    logits.
+
+    Args:
+        depth: 9, 17, 29 or 49 (1-1-1-1 / 2-2-2-2 / 5-5-2-2 / 8-8-5-3 blocks per stage).
+        num_classes: outputs of the classifier (at least 1).
+        sequence_length: token ids per example (the input's length).
+        vocabulary_size: rows of the token embedding, padding (0) and ``[UNK]`` (1)
+            included; at least 3.
+        input_shape: ``None``, ``()`` or ``(sequence_length,)`` (the builders' common
+            signature); anything else is an error.
+        width: multiplies the stages' filters (a positive number; 0.5 -> 32/64/128/256).
+        embedding_dim: width of the token embedding (default 64, or the width of
+            ``embeddings``).
+        residual: ``False`` builds the plain twin.
+        preact: pre-activation blocks (the stem is then not normalized; a final norm and
+            ReLU follow the last block).
+        shortcut: the blocks' shortcut: ``"auto"``, ``"identity"``, ``"projection"`` or
+            ``"zero_pad"``.
+        norm: ``"batch"`` (debiased batch norm) or ``"layer"``.
+        downsample: how the length halves between stages: ``"pool"`` (max-pool after the
+            last block of a stage, VDCNN), ``"stride"`` (stride-2 first block of the next
+            stage, ResNet) or ``None`` (full length throughout).
+        pooling: over time: ``"kmax"`` (k-max pooling), ``"max"`` or ``"avg"``.
+        k: values per channel of ``"kmax"`` pooling.
+        hidden_units: width of a ReLU ``Dense`` before the logits (0: none).
+        embedding_dropout: spatial dropout (whole embedding channels) after the embedding.
+        dropout_rate: dropout before the classifier (and after the hidden layer).
+        drop_path_rate: stochastic depth, growing linearly over the blocks to this rate, in
+            ``[0, 1)``.
+        block_dropout: dropout inside each block, before its second convolution.
+        embeddings: an initial ``[vocabulary_size, embedding_dim]`` token embedding matrix
+            (pretrained word vectors, :func:`reskeras.data.vectors.load_word_vectors`);
+            ``None``: random, with the ``[UNK]`` row at zero.
+        trainable_embeddings: ``False`` freezes the token embedding.
+        name: the model's name (default ``"text_resnet<depth>"`` or ``"plain_text<depth>"``).
+
+    Returns:
+        The uncompiled model: ``token_ids`` in, float32 logits out.
+
+    Raises:
+        ValueError: ``depth`` or an option is invalid.
     """
     VDCNN_DEPTHS.check("text_resnet", depth)
     _check_text_args(num_classes, sequence_length, vocabulary_size, input_shape)
@@ -214,15 +253,48 @@ def residual_lstm(
     dropout: float = 0.0,
     dropout_rate: float = 0.0,
     drop_path_rate: float = 0.0,
-    embeddings=None,
+    embeddings: Any = None,
     trainable_embeddings: bool = True,
     name: str | None = None,
 ) -> keras.Model:
     """Stack of ``depth`` :class:`ResidualRNNBlock` s (GNMT-style residual LSTM/GRU).
 
-    Embedding (``mask_zero=True``, ``embedding_dim`` defaults to ``units`` so the first
-    shortcut is an identity) -> ``depth`` RNN blocks of ``units`` -> final LayerNorm (with
-    ``layer_norm``) -> masked ``pooling`` over time -> logits. Padding never changes the output.
+    Embedding (``mask_zero=True``) -> ``depth`` RNN blocks of ``units`` -> final LayerNorm
+    (with ``layer_norm``) -> masked ``pooling`` over time -> logits. Padding never changes
+    the output.
+
+    Args:
+        depth: the number of RNN blocks, 1..48.
+        num_classes: outputs of the classifier (at least 1).
+        sequence_length: token ids per example (the input's length).
+        vocabulary_size: rows of the token embedding, padding (0) and ``[UNK]`` (1)
+            included; at least 3.
+        input_shape: ``None``, ``()`` or ``(sequence_length,)`` (the builders' common
+            signature); anything else is an error.
+        units: output width of every block (even when ``bidirectional``).
+        embedding_dim: width of the token embedding (default ``units``, so the first
+            shortcut is an identity; or the width of ``embeddings``).
+        cell: ``"lstm"`` or ``"gru"``.
+        bidirectional: run each block both ways, ``units // 2`` per direction.
+        layer_norm: normalize each block's input, and add a final LayerNorm.
+        residual: ``False`` builds the plain twin (a stacked RNN).
+        pooling: masked pooling over time, ``"max"`` or ``"avg"``.
+        embedding_dropout: dropout after the embedding.
+        dropout: dropout on each block's RNN output, before the addition.
+        dropout_rate: dropout before the classifier.
+        drop_path_rate: stochastic depth, growing linearly over the blocks to this rate.
+        embeddings: an initial ``[vocabulary_size, embedding_dim]`` token embedding matrix
+            (pretrained word vectors, :func:`reskeras.data.vectors.load_word_vectors`);
+            ``None``: random, with the ``[UNK]`` row at zero.
+        trainable_embeddings: ``False`` freezes the token embedding.
+        name: the model's name (default e.g. ``"residual_lstm2"``, ``"bilstm2"``,
+            ``"plain_gru2"``).
+
+    Returns:
+        The uncompiled model: ``token_ids`` in, float32 logits out.
+
+    Raises:
+        ValueError: ``depth`` or an option is invalid.
     """
     STACK_DEPTHS.check("residual_lstm", depth)
     _check_text_args(num_classes, sequence_length, vocabulary_size, input_shape)
@@ -276,15 +348,46 @@ def transformer_classifier(
     pooling: str = "avg",
     dropout_rate: float = 0.0,
     embedding_dim: int | None = None,
-    embeddings=None,
+    embeddings: Any = None,
     trainable_embeddings: bool = True,
     name: str | None = None,
 ) -> keras.Model:
     """Transformer encoder classifier: :class:`TokenAndPositionEmbedding` (padding masked)
     -> ``depth`` :class:`TransformerEncoderBlock` s (pre-LN by default) -> final LayerNorm
-    (pre-LN) -> masked ``pooling`` -> logits. ``intermediate_dim`` defaults to ``2 * width``.
-    ``embedding_dim`` (default ``width``, or the width of ``embeddings``) different from
-    ``width`` adds a Dense projection to ``width`` after the embedding."""
+    (pre-LN) -> masked ``pooling`` -> logits.
+
+    Args:
+        depth: the number of encoder blocks, 1..48.
+        num_classes: outputs of the classifier (at least 1).
+        sequence_length: token ids per example (the input's length).
+        vocabulary_size: rows of the token embedding, padding (0) and ``[UNK]`` (1)
+            included; at least 3.
+        input_shape: ``None``, ``()`` or ``(sequence_length,)`` (the builders' common
+            signature); anything else is an error.
+        width: the model width (of every block's input and output).
+        heads: attention heads; a positive divisor of ``width``.
+        intermediate_dim: the feed-forward hidden width (default ``2 * width``).
+        dropout: dropout after the embedding, of the attention weights and of each
+            sub-block's output.
+        normalize_first: pre-LN blocks and a final LayerNorm; ``False``: post-LN.
+        residual: ``False`` builds the plain twin (no residual additions).
+        pooling: masked pooling over time, ``"max"`` or ``"avg"``.
+        dropout_rate: dropout before the classifier.
+        embedding_dim: width of the embeddings (default ``width``, or the width of
+            ``embeddings``); another than ``width`` adds a Dense projection to ``width``.
+        embeddings: an initial ``[vocabulary_size, embedding_dim]`` token embedding matrix
+            (pretrained word vectors, :func:`reskeras.data.vectors.load_word_vectors`);
+            ``None``: random, with the ``[UNK]`` row at zero.
+        trainable_embeddings: ``False`` freezes the token embedding.
+        name: the model's name (default ``"transformer<depth>"`` or
+            ``"plain_transformer<depth>"``).
+
+    Returns:
+        The uncompiled model: ``token_ids`` in, float32 logits out.
+
+    Raises:
+        ValueError: ``depth`` or an option is invalid.
+    """
     STACK_DEPTHS.check("transformer", depth)
     _check_text_args(num_classes, sequence_length, vocabulary_size, input_shape)
     check_choice("pooling", pooling, RNN_POOLINGS)

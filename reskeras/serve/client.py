@@ -66,7 +66,19 @@ def rest_url(
     verb: str = "predict",
     scheme: str = "http",
 ) -> str:
-    """``http://host:8501/v1/models/NAME[/versions/N]:predict``."""
+    """``http://host:8501/v1/models/NAME[/versions/N]:predict``.
+
+    Args:
+        name: the model's name on the server.
+        host: the server's host.
+        port: its REST port.
+        version: a model version (``None``: the latest the server serves).
+        verb: ``"predict"``, ``"classify"`` or ``"regress"``.
+        scheme: the URL scheme (``"http"``, ``"https"``).
+
+    Raises:
+        ValueError: ``verb`` or ``version`` is invalid.
+    """
     if verb not in ("predict", "classify", "regress"):
         raise ValueError(f"invalid verb {verb!r}: expected 'predict', 'classify' or 'regress'")
     path = f"/v1/models/{name}"
@@ -97,7 +109,14 @@ def build_rest_request(
 ) -> dict[str, Any]:
     """REST body in row format: ``{"signature_name": ..., "instances": [{key: value}, ...]}``.
 
-    ``inputs`` maps input keys to batched values (numpy arrays or sequences, same length).
+    Args:
+        inputs: maps input keys to batched values (numpy arrays or sequences, same length);
+            bytes are sent base64-encoded.
+        signature_name: the signature to call.
+
+    Raises:
+        ValueError: ``inputs`` is empty, a value is not a batch, or the batches differ in
+            size.
     """
     if not inputs:
         raise ValueError("inputs is empty: expected {input_key: batched values}")
@@ -122,7 +141,14 @@ def build_rest_request(
 
 
 def image_request(images: Any) -> dict[str, Any]:
-    """REST body for ``serving_default`` of an image model: uint8 ``[N, H, W, C]``."""
+    """REST body for ``serving_default`` of an image model: uint8 ``[N, H, W, C]``.
+
+    Args:
+        images: raw pixels ``[N, H, W, C]`` in 0..255 (other dtypes are rounded to uint8).
+
+    Raises:
+        ValueError: ``images`` is not 4-D or has values outside 0..255.
+    """
     arr = np.asarray(images)
     if arr.ndim != 4:
         raise ValueError(f"images must be shaped [N, H, W, C]; got shape {arr.shape}")
@@ -134,14 +160,25 @@ def image_request(images: Any) -> dict[str, Any]:
 
 
 def image_bytes_request(encoded: Sequence[bytes]) -> dict[str, Any]:
-    """REST body for ``serve_bytes``: encoded PNG/JPEG files, sent base64 (``{"b64": ...}``)."""
+    """REST body for ``serve_bytes``: encoded PNG/JPEG files, sent base64 (``{"b64": ...}``).
+
+    Args:
+        encoded: the files' bytes, one per example (or a single ``bytes``).
+    """
     if isinstance(encoded, (bytes, bytearray)):
         encoded = [encoded]
     return build_rest_request({INPUT_IMAGE_BYTES: [bytes(b) for b in encoded]}, SIGNATURE_BYTES)
 
 
 def text_request(texts: Sequence[str] | str) -> dict[str, Any]:
-    """REST body for ``serving_default`` of a text model."""
+    """REST body for ``serving_default`` of a text model.
+
+    Args:
+        texts: the texts (or a single one); bytes are decoded as UTF-8.
+
+    Raises:
+        ValueError: a text is not a string.
+    """
     if isinstance(texts, str):
         texts = [texts]
     texts = [t.decode("utf-8") if isinstance(t, bytes) else t for t in texts]
@@ -169,7 +206,17 @@ def _row(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def parse_rest_response(response: str | bytes | Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Parse a TF Serving REST predict response (row ``predictions`` or columnar ``outputs``)."""
+    """Parse a TF Serving REST predict response (row ``predictions`` or columnar ``outputs``).
+
+    Args:
+        response: the response body (JSON text or bytes) or its parsed object.
+
+    Returns:
+        One dict per example: ``probabilities``, ``class_id``, ``class_name``.
+
+    Raises:
+        ServingError: the response is not JSON, is an error, or lacks an output.
+    """
     if isinstance(response, (str, bytes, bytearray)):
         try:
             response = json.loads(response)
@@ -191,7 +238,19 @@ def parse_rest_response(response: str | bytes | Mapping[str, Any]) -> list[dict[
 
 
 def rest_predict(url: str, body: Mapping[str, Any], timeout: float = 30.0) -> list[dict[str, Any]]:
-    """POST ``body`` to ``url`` (see :func:`rest_url`) and parse the predictions."""
+    """POST ``body`` to ``url`` (see :func:`rest_url`) and parse the predictions.
+
+    Args:
+        url: the REST endpoint.
+        body: the request body (e.g. :func:`image_request`).
+        timeout: seconds to wait for the server.
+
+    Returns:
+        One dict per example (:func:`parse_rest_response`).
+
+    Raises:
+        ServingError: the server answered with an HTTP error or a bad response.
+    """
     data = json.dumps(body).encode("utf-8")
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     try:
@@ -204,7 +263,11 @@ def rest_predict(url: str, body: Mapping[str, Any], timeout: float = 30.0) -> li
 
 
 def predictions_to_arrays(predictions: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
-    """Stack per-example dicts into ``{"probabilities": [N, K], "class_id": [N], ...}``."""
+    """Stack per-example dicts into ``{"probabilities": [N, K], "class_id": [N], ...}``.
+
+    Args:
+        predictions: what :func:`parse_rest_response` or :func:`parse_grpc_response` returns.
+    """
     return {
         "probabilities": np.stack([p["probabilities"] for p in predictions]).astype(np.float32)
         if predictions
@@ -225,7 +288,14 @@ def build_grpc_request(
 ) -> Any:
     """A ``tensorflow_serving.apis.predict_pb2.PredictRequest`` for ``PredictionService``.
 
-    ``inputs`` maps input keys (``images``, ``image_bytes``, ``text``) to batched values.
+    Args:
+        name: the model's name on the server.
+        inputs: maps input keys (``images``, ``image_bytes``, ``text``) to batched values.
+        signature_name: the signature to call.
+        version: a model version (``None``: the latest).
+
+    Raises:
+        ImportError: ``tensorflow-serving-api`` is not installed.
     """
     tf, predict_pb2 = _require_serving_api()
     request = predict_pb2.PredictRequest()
@@ -252,7 +322,15 @@ def build_grpc_request(
 
 
 def parse_grpc_response(response: Any) -> list[dict[str, Any]]:
-    """Parse a ``PredictResponse`` into one dict per example."""
+    """Parse a ``PredictResponse`` into one dict per example.
+
+    Args:
+        response: the ``PredictResponse`` of a classification signature.
+
+    Raises:
+        ServingError: it lacks an output.
+        ImportError: ``tensorflow-serving-api`` is not installed.
+    """
     tf, _ = _require_serving_api()
     missing = [k for k in OUTPUT_KEYS if k not in response.outputs]
     if missing:

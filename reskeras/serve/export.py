@@ -86,8 +86,17 @@ _LOCK_FILE = ".reskeras-export.lock"
 class ExportResult:
     """Where an export landed and what it serves.
 
-    ``signatures`` maps signature name -> ``{"inputs": {key: spec}, "outputs": {key: spec}}``
-    where each spec is a string such as ``"uint8[None, 32, 32, 3]"``.
+    Args:
+        path: the version directory written (``base_dir/name/version``).
+        version: the version number.
+        name: the model's name.
+        signatures: maps signature name -> ``{"inputs": {key: spec}, "outputs": {key:
+            spec}}`` where each spec is a string such as ``"uint8[None, 32, 32, 3]"``.
+        kind: ``"image"`` or ``"text"``.
+        class_names: the class names, in class-id order (also in ``assets/labels.txt``).
+        ops: the op types the graph needs (also in ``assets.extra/ops.txt``).
+        nonstock_ops: those outside stock TensorFlow (tensorflow-text).
+        warnings: what the export warned about.
     """
 
     path: Path
@@ -105,7 +114,15 @@ class ExportResult:
 
 
 def validate_model_name(name: object) -> str:
-    """Return ``name`` if it is a safe model directory name, else raise ValueError."""
+    """Return ``name`` if it is a safe model directory name.
+
+    Args:
+        name: the model name: 1-200 characters of letters, digits, ``_``, ``.`` and ``-``,
+            no leading dot, no ``..``.
+
+    Raises:
+        ExportError: (a ``ValueError``) the name is not safe.
+    """
     if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name or len(name) > 200:
         raise ExportError(
             f"invalid model name {name!r}: use 1-200 characters matching {NAME_PATTERN!r} "
@@ -121,7 +138,15 @@ def _validate_version(version: object) -> int:
 
 
 def list_versions(base_dir: str | os.PathLike, name: str) -> list[int]:
-    """Sorted integer versions present under ``base_dir/name`` (empty if none)."""
+    """Sorted integer versions present under ``base_dir/name`` (empty if none).
+
+    Args:
+        base_dir: the export root.
+        name: the model's name.
+
+    Raises:
+        ExportError: ``name`` is not a safe model name.
+    """
     model_dir = Path(base_dir) / validate_model_name(name)
     if not model_dir.is_dir():
         return []
@@ -157,7 +182,13 @@ def write_models_config(base_dir: str | os.PathLike = "saved_models") -> Path:
 
     Lists every model directory with at least one numeric version, with its absolute base path.
     Also writes ``models.docker.config`` with base paths under ``/models`` for
-    ``docker run -v $PWD/saved_models:/models ...``. Returns the path of ``models.config``.
+    ``docker run -v $PWD/saved_models:/models ...``.
+
+    Args:
+        base_dir: the export root (created if missing).
+
+    Returns:
+        The path of ``models.config``.
     """
     base = Path(base_dir).resolve()
     base.mkdir(parents=True, exist_ok=True)
@@ -203,7 +234,11 @@ def _remove_stale_tmp_dirs(model_dir: Path) -> None:
 
 
 def find_xla_functions(export_dir: str | os.PathLike) -> list[str]:
-    """Names of functions/nodes in ``export_dir/saved_model.pb`` marked ``_XlaMustCompile``."""
+    """Names of functions/nodes in ``export_dir/saved_model.pb`` marked ``_XlaMustCompile``.
+
+    Args:
+        export_dir: a SavedModel directory.
+    """
     from tensorflow.core.protobuf import saved_model_pb2
 
     sm = saved_model_pb2.SavedModel()
@@ -381,17 +416,34 @@ def export_for_serving(
 ) -> ExportResult:
     """Export a Keras model or a run directory to ``base_dir/name/version/`` for TF Serving.
 
-    ``model_or_run`` is a ``keras.Model`` (raw-pixel image model or token-id / string text model
-    producing float32 logits) or a training run directory (``model.keras``, ``labels.json``,
-    ``config.json``, ``preprocessor.keras`` for text). ``version`` defaults to the next free
-    integer; an existing version is never overwritten. The export is written to a hidden
-    temporary sibling and renamed into place, then ``base_dir/models.config`` is regenerated.
-
-    A keras-hub text classifier (a ``hub:`` run) gets ``serve_token_ids`` too; ``raw_text``
-    says whether its ``serving_default`` takes raw strings (None: when TF Serving has the
-    tokenizer's ops, :data:`TF_SERVING_TEXT_OPS`; False: never, so that the SavedModel needs
-    stock TensorFlow only). Any op outside stock TensorFlow is a warning (and in
+    The export is written to a hidden temporary sibling and renamed into place, then
+    ``base_dir/models.config`` is regenerated. A keras-hub text classifier (a ``hub:`` run)
+    gets ``serve_token_ids`` too. Any op outside stock TensorFlow is a warning (and in
     ``ExportResult.warnings``); ``assets.extra/ops.txt`` lists the op types the graph needs.
+
+    Args:
+        model_or_run: a ``keras.Model`` (raw-pixel image model or token-id / string text
+            model producing float32 logits) or a training run directory (``model.keras``,
+            ``labels.json``, ``config.json``, ``preprocessor.keras`` for text).
+        name: the model's name on the server (see :func:`validate_model_name`).
+        base_dir: the export root.
+        version: a positive version number; ``None``: the next free integer. An existing
+            version is never overwritten.
+        class_names: the class names (default: the run's, or ``"0"``, ``"1"`` ...).
+        preprocessor: for a text model taking token ids, a ``keras.Model`` ``tf.string
+            [batch]`` -> token ids (default: the run's, or a keras-hub model's own).
+        warmup_examples: uint8 images ``[n, H, W, C]`` or strings for the warm-up requests
+            (``None``: mid-grey images or two short sentences).
+        raw_text: keras-hub classifiers only: whether ``serving_default`` takes raw strings
+            (``None``: when TF Serving has the tokenizer's ops, :data:`TF_SERVING_TEXT_OPS`;
+            ``False``: never, so that the SavedModel needs stock TensorFlow only).
+
+    Returns:
+        Where the export landed and its signatures.
+
+    Raises:
+        ExportError: an argument is invalid, the version exists, the run cannot be loaded,
+            or the graph cannot be traced or holds XLA-compiled functions.
     """
     validate_model_name(name)
     if version is not None:

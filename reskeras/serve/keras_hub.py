@@ -11,6 +11,7 @@ TensorFlow only and is always there.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,17 @@ TF_SERVING_TEXT_OPS = frozenset(
 )
 
 
-def class_head(names: list[str]):
+def class_head(names: list[str]) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
+    """The outputs of every classification signature, computed from the logits.
+
+    Args:
+        names: the class names, in class-id order.
+
+    Returns:
+        ``head(logits)`` -> ``{"probabilities": float32 [batch, K], "class_id": int64
+            [batch], "class_name": string [batch]}``.
+    """
+
     def head(logits: tf.Tensor) -> dict[str, tf.Tensor]:
         probs = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
         class_id = tf.argmax(probs, axis=-1, output_type=tf.int64)
@@ -72,12 +83,20 @@ def class_head(names: list[str]):
 
 
 def is_stock_op(op: str) -> bool:
-    """Whether stock TensorFlow (no tensorflow-text) has the op type ``op``."""
+    """Whether stock TensorFlow (no tensorflow-text) has the op type ``op``.
+
+    Args:
+        op: an op type name, e.g. ``"MatMul"``.
+    """
     return hasattr(tf.raw_ops, op)
 
 
 def graph_ops(fn: Any) -> set[str]:
-    """The op types a concrete function's graph (and the functions it calls) runs."""
+    """The op types a concrete function's graph (and the functions it calls) runs.
+
+    Args:
+        fn: a concrete ``tf.function`` (anything with a ``graph``).
+    """
     graph_def = fn.graph.as_graph_def()
     functions = {f.signature.name for f in graph_def.library.function}
     ops = {n.op for n in graph_def.node}
@@ -92,7 +111,23 @@ def hub_archive(
     """A keras-hub text classifier: ``serve_token_ids`` (the preprocessor's outputs in, stock
     ops only) always, and ``serving_default`` on raw strings (the preprocessor in the graph)
     unless ``raw_text`` is False, or None and TF Serving lacks some of its tensorflow-text
-    ops; without it ``serving_default`` is ``serve_token_ids``."""
+    ops; without it ``serving_default`` is ``serve_token_ids``.
+
+    Args:
+        model: the keras-hub ``TextClassifier`` (one logit per class).
+        class_names: the class names, in class-id order.
+        preprocessor: its preprocessor (strings -> the model's inputs).
+        raw_text: ``True``: always export the raw-string signature; ``False``: never;
+            ``None``: only when TF Serving has every tensorflow-text op it needs.
+
+    Returns:
+        ``(archive, concrete functions by signature name, "text", info)``; ``info`` holds
+            ``num_classes``, ``preprocessor``, ``input_dtypes``, ``raw_text`` and ``notes``.
+
+    Raises:
+        ExportError: the model's output does not match ``class_names``, or a signature
+            cannot be traced.
+    """
     outputs = getattr(model, "outputs", None) or []
     if len(outputs) != 1 or outputs[0].shape[-1] != len(class_names):
         raise ExportError(
@@ -151,7 +186,15 @@ def hub_archive(
 
 def write_ops(export_dir: Path) -> tuple[str, ...]:
     """Writes ``assets.extra/ops.txt``: the op types of the exported graph (its functions
-    included), one a line, those outside stock TensorFlow marked. Returns them, sorted."""
+    included), one a line, those outside stock TensorFlow marked.
+
+    Args:
+        export_dir: the SavedModel directory (with ``saved_model.pb`` and
+            ``assets.extra/``).
+
+    Returns:
+        The op types, sorted.
+    """
     from tensorflow.core.protobuf import saved_model_pb2
 
     sm = saved_model_pb2.SavedModel()

@@ -41,7 +41,20 @@ def _part(layer: keras.layers.Layer) -> tuple[str, int]:
 
 
 def frozen_layers(model: keras.Model, part: str) -> list[str]:
-    """The names of the model-level layers ``part`` freezes."""
+    """The names of the model-level layers ``part`` freezes (those with weights).
+
+    Args:
+        model: an image model with reskeras layer names (``stem_*``, ``stageN_blockM``,
+            ``predictions`` ...).
+        part: one of :data:`FREEZES` (see :func:`freeze`).
+
+    Returns:
+        The layer names, in model order; empty for ``"none"``.
+
+    Raises:
+        ValueError: ``part`` is not one of :data:`FREEZES`, names a stage the model does not
+            have, or is ``"backbone"`` for a model without a classifier.
+    """
     check_choice("freeze", part, FREEZES)
     parts = [(layer, *_part(layer)) for layer in model.layers]
     stages = max((n for _, kind, n in parts if kind == "stage"), default=0)
@@ -68,9 +81,19 @@ def frozen_layers(model: keras.Model, part: str) -> list[str]:
 
 
 def freeze(model: keras.Model, part: str) -> list[str]:
-    """Makes ``part`` of ``model`` non-trainable and everything else trainable; returns the
-    names of the frozen layers. ``part``: ``"none"``, ``"stem"``, ``"stageN"`` (the stem and
-    stages 1..N) or ``"backbone"`` (all but the classifier)."""
+    """Makes ``part`` of ``model`` non-trainable and everything else trainable.
+
+    Args:
+        model: an image model with reskeras layer names; compile it again afterwards.
+        part: ``"none"``, ``"stem"``, ``"stageN"`` (the stem and stages 1..N) or
+            ``"backbone"`` (all but the classifier).
+
+    Returns:
+        The names of the frozen layers, sorted.
+
+    Raises:
+        ValueError: ``part`` is invalid for the model (see :func:`frozen_layers`).
+    """
     names = set(frozen_layers(model, part))
     for layer in model.layers:
         layer.trainable = layer.name not in names

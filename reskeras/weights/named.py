@@ -43,13 +43,26 @@ PRETRAINED_FAMILIES = ("resnet",)
 
 
 def is_weights_file(weights: str) -> bool:
-    """Whether ``weights`` names a ``.weights.h5`` file (saved from a reskeras model)."""
+    """Whether ``weights`` names a ``.weights.h5`` file (saved from a reskeras model).
+
+    Args:
+        weights: a ``weights=`` value; only its name is looked at (it need not exist).
+    """
     return str(weights).endswith(WEIGHTS_FILE_SUFFIX)
 
 
 def load_weights_file(model: keras.Model, path: str | os.PathLike) -> None:
     """Loads a ``.weights.h5`` file saved from a reskeras model of the same architecture;
-    a classifier of another shape is left fresh (and only the classifier)."""
+    a classifier of another shape is left fresh (and only the classifier).
+
+    Args:
+        model: the model to load into.
+        path: the ``.weights.h5`` file.
+
+    Raises:
+        WeightsError: the name does not end in ``.weights.h5``, the file does not exist, or
+            its weights do not fit the model (up to the classifier).
+    """
     path = os.fspath(path)
     if not is_weights_file(path):
         raise WeightsError(f"Weights file {path!r} must end with {WEIGHTS_FILE_SUFFIX!r}.")
@@ -123,9 +136,22 @@ def _keras_hub_model(preset: str) -> keras.Model:
 
 
 def reference_for(weights: str, depth: int, version: str | None) -> Reference | None:
-    """The reference model ``weights`` names for a ResNet of ``depth`` (``None`` for a
-    ``.weights.h5`` file): ``"imagenet"`` is keras.applications' model of that depth and
-    ``version`` (default v1), anything else a keras-hub preset name or directory."""
+    """The reference model ``weights`` names for a ResNet of ``depth``.
+
+    Args:
+        weights: ``"imagenet"`` (keras.applications' model of that depth and ``version``),
+            a ``.weights.h5`` file, or anything else: a keras-hub preset name or directory.
+        depth: the ResNet's depth; the weights must be for it.
+        version: ``"v1"`` or ``"v2"`` for ``"imagenet"`` (``None``: v1); ignored otherwise.
+
+    Returns:
+        The :class:`~reskeras.weights.port.Reference`, or ``None`` for a ``.weights.h5``
+            file.
+
+    Raises:
+        WeightsError: ``weights`` is not a string or path, the weights are unavailable
+            (unknown, offline, keras-hub missing), or they are for another depth.
+    """
     if not isinstance(weights, str | os.PathLike):
         raise WeightsError(
             f"`weights` must be None, 'imagenet', a keras-hub preset or a "
@@ -146,7 +172,20 @@ def reference_for(weights: str, depth: int, version: str | None) -> Reference | 
 
 def merge_layout(ref: Reference, chosen: dict[str, Any], weights: str) -> dict[str, Any]:
     """The builder options of ``ref`` where ``chosen`` leaves them at ``None``; a chosen
-    value that contradicts the weights is a one-line error."""
+    value that contradicts the weights is a one-line error.
+
+    Args:
+        ref: the reference model the weights come from.
+        chosen: the builder options as the user gave them (``None``: unset).
+        weights: the ``weights=`` value, for the message.
+
+    Returns:
+        ``chosen`` with its unset options taken from ``ref``'s layout and preprocessing.
+
+    Raises:
+        WeightsError: a given option differs from the weights' (v1 and v1.5 count as the
+            same for basic-block ResNets).
+    """
     wanted = dict(ref.layout)
     if ref.input_mean is not None:
         wanted.update(input_mean=ref.input_mean, input_std=ref.input_std)
@@ -174,7 +213,15 @@ def merge_layout(ref: Reference, chosen: dict[str, Any], weights: str) -> dict[s
 def available_weights(depth: int, version: str) -> list[str]:
     """The pretrained weights there are for a ResNet of ``depth`` and ``version``:
     ``"imagenet"`` (keras.applications) and keras-hub's ResNet presets (none if keras-hub is
-    not installed). Listing needs no network."""
+    not installed). Listing needs no network.
+
+    Args:
+        depth: the ResNet's depth.
+        version: ``"v1"``, ``"v1.5"`` or ``"v2"``.
+
+    Returns:
+        The ``weights=`` values, ``"imagenet"`` first when there is one.
+    """
     found = ["imagenet"] if (depth, version) in KERAS_APPLICATIONS else []
     try:
         import keras_hub
@@ -208,7 +255,7 @@ def load_weights(
 
     Returns:
         The model, weights loaded; with another number of classes than the weights' the
-        classifier starts fresh.
+            classifier starts fresh.
     """
     if layout is None or family not in PRETRAINED_FAMILIES:
         if not is_weights_file(weights):

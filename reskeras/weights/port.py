@@ -8,7 +8,7 @@ weights="imagenet")`` downloads, ``from_preset`` loads); this module only reads 
 
 :func:`port_weights` copies weights **by structure**: each source layer is mapped to the
 reskeras layer of the same role (``conv3_block2_1_conv`` and ``stack1_block1_1_conv`` are both
-``stage2_block2/conv1``), and kinds, shapes, strides and padding must agree, else a
+``stage2_block2/conv1``), and layer types, shapes, strides and padding must agree, else a
 :class:`PortError` names the first layer that does not. The port is exact, not approximate:
 
 * the source's preprocessing (keras.applications' BGR/caffe mean or [-1, 1] scaling, a
@@ -61,10 +61,20 @@ KERAS_APPLICATIONS = {
 class Reference:
     """A reference model read in reskeras terms.
 
-    ``layout`` holds the :func:`reskeras.resnet` options that rebuild its architecture,
-    ``input_mean``/``input_std`` its preprocessing (``None`` when the source carries none: a
-    bare keras-hub backbone), ``channel_order[c]`` the source input channel that RGB channel
-    ``c`` feeds, and ``layers`` its weighted layers by reskeras name (``stage2_block1/conv1``).
+    Args:
+        name: what it is, for messages (e.g. ``"keras.applications resnet50"``).
+        model: the source model itself.
+        depth: its ResNet depth.
+        layout: the :func:`reskeras.resnet` options that rebuild its architecture.
+        input_mean: its preprocessing's mean (``None`` when the source carries none: a bare
+            keras-hub backbone).
+        input_std: its preprocessing's standard deviation (``None`` likewise).
+        channel_order: ``channel_order[c]`` is the source input channel that RGB channel
+            ``c`` feeds.
+        layers: its weighted layers by reskeras name (``stage2_block1/conv1``).
+        classes: the outputs of its classifier; ``None`` without one.
+        pool_fill: the stem max-pool's padding (``"zero"`` or ``"min"``) where it matters
+            (its input is not rectified: the v2 models); ``None`` elsewhere.
     """
 
     name: str
@@ -121,11 +131,11 @@ def _depth_of(block: str, repeats: tuple[int, ...], what: str) -> int:
     )
 
 
-def _block_key(stage: int, block: int, index: int, kind: str, preact: bool) -> str:
+def _block_key(stage: int, block: int, index: int, role: str, preact: bool) -> str:
     """The reskeras name of layer ``index`` (0: shortcut) of a block, 1-based stage/block."""
     if index == 0:
-        sub = f"shortcut_{kind}"
-    elif kind == "conv":
+        sub = f"shortcut_{role}"
+    elif role == "conv":
         sub = f"conv{index}"
     else:  # pre-activation blocks name a norm after the conv it feeds
         sub = f"bn{index + 1 if preact else index}"
@@ -164,8 +174,8 @@ def _keras_applications(model: keras.Model) -> Reference:
         elif name in ("post_bn", "predictions"):
             key = name
         elif match := _KA_BLOCK.match(name):
-            s, b, i, kind = int(match[1]) - 1, int(match[2]), int(match[3]), match[4]
-            key = _block_key(s, b, i, kind, preact)
+            s, b, i, role = int(match[1]) - 1, int(match[2]), int(match[3]), match[4]
+            key = _block_key(s, b, i, role, preact)
         elif match := _KA_PREACT.match(name):
             key = f"stage{int(match[1]) - 1}_block{match[2]}/preact_bn"
         else:
@@ -222,8 +232,8 @@ def _keras_hub(model: keras.Model) -> Reference:
         elif name == "post_bn":
             key = name
         elif match := _KH_BLOCK.match(name):
-            s, b, i, kind = int(match[1]) + 1, int(match[2]) + 1, int(match[3]), match[4]
-            key = _block_key(s, b, i, kind, preact)
+            s, b, i, role = int(match[1]) + 1, int(match[2]) + 1, int(match[3]), match[4]
+            key = _block_key(s, b, i, role, preact)
         elif match := _KH_PREACT.match(name):
             key = f"stage{int(match[1]) + 1}_block{int(match[2]) + 1}/preact_bn"
         else:
@@ -273,7 +283,18 @@ def _is_keras_hub(model: Any) -> bool:
 
 
 def describe_reference(source: keras.Model) -> Reference:
-    """Reads a keras.applications ResNet or a keras-hub ResNet backbone/classifier."""
+    """Reads a keras.applications ResNet or a keras-hub ResNet backbone/classifier.
+
+    Args:
+        source: a keras.applications ResNet/ResNetV2, or a keras-hub ``ResNetBackbone`` or
+            ``ResNetImageClassifier``.
+
+    Returns:
+        The :class:`Reference`.
+
+    Raises:
+        PortError: ``source`` is none of these, or has a structure reskeras does not build.
+    """
     if _is_keras_hub(source):
         return _keras_hub(source)
     if isinstance(source, keras.Model) and any(
@@ -308,7 +329,7 @@ def _target_layers(model: keras.Model) -> Iterator[tuple[str, layers.Layer, Resi
             yield layer.name, layer, None
 
 
-def _kind(layer: layers.Layer) -> str:
+def _layer_type(layer: layers.Layer) -> str:
     for cls in (layers.Conv2D, layers.BatchNormalization, layers.Dense):
         if isinstance(layer, cls):
             return cls.__name__
@@ -381,14 +402,23 @@ def _check_preprocess(ref: Reference, target: keras.Model, fail) -> None:
 def port_weights(source: keras.Model, target: keras.Model, *, head: bool = True) -> list[str]:
     """Copies the weights of a reference ResNet into a reskeras model of the same structure.
 
-    ``source`` is a keras.applications ResNet/ResNetV2 or a keras-hub ``ResNetBackbone`` /
-    ``ResNetImageClassifier``; ``target`` a model from :func:`reskeras.resnet` built like it
-    (:func:`describe_reference` ``(source).builder_call()`` says how; ``weights=`` on the
-    builder does all of this). ``head=False`` leaves the target's classifier as it is (a
-    fresh one for other classes). Nothing is written unless every layer fits: a
-    :class:`PortError` names the first target layer whose counterpart is missing or differs
-    in kind, shape, strides or padding, and the source layers left over. Returns the names
-    of the target's layers that kept their own weights.
+    ``weights=`` on the builder does all of this. Nothing is written unless every layer fits.
+
+    Args:
+        source: a keras.applications ResNet/ResNetV2 or a keras-hub ``ResNetBackbone`` /
+            ``ResNetImageClassifier``.
+        target: a model from :func:`reskeras.resnet` built like it
+            (:func:`describe_reference` ``(source).builder_call()`` says how).
+        head: copy the classifier too; ``False`` leaves the target's as it is (a fresh one
+            for other classes).
+
+    Returns:
+        The names of the target's layers that kept their own weights.
+
+    Raises:
+        PortError: the source is not a reference ResNet, or a target layer's counterpart is
+            missing or differs in layer type, shape, strides or padding (the message names
+            the first one, and the source layers left over), or the preprocessing differs.
     """
     ref = describe_reference(source)
 
@@ -409,16 +439,16 @@ def port_weights(source: keras.Model, target: keras.Model, *, head: bool = True)
         src = ref.layers.get(key)
         if src is None:
             fail(
-                f"target layer {key!r} ({_kind(layer)}, {_describe(layer)}) has no "
+                f"target layer {key!r} ({_layer_type(layer)}, {_describe(layer)}) has no "
                 f"counterpart in the source"
             )
-        if _kind(src) != _kind(layer) or _signature(src) != _signature(layer):
+        if _layer_type(src) != _layer_type(layer) or _signature(src) != _signature(layer):
             extra = ""
             if key == "predictions":
                 extra = "; pass head=False (or build with the source's num_classes)"
             fail(
-                f"target layer {key!r} is a {_kind(layer)} with {_describe(layer)} but source "
-                f"layer {src.name!r} is a {_kind(src)} with {_describe(src)}{extra}"
+                f"target layer {key!r} is a {_layer_type(layer)} with {_describe(layer)} but "
+                f"source layer {src.name!r} is a {_layer_type(src)} with {_describe(src)}{extra}"
             )
         plan.append((key, layer, src, block))
         used.add(key)
@@ -456,7 +486,7 @@ def _assign(ref: Reference, plan, fail) -> None:
             if block_bias or block_in is not None:
                 fail(f"block {block.name!r} would carry a bias that no normalization absorbs")
             return None
-        passed = block_in if block.shortcut_kind in ("identity", "subsample") else None
+        passed = block_in if block.shortcut_type in ("identity", "subsample") else None
         parts = [passed, block_bias.get("shortcut_conv"), block_bias.get(block.convs[-1].name)]
         parts = [b for b in parts if b is not None]
         return np.sum(parts, axis=0) if parts else None

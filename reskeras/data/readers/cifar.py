@@ -43,12 +43,22 @@ class SafeUnpickler(pickle.Unpickler):
     """Unpickler that only reconstructs numpy arrays (what CIFAR batch files contain).
 
     Any other global (``os.system``, ``builtins.eval``, ...) raises :class:`DataError` before
-    anything is called.
+    anything is called. It takes ``pickle.Unpickler``'s constructor arguments
+    (``SafeUnpickler(file, encoding="bytes")``).
     """
 
     _allowed = _safe_globals()
 
     def find_class(self, module: str, name: str) -> Any:
+        """The numpy global ``module.name`` if it is allowed.
+
+        Args:
+            module: the global's module.
+            name: the global's name.
+
+        Raises:
+            DataError: the global is not one of the allowed numpy ones.
+        """
         factory = self._allowed.get((module, name))
         if factory is None:
             raise DataError(f"refusing to unpickle {module}.{name}: only numpy arrays are allowed")
@@ -56,7 +66,17 @@ class SafeUnpickler(pickle.Unpickler):
 
 
 def safe_unpickle(path: Path) -> Any:
-    """Read a pickle file with :class:`SafeUnpickler` (``encoding="bytes"``)."""
+    """Read a pickle file with :class:`SafeUnpickler` (``encoding="bytes"``).
+
+    Args:
+        path: the pickle file.
+
+    Returns:
+        The unpickled object.
+
+    Raises:
+        DataError: the file is unreadable or corrupt, or needs a global other than numpy's.
+    """
     try:
         with open(path, "rb") as f:
             return SafeUnpickler(f, encoding="bytes").load()
@@ -100,8 +120,15 @@ def _read_cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndar
 
 
 class CifarReader(Reader):
-    """An unpacked CIFAR "python version" directory: ``folder`` holding the ``train_files``
-    and ``test_files`` batches, labels under ``label_key`` (CIFAR-100: the fine labels)."""
+    """An unpacked CIFAR "python version" directory of pickled batches.
+
+    Args:
+        folder: the directory's name (``"cifar-10-batches-py"``); ``load`` also accepts its
+            parent.
+        train_files: the batch files of the training split.
+        test_files: the batch files of the test split.
+        label_key: the key of the labels in a batch (CIFAR-100: ``b"fine_labels"``).
+    """
 
     name = "cifar"
 
@@ -118,9 +145,24 @@ class CifarReader(Reader):
         self.label_key = label_key
 
     def usable(self, path: Path) -> bool:
+        """Whether ``path`` is a directory holding the first training batch.
+
+        Args:
+            path: a local copy.
+        """
         return path.is_dir() and (path / self.train_files[0]).exists()
 
     def load(self, spec: TaskSpec, path: Path, opts: LoadOptions) -> LoadedTask:
+        """The train and test splits of the batches in ``path`` (or ``path/folder``).
+
+        Args:
+            spec: the task.
+            path: the batch directory or its parent.
+            opts: unused (the batches hold their own splits).
+
+        Raises:
+            DataError: a batch is missing, unreadable or malformed.
+        """
         if path.is_dir() and (path / self.folder).is_dir():
             path = path / self.folder
         if not path.is_dir() or not (path / self.train_files[0]).is_file():

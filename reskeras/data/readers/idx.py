@@ -29,7 +29,18 @@ def _find_idx(directory: Path, split: str, kind: str) -> Path | None:
 
 
 def read_idx(path: Path, ndim: int) -> np.ndarray:
-    """Parse an IDX file (optionally gzip'd) holding unsigned bytes with ``ndim`` dimensions."""
+    """Parse an IDX file (optionally gzip'd) holding unsigned bytes with ``ndim`` dimensions.
+
+    Args:
+        path: the file; a ``.gz`` suffix means gzipped.
+        ndim: the number of dimensions it must hold (3 for images, 1 for labels).
+
+    Returns:
+        A uint8 array of the header's shape.
+
+    Raises:
+        DataError: the file is unreadable, truncated, or of another type or rank.
+    """
     try:
         if path.suffix == ".gz":
             with gzip.open(path, "rb") as f:
@@ -116,7 +127,22 @@ class IdxReader(Reader):
     name = "idx"
 
     def usable(self, path: Path) -> bool:
+        """Whether ``path`` is an ``.npz`` file or holds the training images' IDX file.
+
+        Args:
+            path: a local copy.
+        """
         return path.suffix == ".npz" or _find_idx(path, "train", "images") is not None
 
     def load(self, spec: TaskSpec, path: Path, opts: LoadOptions) -> LoadedTask:
+        """The train and test splits of a directory of IDX files or of an ``.npz`` file.
+
+        Args:
+            spec: the task; its ``input_shape`` is checked.
+            path: the directory or ``.npz`` file.
+            opts: unused (the files hold their own splits).
+
+        Raises:
+            DataError: files are missing or unreadable, or the images have another shape.
+        """
         return _load_idx_task(spec, path)

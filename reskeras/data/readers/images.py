@@ -179,9 +179,25 @@ class ImageFolderReader(Reader):
     name = "image_folder"
 
     def usable(self, path: Path) -> bool:
+        """Whether ``path`` is a directory.
+
+        Args:
+            path: a local copy.
+        """
         return path.is_dir()
 
     def load(self, spec: TaskSpec, path: Path, opts: LoadOptions) -> LoadedTask:
+        """The class folders' images; without train/ and test/ folders a seeded validation
+        split is the test split.
+
+        Args:
+            spec: the task; its classes are the folders' names.
+            path: the image folder.
+            opts: ``image_size``, ``validation_split`` and ``seed``.
+
+        Raises:
+            DataError: the folder has no class folders or images, or an image is unreadable.
+        """
         return _load_image_folder(spec, path, opts)
 
     def test_set(
@@ -193,5 +209,17 @@ class ImageFolderReader(Reader):
         opts: LoadOptions,
     ) -> TestSet:
         """Every image under ``path`` (its test/ folder in a train/test layout), resized to
-        ``input_shape``, labelled with a run's classes."""
+        ``input_shape``, labelled with a run's classes.
+
+        Args:
+            spec: the task.
+            path: the image folder.
+            class_names: the run's classes; every class folder must name one (or its id).
+            input_shape: the run's ``(H, W, C)``; images are resized to it.
+            opts: unused.
+
+        Raises:
+            DataError: ``path`` is not a directory, ``input_shape`` is not an image shape, or
+                a class folder is not one of ``class_names``.
+        """
         return _image_test_set(path, class_names, input_shape)

@@ -226,9 +226,25 @@ class TableReader(Reader):
     name = "table"
 
     def usable(self, path: Path) -> bool:
+        """Whether ``path`` is a file or a directory with a train/test pair of files.
+
+        Args:
+            path: a local copy.
+        """
         return path.is_file() or _find_split_files(path) is not None
 
     def load(self, spec: TaskSpec, path: Path, opts: LoadOptions) -> LoadedTask:
+        """The texts and labels of one file (split by ``opts``) or of a train/test pair.
+
+        Args:
+            spec: the task; without classes (``text_file``) they are inferred from the labels.
+            path: a CSV/TSV file, or a directory of train/test files (or of one file).
+            opts: the text and label columns, ``validation_split`` and ``seed``.
+
+        Raises:
+            DataError: the files are missing or unreadable, a column is not found, or a label
+                is not one of the task's classes.
+        """
         return _load_text(spec, path, opts)
 
     def test_set(
@@ -239,7 +255,19 @@ class TableReader(Reader):
         input_shape: Sequence[int] | None,
         opts: LoadOptions,
     ) -> TestSet:
-        """Every row of a file (or of a directory's test file), with a run's classes."""
+        """Every row of a file (or of a directory's test file), with a run's classes.
+
+        Args:
+            spec: the task.
+            path: a CSV/TSV file, or a directory of train/test files.
+            class_names: the run's classes; labels are matched to them.
+            input_shape: unused.
+            opts: the text and label columns.
+
+        Raises:
+            DataError: the file is unreadable, a column is not found, or a label is not one
+                of ``class_names``.
+        """
         files = _split_files(spec, path) if path.is_dir() else path
         file = files if isinstance(files, Path) else files[1]
         table, texts, labels = _read_text_table(file, opts)

@@ -15,6 +15,20 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 
 def load_tfds(spec: TaskSpec, data_dir: Any, looked: list[str]) -> LoadedTask:
+    """A built-in task's splits from TensorFlow Datasets (``spec.tfds_name``).
+
+    Args:
+        spec: the task.
+        data_dir: the tfds data directory (``None``: tfds' default).
+        looked: the local copies looked for, for the error message.
+
+    Returns:
+        The unbatched ``spec.tfds_splits``, as ``(x, int32 label)`` pairs.
+
+    Raises:
+        DataError: tensorflow-datasets is missing or the load failed (e.g. offline); the
+            message says where it looked and how to get the data.
+    """
     where = ", ".join(looked) if looked else "(local search disabled)"
 
     def fail(reason: str) -> DataError:
