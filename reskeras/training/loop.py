@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -105,7 +106,7 @@ def train(
     stop_event: threading.Event | None = None,
     verbose: int | str = "auto",
     report: Callable[[str], None] | None = None,
-    **options,
+    **options: Any,
 ) -> TrainResult:
     """Trains ``model`` on ``task`` and writes a run directory.
 
@@ -200,41 +201,12 @@ def _run(
             f"{strategy.num_replicas_in_sync} replicas."
         )
     replicas = strategy.num_replicas_in_sync
-    first = resolve(given, replicas=replicas)
-    data, given = _load_data(first, given, run if state else None)
-    settings = resolve(
-        given,
-        num_train=data.task.num_train,
-        replicas=replicas,
-        steps_per_epoch=saved.steps_per_epoch if state else None,
-    )
-    train_ds = data.train
-    if settings.steps_per_epoch > settings.steps_per_pass:
-        train_ds = train_ds.repeat()
-    data = replace(data, train=train_ds)
-
+    settings, data = _settle(given, run, state, saved, replicas)
     worker = Worker.of(strategy)
     # Every worker runs every step below, saves included (they may need all workers); only
     # the chief's writer is the run directory.
     with worker.writes_to(run) as writer:
-        writer.prepare()
-        record = RunRecord(
-            train=settings.config.to_dict(),
-            kind=settings.task.kind,
-            input_shape=list(data.task.spec.input_shape) if data.task.spec.input_shape else None,
-            num_classes=len(data.task.class_names),
-            source=data.task.source,
-            replicas=replicas,
-            workers=worker.num_workers,
-            global_batch_size=settings.global_batch,
-            steps_per_epoch=settings.steps_per_epoch,
-            embeddings=data.vectors.summary() if data.vectors is not None else saved.embeddings,
-            xla=saved.xla,  # how the checkpointed model was compiled
-        )
-        writer.write_config(record)
-        writer.write_labels(data.task.class_names)
-        if data.vectorizer is not None and not state:
-            writer.save_preprocessor(text_lib.preprocessor_model(data.vectorizer))
+        record = _begin(writer, settings, data, saved, worker, resumed=bool(state))
         net = _build_or_resume(settings, data, run, state, record, writer, strategy, xla_ok)
         history = list(state.get("history", []))
         saver = RunCheckpoint(writer, history, stop_event, settings.global_batch)
@@ -266,6 +238,55 @@ def _run(
             raise TrainingError(
                 f"{worker.task} lost the cluster ({cause}); {_restart(run, len(history))}."
             ) from err
+
+
+def _settle(
+    given: TrainConfig, run: RunDir, state: dict, saved: RunRecord, replicas: int
+) -> tuple[RunSettings, _Data]:
+    """The run's settings once the data is loaded (its size decides the epoch length), and
+    the data, repeated when an epoch is longer than one pass."""
+    data, given = _load_data(resolve(given, replicas=replicas), given, run if state else None)
+    settings = resolve(
+        given,
+        num_train=data.task.num_train,
+        replicas=replicas,
+        steps_per_epoch=saved.steps_per_epoch if state else None,
+    )
+    if settings.steps_per_epoch > settings.steps_per_pass:
+        data = replace(data, train=data.train.repeat())
+    return settings, data
+
+
+def _begin(
+    writer: RunDir,
+    settings: RunSettings,
+    data: _Data,
+    saved: RunRecord,
+    worker: Worker,
+    *,
+    resumed: bool,
+) -> RunRecord:
+    """Writes what the run is before it trains: its record, labels and preprocessor."""
+    writer.prepare()
+    spec = data.task.spec
+    record = RunRecord(
+        train=settings.config.to_dict(),
+        kind=settings.task.kind,
+        input_shape=list(spec.input_shape) if spec.input_shape else None,
+        num_classes=len(data.task.class_names),
+        source=data.task.source,
+        replicas=settings.global_batch // settings.config.batch_size,
+        workers=worker.num_workers,
+        global_batch_size=settings.global_batch,
+        steps_per_epoch=settings.steps_per_epoch,
+        embeddings=data.vectors.summary() if data.vectors is not None else saved.embeddings,
+        xla=saved.xla,  # how the checkpointed model was compiled
+    )
+    writer.write_config(record)
+    writer.write_labels(data.task.class_names)
+    if data.vectorizer is not None and not resumed:
+        writer.save_preprocessor(text_lib.preprocessor_model(data.vectorizer))
+    return record
 
 
 def _load_data(

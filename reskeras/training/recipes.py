@@ -32,6 +32,7 @@ from reskeras.weights.named import is_weights_file
 
 __all__ = [
     "RECIPES",
+    "RECIPE_FIELDS",
     "WEIGHT_DECAY",
     "Phase",
     "RunSettings",
@@ -132,6 +133,10 @@ def recipe_options(recipe: TrainConfig) -> dict[str, Any]:
         for f in dataclasses.fields(recipe)
         if getattr(recipe, f.name) != getattr(_UNSET, f.name)
     }
+
+
+#: The options some recipe decides (the rest keep their ``TrainConfig`` defaults).
+RECIPE_FIELDS = frozenset().union(*(recipe_options(recipe) for recipe in RECIPES.values()))
 
 
 def recipe_for(kind: str, model: str | None = None, weights: str | None = None) -> str:
@@ -263,6 +268,7 @@ def resolve(
         config = config.replace(lr=default_lr(recipe, config.optimizer, global_batch))
 
     family, depth, preset = resolve_model(config.model, config.depth)
+    family.rule.check(family.name, depth)  # a bad depth fails before any data loads
     check_kind(family.kind, spec.name, spec.kind, f"Model {config.model!r}")
     if config.embeddings is not None and (spec.kind != "text" or family.name == HUB_FAMILY):
         raise ValueError(
@@ -292,7 +298,7 @@ def resolve(
         global_batch=global_batch,
         steps_per_epoch=steps_per_epoch,
         steps_per_pass=steps_per_pass,
-        run_name=_run_name(spec.name, config.model, config.depth, depth),
+        run_name=_run_name(spec.name, config.model, family, depth),
     )
 
 
@@ -309,11 +315,11 @@ def _phases(config: TrainConfig) -> tuple[Phase, ...]:
     return tuple(phases)
 
 
-def _run_name(task: str, model: str, asked_depth: int | None, depth: int) -> str:
-    """``<task>-<model>-<time>``: the model as named, with the depth when one was asked for
-    a family (``cifar_resnet20`` for ``cifar_resnet`` at depth 20)."""
+def _run_name(task: str, model: str, family: Family, depth: int) -> str:
+    """``<task>-<model>-<time>``: the model as named, a family with its depth
+    (``cifar_resnet20`` for ``cifar_resnet`` at depth 20)."""
     label = model.split("/")[-1] if model.startswith(HUB_PREFIX) else model
-    if asked_depth is not None and not label.endswith(str(depth)):
+    if model == family.name:
         label = f"{label}{depth}"
     label = label.replace(":", "-").replace(os.sep, "_").strip("._-") or "model"
     return f"{task}-{label}-{time.strftime('%Y%m%d-%H%M%S')}"

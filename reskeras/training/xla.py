@@ -2,9 +2,9 @@
 
 On GPUs and TPUs XLA is on. On a CPU it depends on the model: XLA:CPU fuses the many small
 element-wise ops of a narrow network (batch norm, ReLU, residual adds) and can win, but its
-convolution gradients run up to 1.9x slower than TensorFlow's oneDNN kernels (forward passes
-tie), so convolution-heavy training loses (README, "Training throughput and XLA on a CPU"). So on a
-CPU :func:`resolve_jit_compile` probes: a throw-away copy of the model trains a few steps on one
+convolution gradients run slower than TensorFlow's oneDNN kernels (forward passes tie), so
+convolution-heavy training loses (measured by ``bench/xla_ops.py`` and ``bench/throughput.py``;
+figures in bench/README.md). So on a CPU :func:`resolve_jit_compile` probes: a throw-away copy of the model trains a few steps on one
 real batch each way, in alternating bursts, and the faster way wins. Compilation is excluded
 from the timings.
 """

@@ -29,7 +29,7 @@ from reskeras.models.keras_hub import (
 )
 from reskeras.models.registry import FAMILIES, MODELS, build_model, check_kind
 from reskeras.training.config import Option, TrainConfig, options
-from reskeras.training.recipes import RECIPES, RunSettings, recipe_options, resolve
+from reskeras.training.recipes import RECIPE_FIELDS, RunSettings, resolve
 from reskeras.weights.named import available_weights
 
 __all__ = [
@@ -94,9 +94,6 @@ def option_type(field: str) -> type:
     return next(t for t in (*typing.get_args(hint), hint) if t is not type(None))
 
 
-#: The TrainConfig fields some recipe sets: the settings that start over when another recipe
-#: applies (another kind of task, a keras-hub preset, pretrained weights on or off).
-RECIPE_FIELDS = frozenset().union(*(recipe_options(recipe) for recipe in RECIPES.values()))
 
 
 def representative_task(kind: str) -> str:
