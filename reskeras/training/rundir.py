@@ -89,7 +89,14 @@ class RunRecord:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunRecord:
-        """A record from ``config.json``'s object; keys of other versions are ignored."""
+        """A record from ``config.json``'s object; keys of other versions are ignored.
+
+        Args:
+            values: the JSON object read from ``config.json``.
+
+        Returns:
+            The record; fields missing from ``values`` keep their defaults.
+        """
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
@@ -100,7 +107,11 @@ class RunRecord:
 
 
 def fsync_dir(directory: Path) -> None:
-    """Flushes a directory's entries (a rename into it) to disk, where the OS allows."""
+    """Flushes a directory's entries (a rename into it) to disk, where the OS allows.
+
+    Args:
+        directory: the directory; one that cannot be opened is skipped silently.
+    """
     with contextlib.suppress(OSError):  # not every filesystem lets a directory be opened
         fd = os.open(directory, os.O_RDONLY)
         try:
@@ -132,7 +143,13 @@ def _replacing(tmp: Path, path: Path) -> Iterator[None]:
 
 
 def atomic_write(path: str | os.PathLike, data: str | bytes, mode: int = 0o644) -> None:
-    """Writes ``data`` to ``path`` atomically and durably (file and directory fsynced)."""
+    """Writes ``data`` to ``path`` atomically and durably (file and directory fsynced).
+
+    Args:
+        path: the file to write; its directory must exist.
+        data: the content; a string is UTF-8 encoded.
+        mode: the file's permission bits.
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     with _replacing(Path(tmp), path):
@@ -144,7 +161,12 @@ def atomic_write(path: str | os.PathLike, data: str | bytes, mode: int = 0o644) 
 
 
 def save_model(model: Any, path: str | os.PathLike) -> None:
-    """``model.save(path)``, atomically and durably (Keras needs the ``.keras`` suffix)."""
+    """``model.save(path)``, atomically and durably (Keras needs the ``.keras`` suffix).
+
+    Args:
+        model: the Keras model to save.
+        path: the ``.keras`` file to write.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     with _replacing(tmp, path):
@@ -175,10 +197,28 @@ def _needs_keras_hub(path: Path) -> bool:
 
 
 def load_keras(path: str | os.PathLike, *, compile: bool = False) -> Any:
-    """A ``.keras`` file loaded with ``safe_mode=True``; any failure is a one-line RunError."""
+    """A ``.keras`` file loaded with ``safe_mode=True``; any failure is a one-line RunError.
+
+    Args:
+        path: the ``.keras`` file (keras-hub is imported first when it needs it).
+        compile: whether to restore the saved compile state (optimizer, loss, metrics).
+
+    Returns:
+        The loaded model.
+
+    Raises:
+        RunError: if the file cannot be loaded.
+    """
     import keras
 
-    import reskeras  # noqa: F401  (registers reskeras' serializable layers)
+    # The modules whose classes a saved run names (each registers its classes with Keras
+    # when imported), so a model loads in a process that has not built one.
+    import reskeras.evaluation.collapse  # noqa: F401  (TopClassShare)
+    import reskeras.layers.blocks  # noqa: F401
+    import reskeras.layers.norm  # noqa: F401
+    import reskeras.layers.sequence  # noqa: F401
+    import reskeras.layers.transformer  # noqa: F401
+    import reskeras.training.optim  # noqa: F401  (OneCycle, SparseSmoothedCrossentropy)
 
     path = Path(path)
     if _needs_keras_hub(path):
@@ -195,7 +235,11 @@ def load_keras(path: str | os.PathLike, *, compile: bool = False) -> Any:
 
 
 class RunDir:
-    """A run directory: its paths, and reading and writing what it holds."""
+    """A run directory: its paths, and reading and writing what it holds.
+
+    Args:
+        path: the directory (it need not exist yet; :meth:`prepare` creates it).
+    """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -213,7 +257,17 @@ class RunDir:
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> RunDir:
-        """An existing, finished run: the directory with its model, labels and config."""
+        """An existing, finished run: the directory with its model, labels and config.
+
+        Args:
+            path: the run directory.
+
+        Returns:
+            The run directory.
+
+        Raises:
+            RunError: if ``path`` is not a directory or has no ``model.keras``.
+        """
         run = cls(path)
         if not run.path.is_dir():
             raise RunError(
@@ -248,16 +302,33 @@ class RunDir:
         return RunRecord.from_dict(config)
 
     def write_config(self, record: RunRecord) -> None:
-        """Writes the run's record (``config.json``), atomically."""
+        """Writes the run's record (``config.json``), atomically.
+
+        Args:
+            record: the record to write.
+        """
         _write_json(self.config_path, record.to_dict())
 
     def read_labels(self) -> list[str]:
+        """The class names (``labels.json``); index = class id.
+
+        Returns:
+            The class names.
+
+        Raises:
+            RunError: if the file is missing, unreadable or not a JSON list of strings.
+        """
         labels = _read_json(self.labels_path, "the class names")
         if not isinstance(labels, list) or not all(isinstance(n, str) for n in labels):
             raise RunError(f"{str(self.labels_path)!r} must hold a JSON list of class names")
         return labels
 
     def write_labels(self, labels: list[str]) -> None:
+        """Writes the class names (``labels.json``), atomically.
+
+        Args:
+            labels: the class names, index = class id (each converted with ``str``).
+        """
         _write_json(self.labels_path, [str(n) for n in labels])
 
     # -- models ----------------------------------------------------------------------------
@@ -267,6 +338,11 @@ class RunDir:
         return load_keras(self.model_path)
 
     def save_model(self, model: Any) -> None:
+        """Saves the trained model (``model.keras``), atomically.
+
+        Args:
+            model: the Keras model to save.
+        """
         save_model(model, self.model_path)
 
     def load_preprocessor(self) -> Any | None:
@@ -274,6 +350,11 @@ class RunDir:
         return load_keras(self.preprocessor_path) if self.preprocessor_path.is_file() else None
 
     def save_preprocessor(self, model: Any) -> None:
+        """Saves a text run's preprocessor (``preprocessor.keras``), atomically.
+
+        Args:
+            model: the preprocessing model (raw strings -> token ids).
+        """
         save_model(model, self.preprocessor_path)
 
     # -- checkpoints -----------------------------------------------------------------------
@@ -286,16 +367,34 @@ class RunDir:
         )
 
     def checkpoint_path(self, epoch: int) -> Path:
+        """The checkpoint file of an epoch.
+
+        Args:
+            epoch: the number of epochs completed (1-based).
+
+        Returns:
+            ``checkpoints/epoch-NNNN.keras`` in this directory.
+        """
         return self.checkpoints_dir / f"epoch-{epoch:04d}.keras"
 
     def latest_checkpoint(self) -> Path | None:
+        """The checkpoint ``state.json`` names; None before the first epoch ended."""
         state = self.read_state()
         return self.checkpoints_dir / state["checkpoint"] if state else None
 
     def write_checkpoint(self, model: Any, epoch: int, history: list[dict]) -> Path:
         """Saves the model (with optimizer state) after ``epoch``. The checkpoint file is
         written first; the atomic swap of ``state.json`` naming it is the commit point, so a
-        kill at any moment leaves a consistent pair. Older checkpoints are removed after."""
+        kill at any moment leaves a consistent pair. Older checkpoints are removed after.
+
+        Args:
+            model: the model to save, with its optimizer state.
+            epoch: the number of epochs completed (1-based).
+            history: the per-epoch metric rows so far, stored in ``state.json``.
+
+        Returns:
+            The checkpoint file's path.
+        """
         path = self.checkpoint_path(epoch)
         save_model(model, path)
         _write_json(
