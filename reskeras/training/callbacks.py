@@ -26,6 +26,15 @@ class RunCheckpoint(keras.callbacks.Callback):
     so a ``kill -9`` never leaves a torn pair), the non-finite loss is located (epoch and batch)
     for the error message, an interrupted epoch is never saved as a completed one, and the
     app's Stop button ends training at the next batch.
+
+    Args:
+        run: the run directory the checkpoints are written to.
+        history: the per-epoch metric rows; each completed epoch's row is appended to it in
+            place and saved with that epoch's checkpoint.
+        stop_event: when set (by the app's Stop button), training stops after the current
+            batch; ``None``: never.
+        global_batch: examples per step over all replicas, for each row's
+            ``examples_per_s``; ``0`` leaves that column out.
     """
 
     def __init__(

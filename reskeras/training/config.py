@@ -205,7 +205,18 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """A config from keyword options; an unknown name is a TypeError, as in a call."""
+        """A config from keyword options; an unknown name is a TypeError, as in a call.
+
+        Args:
+            values: option names to values; a ``model_kwargs`` of ``None`` means the default.
+
+        Returns:
+            The validated config.
+
+        Raises:
+            TypeError: if a name is not a training option.
+            ValueError: if a value has the wrong type or is out of bounds.
+        """
         unknown = sorted(set(values) - set(options()))
         if unknown:
             raise TypeError(f"train() got unexpected arguments {unknown}")
@@ -216,8 +227,15 @@ class TrainConfig:
         """The options as a JSON-ready dict (a run's ``config.json["train"]``)."""
         return dataclasses.asdict(self)
 
-    def replace(self, **changes) -> TrainConfig:
-        """A copy with some options changed (validated)."""
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some options changed (validated).
+
+        Args:
+            **changes: option names to their new values.
+
+        Returns:
+            The new config; this one is left unchanged.
+        """
         return dataclasses.replace(self, **changes)
 
 
@@ -277,7 +295,11 @@ def _column(value: str) -> str | int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """One ``--flag`` per training option (default: unset, so the recipe decides)."""
+    """One ``--flag`` per training option (default: unset, so the recipe decides).
+
+    Args:
+        parser: the parser the flags are added to (options with ``flag=""`` get none).
+    """
     hints = _hints()
     for name, option in options().items():
         if option.flag == "":
@@ -297,7 +319,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def from_arguments(args: argparse.Namespace) -> dict[str, Any]:
-    """The training options given on the command line (unset ones left out)."""
+    """The training options given on the command line (unset ones left out).
+
+    Args:
+        args: the parsed arguments of a parser set up by :func:`add_arguments`.
+
+    Returns:
+        Option names to the values given, for :meth:`TrainConfig.from_dict`.
+    """
     return {
         name: getattr(args, name) for name in options() if getattr(args, name, None) is not None
     }

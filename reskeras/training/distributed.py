@@ -61,7 +61,14 @@ STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 
 def localhost_tf_configs(n: int) -> list[str]:
     """``TF_CONFIG`` of each worker of an ``n``-worker cluster on free 127.0.0.1 ports: to try
-    ``--strategy multi_worker`` on one machine (the tests and ``bench/multi_worker.py`` do)."""
+    ``--strategy multi_worker`` on one machine (the tests and ``bench/multi_worker.py`` do).
+
+    Args:
+        n: the number of workers.
+
+    Returns:
+        One JSON ``TF_CONFIG`` string per worker, in task-index order.
+    """
     sockets = [socket.socket() for _ in range(n)]
     for s in sockets:
         s.bind(("127.0.0.1", 0))
@@ -81,6 +88,17 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     ``mirrored``: one replica per GPU, or per logical CPU device when there is no GPU (one,
     unless the CPU was split with ``tf.config.set_logical_device_configuration``).
     ``multi_worker``: MultiWorkerMirroredStrategy over the cluster in ``TF_CONFIG``.
+    ``tpu``: TPUStrategy on the TPU system found by ``TPUClusterResolver``.
+
+    Args:
+        name: one of :data:`STRATEGIES`.
+
+    Returns:
+        The strategy.
+
+    Raises:
+        ValueError: if ``name`` is not a strategy, or it is ``multi_worker`` and
+            ``TF_CONFIG`` is not set.
     """
     check_choice("strategy", name, STRATEGIES)
     if name == "auto":
@@ -109,7 +127,14 @@ def xla_compiles(strategy: tf.distribute.Strategy) -> bool:
     replica, or on TPUs. With several replicas the step spans devices (or workers) that one
     XLA computation cannot: XLA has no collective ops for CPUs, and a MirroredStrategy step
     reads variables that live on other devices. Keras' own ``jit_compile="auto"`` turns XLA
-    off under any ``tf.distribute`` strategy for the same reason."""
+    off under any ``tf.distribute`` strategy for the same reason.
+
+    Args:
+        strategy: the strategy training runs under.
+
+    Returns:
+        True when the step can be compiled with XLA.
+    """
     return strategy.num_replicas_in_sync == 1 or isinstance(strategy, tf.distribute.TPUStrategy)
 
 
@@ -125,6 +150,16 @@ class Worker:
 
     @classmethod
     def of(cls, strategy: tf.distribute.Strategy) -> Worker:
+        """This process's place under ``strategy``.
+
+        Args:
+            strategy: the strategy training runs under; anything but a
+                ``MultiWorkerMirroredStrategy`` with a cluster gives the single ``"local"``
+                chief.
+
+        Returns:
+            The worker.
+        """
         resolver = getattr(strategy, "cluster_resolver", None)
         task_type = getattr(resolver, "task_type", None)
         if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or not task_type:
@@ -138,7 +173,14 @@ class Worker:
     def scratch_dir(self, run: RunDir) -> Path:
         """Where a non-chief worker writes what the chief writes to ``run``: a local
         temporary directory named after the run and the task, so that a worker restarted
-        after a crash replaces the one its predecessor left."""
+        after a crash replaces the one its predecessor left.
+
+        Args:
+            run: the run directory the chief writes.
+
+        Returns:
+            The scratch directory's path (not created here).
+        """
         key = hashlib.sha1(str(run.path.resolve()).encode()).hexdigest()[:12]
         return Path(tempfile.gettempdir()) / f"reskeras-{self.task.replace(' ', '')}-{key}"
 
@@ -146,7 +188,14 @@ class Worker:
     def writes_to(self, run: RunDir) -> Iterator[RunDir]:
         """The run directory this worker writes: ``run`` for the chief; for the others a
         fresh scratch directory, removed when the block ends (whether training ended well
-        or not)."""
+        or not).
+
+        Args:
+            run: the run directory the chief writes.
+
+        Yields:
+            ``run`` itself for the chief, else a :class:`RunDir` on the scratch directory.
+        """
         if self.is_chief:
             yield run
             return
@@ -163,7 +212,14 @@ def shard_by_data(ds: tf.data.Dataset) -> tf.data.Dataset:
     """``ds`` with ``AutoShardPolicy.DATA``: every worker reads the whole (in-memory) dataset
     in the same seeded order and keeps its slice of each global batch, so the workers together
     see exactly the batches a single process would. (The default policy looks for files to
-    divide between workers, finds none, warns and falls back to this.)"""
+    divide between workers, finds none, warns and falls back to this.)
+
+    Args:
+        ds: the dataset.
+
+    Returns:
+        The dataset with the DATA sharding policy set.
+    """
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(options)
@@ -179,6 +235,9 @@ class AverageReplicaStatistics(keras.callbacks.Callback):
     the saved model would hold the chief's. The moving averages are linear, so their mean is
     the moving average of the replicas' mean batch statistics, the same on every replica
     (what tf.keras did). The other non-trainable variables agree already and stay as they are.
+
+    Args:
+        strategy: the strategy the model was built under, whose replicas are averaged.
     """
 
     def __init__(self, strategy: tf.distribute.Strategy):
@@ -245,6 +304,11 @@ class Watchdog(keras.callbacks.Callback):
     TensorFlow's view. TensorFlow blocks the worker's Python meanwhile, so a separate small
     process watches and ends the worker with SIGKILL (exit status 137); completed epochs are
     checkpointed and ``--resume`` continues.
+
+    Args:
+        timeout: seconds without progress before the worker is ended.
+        message: makes the error line from the phase being watched (e.g.
+            ``"joining the cluster"``).
     """
 
     def __init__(self, timeout: float, message: Callable[[str], str]):
@@ -266,7 +330,14 @@ class Watchdog(keras.callbacks.Callback):
 
     @contextlib.contextmanager
     def watching(self, what: str) -> Iterator[None]:
-        """Watches the block; ``what`` (``"joining the cluster"``) goes into the error."""
+        """Watches the block; ``what`` (``"joining the cluster"``) goes into the error.
+
+        Args:
+            what: the phase being watched, passed to ``message`` for the error line.
+
+        Yields:
+            Nothing; the watch ends when the block does.
+        """
         self._what = what
         self._send(f"watch {self.message(what)}")
         try:
@@ -307,7 +378,14 @@ class Watchdog(keras.callbacks.Callback):
 
 def cluster_failure(err: Exception) -> str | None:
     """What a TensorFlow error says about a lost worker, in one line; None when it is not
-    one of the errors collective ops end with when a peer fails."""
+    one of the errors collective ops end with when a peer fails.
+
+    Args:
+        err: the error training raised.
+
+    Returns:
+        The line, or None.
+    """
     lost = (
         tf.errors.UnavailableError,
         tf.errors.AbortedError,
@@ -324,7 +402,9 @@ def cluster_failure(err: Exception) -> str | None:
     return lines[0] if lines else type(err).__name__
 
 
-def prepare_for_fit(model, strategy: tf.distribute.Strategy, ds: tf.data.Dataset) -> None:
+def prepare_for_fit(
+    model: keras.Model, strategy: tf.distribute.Strategy, ds: tf.data.Dataset
+) -> None:
     """Gets a compiled ``model`` past two Keras 3 steps that fail under
     ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585); other strategies need nothing.
 
@@ -337,6 +417,11 @@ def prepare_for_fit(model, strategy: tf.distribute.Strategy, ds: tf.data.Dataset
        scalar as a vector of one, which it averages to the scalar over all workers' replicas.
        (Epoch logs — history, ``metrics.csv``, checkpoints, validation — come from the metric
        variables, summed over all workers, either way.)
+
+    Args:
+        model: the compiled model; its train and test steps are replaced in place.
+        strategy: the strategy training runs under.
+        ds: the training dataset, whose element spec builds the model's variables.
     """
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return

@@ -8,6 +8,7 @@ one-cycle schedule, so :class:`OneCycle` is ours. Distribution strategies live i
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import keras
 from keras import ops
@@ -33,9 +34,16 @@ _register = keras.saving.register_keras_serializable(package="reskeras")
 
 @_register
 class SparseSmoothedCrossentropy(keras.losses.Loss):
-    """Cross-entropy from logits with integer labels and label smoothing."""
+    """Cross-entropy from logits with integer labels and label smoothing.
 
-    def __init__(self, label_smoothing: float = 0.0, name: str = "crossentropy", **kwargs):
+    Args:
+        label_smoothing: the share of each label's probability spread evenly over all
+            classes.
+        name: the loss's name.
+        **kwargs: passed to ``keras.losses.Loss`` (e.g. ``reduction``).
+    """
+
+    def __init__(self, label_smoothing: float = 0.0, name: str = "crossentropy", **kwargs: Any):
         super().__init__(name=name, **kwargs)
         self.label_smoothing = float(label_smoothing)
 
@@ -53,7 +61,15 @@ class SparseSmoothedCrossentropy(keras.losses.Loss):
 @_register
 class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
     """One-cycle (Smith 2018): cosine ramp from ``peak/div`` up to ``peak`` over the first
-    ``pct_start`` of training, then cosine annealing to ``peak/final_div``."""
+    ``pct_start`` of training, then cosine annealing to ``peak/final_div``.
+
+    Args:
+        peak: the highest learning rate.
+        total_steps: the optimizer steps of the whole run.
+        pct_start: the fraction of the steps spent ramping up.
+        div: the starting rate is ``peak / div``.
+        final_div: the final rate is ``peak / final_div``.
+    """
 
     def __init__(
         self,
@@ -94,9 +110,24 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
-def make_schedule(name: str, peak: float, total_steps: int, warmup_steps: int = 0):
+def make_schedule(
+    name: str, peak: float, total_steps: int, warmup_steps: int = 0
+) -> keras.optimizers.schedules.LearningRateSchedule | float:
     """A learning-rate schedule by name: ``cosine`` (linear warm-up over ``warmup_steps``, then
-    cosine decay to 0 at ``total_steps``), ``onecycle``, or ``constant``."""
+    cosine decay to 0 at ``total_steps``), ``onecycle``, or ``constant``.
+
+    Args:
+        name: one of :data:`SCHEDULES`.
+        peak: the highest learning rate (the constant one for ``constant``).
+        total_steps: the optimizer steps of the whole run.
+        warmup_steps: steps of linear warm-up from 0 (``cosine`` only).
+
+    Returns:
+        The schedule, or ``peak`` itself for ``constant``.
+
+    Raises:
+        ValueError: if ``name`` is not one of :data:`SCHEDULES`.
+    """
     check_choice("schedule", name, SCHEDULES)
     if name == "cosine":
         if not warmup_steps:
@@ -113,11 +144,27 @@ def make_schedule(name: str, peak: float, total_steps: int, warmup_steps: int = 
 
 
 def make_optimizer(
-    name: str, schedule, weight_decay: float, ema: float | None = None
+    name: str,
+    schedule: keras.optimizers.schedules.LearningRateSchedule | float,
+    weight_decay: float,
+    ema: float | None = None,
 ) -> keras.optimizers.Optimizer:
     """SGD with Nesterov momentum or AdamW, both with decoupled weight decay that spares
     normalization parameters and biases; ``ema`` keeps an exponential moving average of the
-    weights with that momentum (the trained model ends with the averaged weights)."""
+    weights with that momentum (the trained model ends with the averaged weights).
+
+    Args:
+        name: one of :data:`OPTIMIZERS`.
+        schedule: the learning rate: a schedule or a constant (see :func:`make_schedule`).
+        weight_decay: the decoupled weight decay (falsy: none, with SGD).
+        ema: the moving average's momentum; ``None`` or 0: no moving average.
+
+    Returns:
+        The optimizer (SGD with momentum 0.9).
+
+    Raises:
+        ValueError: if ``name`` is not one of :data:`OPTIMIZERS`.
+    """
     check_choice("optimizer", name, OPTIMIZERS)
     averaging = {"use_ema": True, "ema_momentum": float(ema)} if ema else {}
     if name == "sgd":

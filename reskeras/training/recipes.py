@@ -211,7 +211,14 @@ class RunSettings:
     run_name: str
 
     def phase_of(self, epoch: int) -> int:
-        """The index of the phase that 0-based ``epoch`` belongs to."""
+        """The index of the phase that 0-based ``epoch`` belongs to.
+
+        Args:
+            epoch: the 0-based epoch; one past the last phase counts as the last phase.
+
+        Returns:
+            The index into :attr:`phases`.
+        """
         ends = [p.end for p in self.phases]
         return next((i for i, end in enumerate(ends) if epoch < end), len(ends) - 1)
 

@@ -105,7 +105,6 @@ class RunRecord:
         return asdict(self)
 
 
-
 def fsync_dir(directory: Path) -> None:
     """Flushes a directory's entries (a rename into it) to disk, where the OS allows.
 

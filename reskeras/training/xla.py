@@ -4,8 +4,9 @@ On GPUs and TPUs XLA is on. On a CPU it depends on the model: XLA:CPU fuses the 
 element-wise ops of a narrow network (batch norm, ReLU, residual adds) and can win, but its
 convolution gradients run slower than TensorFlow's oneDNN kernels (forward passes tie), so
 convolution-heavy training loses (measured by ``bench/xla_ops.py`` and ``bench/throughput.py``;
-figures in bench/README.md). So on a CPU :func:`resolve_jit_compile` probes: a throw-away copy of the model trains a few steps on one
-real batch each way, in alternating bursts, and the faster way wins. Compilation is excluded
+figures in bench/README.md). So on a CPU :func:`resolve_jit_compile` probes: a throw-away copy
+of the model trains a few steps on one real batch each way, in alternating bursts, and the
+faster way wins. Compilation is excluded
 from the timings.
 """
 
@@ -69,7 +70,17 @@ def probe_jit_compile(model: keras.Model, x: Any, y: Any, loss: Any) -> dict[str
     """Seconds per training step of a copy of ``model`` on the batch ``(x, y)``, without and
     with XLA: ``{"no_xla": s, "xla": s}`` (``inf`` when XLA cannot compile it), each the
     fastest of ``PROBE_ROUNDS`` alternating bursts, or up to ``MAX_ROUNDS`` while the two are
-    within ``CLOSE``. ``model`` itself is not touched."""
+    within ``CLOSE``. ``model`` itself is not touched.
+
+    Args:
+        model: the model to time; clones of it are compiled with SGD.
+        x: one batch of inputs.
+        y: the batch's labels.
+        loss: the loss to compile the clones with.
+
+    Returns:
+        Seconds per step, keyed ``"no_xla"`` and ``"xla"``.
+    """
     clones = {"no_xla": _compiled_clone(model, x, y, loss, jit=False)}
     try:
         clones["xla"] = _compiled_clone(model, x, y, loss, jit=True)
@@ -93,6 +104,17 @@ def resolve_jit_compile(
     ``True``/``False`` stand. ``"auto"``: on with a GPU/TPU; on a CPU the faster of the two in
     :func:`probe_jit_compile` (``probe=False``, e.g. with several workers that must agree:
     off).
+
+    Args:
+        value: the ``jit_compile`` option: ``True``, ``False`` or ``"auto"``.
+        model: the model to train (only copies of it are probed).
+        batch: one ``(x, y)`` batch of training data, for the probe.
+        loss: the training loss, for the probe.
+        probe: whether ``"auto"`` on a CPU may probe; if not, XLA is off.
+
+    Returns:
+        Whether to use XLA, and a dict with the ``"reason"`` (and the probe's
+            ``"seconds_per_step"``, when it ran).
     """
     if value != "auto":
         return bool(value), {"reason": "set"}

@@ -344,7 +344,14 @@ class TrainerApp:
             self._timer.start()
 
     def wait_for_build(self, timeout: float = 30.0) -> bool:
-        """Waits for a pending debounced rebuild; True when none is left pending."""
+        """Waits for a pending debounced rebuild; True when none is left pending.
+
+        Args:
+            timeout: the most seconds to wait for the timer, and again for a running build.
+
+        Returns:
+            True when no rebuild is pending or running any more.
+        """
         with self._timer_lock:
             timer = self._timer
         if timer is not None:
@@ -382,6 +389,16 @@ class TrainerApp:
 
         ``task``, ``family`` and ``preset`` are applied first so that the depth options fit;
         a family given without a preset starts from the family's defaults.
+
+        Args:
+            **settings: widget values by name (the keys of :meth:`values`); a path setting
+                given as None clears it.
+
+        Returns:
+            The app itself, so that calls can be chained.
+
+        Raises:
+            ValueError: if a name is not a setting, or the depth does not fit the family.
         """
         unknown = sorted(set(settings) - set(s.setting_names()))
         if unknown:
@@ -525,7 +542,14 @@ class TrainerApp:
             self.show_status("Stopping after the current batch...", "info")
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Waits for the training thread; True when it has finished."""
+        """Waits for the training thread; True when it has finished.
+
+        Args:
+            timeout: the most seconds to wait; None: until training ends.
+
+        Returns:
+            True when no training thread is running (or none was started).
+        """
         if self.thread is None:
             return True
         self.thread.join(timeout)

@@ -30,12 +30,26 @@ _CURVES = {  # key: (panel, color, style)
 
 
 def format_count(n: int) -> str:
-    """``269722`` -> ``"269,722"``."""
+    """``269722`` -> ``"269,722"``.
+
+    Args:
+        n: the count (converted with ``int``).
+
+    Returns:
+        The count with thousands separators.
+    """
     return f"{int(n):,}"
 
 
 def format_flops(n: float) -> str:
-    """``81102080`` -> ``"81.1 M"`` (multiply-adds count as two FLOPs)."""
+    """``81102080`` -> ``"81.1 M"`` (multiply-adds count as two FLOPs).
+
+    Args:
+        n: the FLOP count.
+
+    Returns:
+        The count with one decimal and a ``G``/``M``/``K`` unit; under 1000 a whole number.
+    """
     n = float(n)
     for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if n >= scale:
@@ -44,7 +58,16 @@ def format_flops(n: float) -> str:
 
 
 def summary_html(description: Mapping[str, Any], note: str = "") -> str:
-    """HTML of :func:`reskeras.models.describe.describe_model`'s output: totals and stage table."""
+    """HTML of :func:`reskeras.models.describe.describe_model`'s output: totals and stage table.
+
+    Args:
+        description: the description (``name``, ``depth``, ``params``, ``trainable_params``,
+            ``flops`` and optionally ``stages``).
+        note: a line shown in italics under the summary; empty: none.
+
+    Returns:
+        The HTML fragment.
+    """
     esc = html.escape
     cell = "<td style='padding:1px 10px;text-align:{}'>{}</td>"
     rows = "".join(
@@ -105,9 +128,16 @@ def history_svg(
     """Loss and accuracy per epoch (and, within epochs, a smoothed training loss per batch)
     as an inline SVG string.
 
-    ``history``: dicts with ``epoch`` and any of ``loss``, ``val_loss``, ``accuracy``,
-    ``val_accuracy`` (as in ``TrainResult.history``); ``batch_losses``: ``(epoch fraction,
-    smoothed loss)`` points, e.g. ``(0.5, 1.7)`` halfway through the first epoch.
+    Args:
+        history: dicts with ``epoch`` and any of ``loss``, ``val_loss``, ``accuracy``,
+            ``val_accuracy`` (as in ``TrainResult.history``); non-finite values are skipped.
+        batch_losses: ``(epoch fraction, smoothed loss)`` points, e.g. ``(0.5, 1.7)``
+            halfway through the first epoch.
+        width: the image's width in pixels.
+        height: the image's height in pixels.
+
+    Returns:
+        The ``<svg>`` element's markup.
     """
     import matplotlib
     from matplotlib.figure import Figure
@@ -146,7 +176,14 @@ def history_svg(
 
 
 def export_html(result: Any) -> str:
-    """HTML for an :class:`reskeras.serve.export.ExportResult`: path, version and signatures."""
+    """HTML for an :class:`reskeras.serve.export.ExportResult`: path, version and signatures.
+
+    Args:
+        result: the export's result (``name``, ``version``, ``path`` and ``signatures``).
+
+    Returns:
+        The HTML fragment.
+    """
     esc = html.escape
     rows = []
     for sig, spec in result.signatures.items():
@@ -165,5 +202,3 @@ def export_html(result: Any) -> str:
         "<th>inputs</th><th>outputs</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
         "</div>"
     )
-
-

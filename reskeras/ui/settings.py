@@ -89,11 +89,16 @@ def setting_names() -> tuple[str, ...]:
 
 
 def option_type(field: str) -> type:
-    """The value type of a TrainConfig field (``int | None`` -> ``int``)."""
+    """The value type of a TrainConfig field (``int | None`` -> ``int``).
+
+    Args:
+        field: the name of a :class:`~reskeras.training.config.TrainConfig` field.
+
+    Returns:
+        The first non-None type of the field's annotation.
+    """
     hint = typing.get_type_hints(TrainConfig)[field]
     return next(t for t in (*typing.get_args(hint), hint) if t is not type(None))
-
-
 
 
 def representative_task(kind: str) -> str:
@@ -208,7 +213,17 @@ def run_settings(config: Mapping[str, Any]) -> RunSettings:
 def weights_choices(family: str, preset: str = NO_PRESET, depth: int | None = None) -> list[str]:
     """The pretrained weights there are for a model (for the app's dropdown): for the
     ``resnet`` family those of its depth and version (a preset's, else every version's);
-    none for other families, which take only a ``.weights.h5`` file of one's own."""
+    none for other families, which take only a ``.weights.h5`` file of one's own.
+
+    Args:
+        family: the model family.
+        preset: the named model chosen (its version narrows the choice); ``NO_PRESET``:
+            none.
+        depth: the model's depth; ``None``: no choices.
+
+    Returns:
+        The weights' names, without duplicates.
+    """
     if family != "resnet" or depth is None:
         return []
     version = MODELS[preset].kwargs.get("version") if preset else None
@@ -219,7 +234,17 @@ def weights_choices(family: str, preset: str = NO_PRESET, depth: int | None = No
 
 
 def families_for_kind(kind: str) -> list[str]:
-    """Registered model families whose inputs are of ``kind`` ("image" or "text"), sorted."""
+    """Registered model families whose inputs are of ``kind`` ("image" or "text"), sorted.
+
+    Args:
+        kind: ``"image"`` or ``"text"``.
+
+    Returns:
+        The families' names.
+
+    Raises:
+        ValueError: ``kind`` is neither.
+    """
     if kind not in ("image", "text"):
         raise ValueError(f"Unknown kind {kind!r}; expected one of ['image', 'text'].")
     return sorted(name for name, fam in FAMILIES.items() if fam.kind == kind)
@@ -246,12 +271,33 @@ def presets(family: str) -> list[str]:
 
 
 def valid_depths(family: str) -> tuple[int, ...]:
-    """The depths offered for ``family`` (all of them valid for its builder)."""
+    """The depths offered for ``family`` (all of them valid for its builder).
+
+    Args:
+        family: a registered model family.
+
+    Returns:
+        The depths, as the family lists them.
+
+    Raises:
+        ValueError: ``family`` is not registered.
+    """
     return tuple(_family(family).depths)
 
 
 def default_depth(family: str, current: int | None = None) -> int:
-    """``current`` if it is valid for ``family``, else 20/18/16 when offered, else the smallest."""
+    """``current`` if it is valid for ``family``, else 20/18/16 when offered, else the smallest.
+
+    Args:
+        family: a registered model family.
+        current: the depth chosen so far, kept when the family offers it.
+
+    Returns:
+        The depth.
+
+    Raises:
+        ValueError: ``family`` is not registered or offers no depths.
+    """
     depths = valid_depths(family)
     if not depths:
         raise ValueError(f"Model family {family!r} offers no depths.")
@@ -267,10 +313,20 @@ _ASSEMBLE_PARAMS = frozenset(inspect.signature(assemble).parameters)
 def family_options(family: str, preset: str = NO_PRESET) -> dict[str, Any]:
     """Which optional knobs ``family``'s builder takes, and their defaults (a preset's own).
 
-    Returns ``{"width": the default width (int or float) or None, "residual": bool,
-    "drop_path": bool}``. A keyword the builder names explicitly counts; so does
-    ``drop_path_rate`` for image builders that pass ``**kwargs`` on to
-    :func:`reskeras.models.image.assemble`.
+    A keyword the builder names explicitly counts; so does ``drop_path_rate`` for image
+    builders that pass ``**kwargs`` on to :func:`reskeras.models.image.assemble`.
+
+    Args:
+        family: a registered model family.
+        preset: a named model of the family, whose own width is the default;
+            ``NO_PRESET``: the builder's default.
+
+    Returns:
+        ``{"width": the default width (int or float) or None, "residual": bool,
+            "drop_path": bool}`` (a builder whose default width is not a number gets 1).
+
+    Raises:
+        ValueError: ``family`` is not registered.
     """
     fam = _family(family)
     params = inspect.signature(fam.builder).parameters
@@ -289,7 +345,15 @@ def family_options(family: str, preset: str = NO_PRESET) -> dict[str, Any]:
 
 
 def model_kwargs(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Builder overrides (``residual``, ``drop_path_rate``, ``width``) that the family takes."""
+    """Builder overrides (``residual``, ``drop_path_rate``, ``width``) that the family takes.
+
+    Args:
+        values: the app's settings (:func:`setting_names`); ``family`` is required, and
+            unset, zero (drop path) or unsupported settings are left out.
+
+    Returns:
+        The keyword arguments for the family's builder.
+    """
     opts = family_options(values["family"])
     out: dict[str, Any] = {}
     if opts["width"] is not None and values.get("width") is not None:
@@ -386,6 +450,15 @@ def preview_spec(
     Built-in tasks use their registered spec. User data (``image_folder``/``text_file``) is
     loaded from ``data`` to learn its classes and input shape (cached per path in ``cache``);
     without a path the preview assumes 32x32x3 images / 2 classes and says so.
+
+    Args:
+        task: a registered task name.
+        data: the data path, for ``image_folder``/``text_file``; ``None`` or empty: none.
+        cache: specs already loaded, by ``(task, path)``; filled in here. ``None``: no
+            caching.
+
+    Returns:
+        The spec, and the note (``""`` when nothing was assumed).
     """
     spec = rdata.get_task(task)
     if spec.class_names is not None and spec.input_shape is not None:
