@@ -3,8 +3,11 @@
 ``run_layer_test`` wraps a layer in a tiny classifier and hands it to ``run_model_test``,
 which checks: output shape and float32 logits; ``get_config``/``from_config``; a ``.keras``
 save and ``load_model(safe_mode=True)`` round trip with identical outputs; a training step
-fed by ``tf.data`` under ``jit_compile=True``; and a step under ``mixed_float16`` and
-``mixed_bfloat16`` with float32 logits.
+fed by ``tf.data`` under ``jit_compile=True``; and, under ``mixed_float16`` and
+``mixed_bfloat16``, float32 logits from low-precision layers and a training step.
+A layer without weights of its own gets the mixed-precision forward checks but not the two
+mixed-precision training steps (nothing of its own would be trained; the tiny classifier's
+Dense head is trained by every other layer's test).
 """
 
 from __future__ import annotations
@@ -60,9 +63,12 @@ def run_model_test(
     *,
     text_vocab: int | None = None,
     mixed_precision: bool = True,
+    mixed_fit: bool = True,
     atol: float = 1e-5,
 ) -> keras.Model:
-    """Runs a freshly built model through the whole harness; returns the float32 model."""
+    """Runs a freshly built model through the whole harness; returns the float32 model.
+    ``mixed_fit=False`` keeps the mixed-precision forward checks but skips their training
+    steps."""
     model = build()
     x = sample_inputs(input_shape, text_vocab=text_vocab)
     y = np.arange(len(x)) % num_classes
@@ -100,7 +106,8 @@ def run_model_test(
                 if not isinstance(layer, keras.layers.InputLayer)
             }
             assert policy.split("_")[1] in compute, f"{policy}: no layer computes in low precision"
-            _fit_one_step(mixed, x, y, jit_compile=False)
+            if mixed_fit:
+                _fit_one_step(mixed, x, y, jit_compile=False)
     return model
 
 
@@ -113,16 +120,20 @@ def run_layer_test(
     *,
     text_vocab: int | None = None,
     mixed_precision: bool = True,
+    mixed_fit: bool | None = None,
     num_classes: int = 3,
 ) -> keras.layers.Layer:
     """Checks a layer's output shape and config, then runs it inside a tiny classifier
-    through :func:`run_model_test`. ``input_shape`` excludes the batch dimension."""
+    through :func:`run_model_test`. ``input_shape`` excludes the batch dimension.
+    ``mixed_fit`` defaults to whether the layer has weights."""
     layer = layer_cls(**init_kwargs)
     x = sample_inputs(input_shape, text_vocab=text_vocab)
     out = layer(x)
     assert tuple(out.shape) == (len(x), *expected_output_shape)
     config = layer.get_config()
     assert layer_cls.from_config(copy.deepcopy(config)).get_config() == config
+    if mixed_fit is None:
+        mixed_fit = bool(layer.weights)
 
     def build():
         dtype = "int32" if text_vocab is not None else "float32"
@@ -139,5 +150,6 @@ def run_layer_test(
         tmp_path,
         text_vocab=text_vocab,
         mixed_precision=mixed_precision,
+        mixed_fit=mixed_fit,
     )
     return layer

@@ -18,7 +18,7 @@ FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 SST2_DIR = REPO.parent / "shared/data/sst2"
 #: How to get each data set, for the message of a test that needs it.
 HOW_TO_GET = {
-    FASHION_DIR: "apt-get install dataset-fashion-mnist (`make test` does it as root)",
+    FASHION_DIR: "apt-get install dataset-fashion-mnist; `make check` does it as root",
     SST2_DIR: "a checkout of ../shared beside the repository",
 }
 

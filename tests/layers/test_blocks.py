@@ -80,7 +80,7 @@ def test_shortcut_kinds_and_parameter_counts():
     zero_pad, p_zero = params(shortcut="zero_pad")
     proj, p_proj = params(shortcut="projection")
     avg, p_avg = params(shortcut="avg_down")
-    assert zero_pad.shortcut_kind == "zero_pad"
+    assert zero_pad.shortcut_type == "zero_pad"
     # 1x1 conv (4 -> 8) + BN (4 weights per channel) over the parameter-free option A.
     assert p_proj - p_zero == 4 * 8 + 4 * 8
     assert p_avg == p_proj
@@ -91,7 +91,7 @@ def test_shortcut_kinds_and_parameter_counts():
     ]
     auto = BasicBlock(4)
     auto(x)
-    assert auto.shortcut_kind == "identity" and auto.shortcut_layers == []
+    assert auto.shortcut_type == "identity" and auto.shortcut_layers == []
 
 
 def test_zero_pad_shortcut_subsamples_and_pads():
@@ -189,7 +189,7 @@ def test_subsample_shortcut_takes_every_other_pixel_of_the_raw_input():
         BasicBlock(8, strides=2, shortcut="subsample")(x)
     kept = BasicBlock(4, shortcut="subsample")
     kept(x)
-    assert kept.shortcut_kind == "identity"
+    assert kept.shortcut_type == "identity"
 
 
 def test_symmetric_max_pooling_fills():

@@ -136,12 +136,12 @@ def test_kmax_keeps_order_and_skips_padding():
 def test_conv_block_flops_and_shortcut_kinds():
     block = ResidualConv1DBlock(8, downsample="stride")
     block.build((None, 16, 4))
-    assert block.shortcut_kind == "projection"
+    assert block.shortcut_type == "projection"
     # conv1: 3*4*8 MACs x 8 steps, conv2: 3*8*8 x 8, shortcut 1x1: 4*8 x 8
     assert block.flops() == 2 * (3 * 4 * 8 * 8 + 3 * 8 * 8 * 8 + 4 * 8 * 8)
     pooled = ResidualConv1DBlock(4)
     pooled.build((None, 16, 4))
-    assert pooled.shortcut_kind == "identity"
+    assert pooled.shortcut_type == "identity"
     assert ResidualConv1DBlock(4, residual=False).compute_output_shape((2, 16, 3)) == (2, 16, 4)
 
 
