@@ -3,7 +3,7 @@
 Not collected by the main suite (the name does not start with ``test_``):
 ``test_distributed.py`` runs it in a pytest process of its own, because the split must happen
 before TensorFlow initializes its devices and no other test should train on two replicas.
-``pytest tests/two_replicas.py`` runs it directly.
+``pytest tests/training/two_replicas.py`` runs it directly.
 """
 
 import json
@@ -28,6 +28,8 @@ from reskeras.training.recipes import RECIPES  # noqa: E402
 # settings below: at most 3.1%, 2.2% and 0.6% for the seed used).
 LOSS_RTOL = 0.05
 TINY = {"model": "cifar_resnet8", "augment": False, "verbose": 0}
+
+pytestmark = pytest.mark.slow  # like test_distributed.py, which runs this file
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import reskeras as rk
 from reskeras import ui
 from reskeras.cli import main
 from reskeras.training.config import FINETUNE_LR_SCALE, TrainConfig
-from reskeras.training.loop import _phases, train
+from reskeras.training.loop import train
 from reskeras.training.recipes import RECIPES, default_lr, resolve
 from reskeras.weights.freeze import freeze, frozen_layers
 
@@ -87,9 +87,13 @@ def test_freeze_parts_and_their_batch_norms():
 
 def test_phases_train_the_head_first_then_all_at_a_lower_rate():
     config = TrainConfig(epochs=5, lr=0.1, head_epochs=2, freeze="stem")
-    assert _phases(config) == [(2, "backbone", 0.1), (5, "stem", 0.1 * FINETUNE_LR_SCALE)]
-    assert _phases(config.replace(head_epochs=0)) == [(5, "stem", 0.1)]
-    assert _phases(config.replace(head_epochs=9)) == [(5, "backbone", 0.1)]
+
+    def phases(config: TrainConfig) -> list[tuple[int, str, float]]:
+        return [(p.end, p.frozen, p.lr) for p in resolve(config).phases]
+
+    assert phases(config) == [(2, "backbone", 0.1), (5, "stem", 0.1 * FINETUNE_LR_SCALE)]
+    assert phases(config.replace(head_epochs=0)) == [(5, "stem", 0.1)]
+    assert phases(config.replace(head_epochs=9)) == [(5, "backbone", 0.1)]
 
 
 def test_pretrained_weights_select_the_finetune_recipe():
