@@ -58,11 +58,12 @@ endef
 demo: $(RUN_STAMP) data-deps
 	$(BIN)/reskeras demo
 
-# Under 3 minutes on 2 cores; no subprocess CLI runs, notebooks, browser or clusters.
+# The fast tier, on both cores: the unit tests. `slow` ones (end-to-end runs: CLI, notebooks,
+# browser, clusters, fresh interpreters; whole models trained or ported) run in `make test`.
 check: $(DEV_STAMP) data-deps
 	$(BIN)/python -m ruff check reskeras tests bench
 	$(docs_check)
-	$(BIN)/python -m pytest -q -m "not slow" --durations=10 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadfile --durations=10 $(PYTEST_ARGS)
 
 test: $(DEV_STAMP) system-deps
 	$(BIN)/python -m ruff check reskeras tests bench

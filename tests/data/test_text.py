@@ -123,6 +123,7 @@ def test_export_serves_raw_strings(vectorizer, tmp_path):
     np.testing.assert_allclose(probs, expected, atol=1e-5)
 
 
+@pytest.mark.slow  # a whole model trained, ported or run end to end
 @pytest.mark.usefixtures("real_sst2")
 def test_sst2_train_evaluate_and_export_run(tmp_path):
     from reskeras.evaluation.scores import evaluate

@@ -75,6 +75,7 @@ TINY = (16, 16, 3)
         ("wide", lambda: rk.wide_resnet(10, 2, 3, TINY, dropout=0.3, drop_path_rate=0.1)),
     ],
 )
+@pytest.mark.slow  # a whole model trained, ported or run end to end
 def test_family_harness(name, build, tmp_path):
     model = build()
     run_model_test(build, model.input_shape[1:], 3, tmp_path)

@@ -99,6 +99,7 @@ def test_bad_names_are_one_line_errors(name, kwargs, message):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.slow  # a whole model trained, ported or run end to end
 def test_train_evaluate_resume(hub_run, preset, capsys):
     run = hub_run.run_dir
     config = json.loads((run / "config.json").read_text())

@@ -45,6 +45,7 @@ def test_registry_lists_text_models():
         ("transformer", 1, {}),  # masked, keras-hub encoder
     ],
 )
+@pytest.mark.slow  # a whole model trained, ported or run end to end
 def test_model_harness(name, depth, kwargs, tmp_path):
     model = run_model_test(
         lambda: _build(name, depth=depth, **kwargs), (SEQ,), 3, tmp_path, text_vocab=VOCAB

@@ -191,6 +191,7 @@ def test_cli_image_folder_train_and_export(tmp_path, capsys):
     assert "../evil" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a whole model trained, ported or run end to end
 def test_cli_text_file_train_evaluate(tmp_path, capsys):
     rng = np.random.default_rng(0)
     good, bad = ["great", "superb", "lovely", "fun"], ["awful", "dull", "boring", "bad"]
@@ -290,6 +291,7 @@ def test_package_train_is_always_the_function():
     assert rk.training is reskeras.training  # the sub-package, beside the function
 
 
+@pytest.mark.slow  # a whole model trained, ported or run end to end
 def test_cli_train_without_model_uses_the_recipe_of_the_task_kind(fmnist, tmp_path, capsys):
     # Issue 12: --model defaulted to cifar_resnet20 whatever the task, so `--task sst2` alone
     # was a kind-mismatch error. Now each kind has one recipe, also for the CLI.

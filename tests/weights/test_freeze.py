@@ -106,6 +106,7 @@ def test_pretrained_weights_select_the_finetune_recipe():
     assert default_lr("image_finetune", "sgd", 64) == recipe.lr
 
 
+@pytest.mark.slow  # a whole model trained, ported or run end to end
 def test_cli_fine_tunes_a_frozen_backbone_and_the_export_still_matches(preset, tmp_path, capsys):
     """A ported model fine-tuned with freeze="backbone" (the CLI's --weights and --freeze):
     neither the frozen weights nor the batch-norm statistics move; the classifier does. The

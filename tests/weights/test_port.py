@@ -120,6 +120,7 @@ def _hub_classifier(preset: str, classes: int = 1000):
     "builder, version",
     [("ResNet50", "v1"), ("ResNet101", "v1"), ("ResNet152", "v1"), ("ResNet50V2", "v2")],
 )
+@pytest.mark.slow  # a whole model trained, ported or run end to end
 def test_keras_applications_port_is_exact(builder, version):
     source = getattr(KA, builder)(
         weights=None, input_shape=(SIZE, SIZE, 3), classifier_activation=None
@@ -141,6 +142,7 @@ def test_deeper_keras_applications_v2_port_structurally(builder):
     np.testing.assert_array_equal(kernel, _numpy(source.get_layer("conv4_block5_2_conv").kernel))
 
 
+@pytest.mark.slow  # a whole model trained, ported or run end to end
 @pytest.mark.parametrize("preset", list(HUB_CONFIGS))
 def test_keras_hub_port_is_bit_exact(preset):
     source = _hub_classifier(preset)
@@ -214,6 +216,7 @@ def test_what_is_not_a_resnet_is_refused():
 # -- weights= on the builders ----------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a whole model trained, ported or run end to end
 def test_imagenet_weights_come_through_keras_applications_download_path(tmp_path, monkeypatch):
     """``weights="imagenet"`` calls keras.applications' own loader, which finds its file in
     the Keras cache (written here from a random model) and checks its hash."""
