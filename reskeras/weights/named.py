@@ -257,18 +257,15 @@ def load_weights(
         The model, weights loaded; with another number of classes than the weights' the
             classifier starts fresh.
     """
-    if layout is None or family not in PRETRAINED_FAMILIES:
-        if not is_weights_file(weights):
-            raise WeightsError(
-                f"Family {family!r} takes weights=None or a {WEIGHTS_FILE_SUFFIX} file, got "
-                f"{weights!r}; ImageNet weights exist for {list(PRETRAINED_FAMILIES)}."
-            )
+    pretrained = layout is not None and family in PRETRAINED_FAMILIES
+    if not pretrained and not is_weights_file(weights):
+        raise WeightsError(
+            f"Family {family!r} takes weights=None or a {WEIGHTS_FILE_SUFFIX} file, got "
+            f"{weights!r}; ImageNet weights exist for {list(PRETRAINED_FAMILIES)}."
+        )
+    reference = reference_for(weights, depth, layout.get("version")) if pretrained else None
+    if reference is None:  # a .weights.h5 file saved from a reskeras model
         model = build(layout or {}, False)
-        load_weights_file(model, weights)
-        return model
-    reference = reference_for(weights, depth, layout.get("version"))
-    if reference is None:  # a .weights.h5 file of a reskeras ResNet
-        model = build(layout, False)
         load_weights_file(model, weights)
         return model
     model = build(merge_layout(reference, layout, weights), True)
