@@ -1,7 +1,8 @@
 # reskeras — the two quick-start commands are `make demo` and `make test`.
 #   make demo    the package alone (no dev/docs extras) and Fashion-MNIST; trains briefly, exports
 #   make check   the fast tier while you work: ruff, the docs build, pytest -m "not slow"
-#   make test    the whole suite (what CI runs, .ci/run): ruff, the docs build, every test
+#   make test    the whole suite (what CI runs, .ci/run): ruff, the docs build, every test,
+#                on two cores (pytest-xdist; a test file runs whole on one of them)
 SHELL    := /bin/bash
 PYTHON   ?= python3
 VENV     := .venv
@@ -68,7 +69,7 @@ check: $(DEV_STAMP) data-deps
 test: $(DEV_STAMP) system-deps
 	$(BIN)/python -m ruff check reskeras tests bench
 	$(docs_check)
-	$(BIN)/python -m pytest -q --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 docs: $(DEV_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict

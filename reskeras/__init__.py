@@ -8,7 +8,9 @@ recipes, the loop), :mod:`~reskeras.evaluation` (scores and reports), :mod:`~res
 
 Every public name loads on first use, so ``import reskeras`` imports neither Keras nor
 TensorFlow and changes no process-wide state; blocks and builders work on the JAX and PyTorch
-backends without TensorFlow installed. To keep TensorFlow's start-up chatter out of a
+backends without TensorFlow installed. Our classes are registered with Keras as soon as Keras
+is imported (:mod:`reskeras.serializable`), so ``keras.saving.load_model`` reads a run's
+``model.keras`` after ``import reskeras``. To keep TensorFlow's start-up chatter out of a
 notebook, call :func:`reskeras.console.quiet_tensorflow` before the first model.
 """
 
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import importlib
 from typing import Any
+
+from reskeras.serializable import register_when_keras_loads
 
 __version__ = "0.1.0"
 
@@ -117,11 +121,13 @@ _HOMES: dict[str, tuple[str, ...]] = {
 }
 _HOME = {name: module for module, names in _HOMES.items() for name in names}
 _SUBPACKAGES = (
-    "cli", "console", "data", "errors", "evaluation", "layers", "models", "serve", "training",
-    "ui", "weights",
+    "cli", "console", "data", "errors", "evaluation", "layers", "models", "serializable", "serve",
+    "training", "ui", "weights",
 )  # fmt: skip
 
 __all__ = sorted(_HOME, key=str.lower)
+
+register_when_keras_loads()
 
 
 def __getattr__(name: str) -> Any:

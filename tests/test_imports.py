@@ -231,3 +231,17 @@ def test_import_reskeras_is_free(tmp_path):
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["heavy"] == [], "import reskeras imported " + ", ".join(report["heavy"][:10])
     assert report["changed"] == [], f"import reskeras changed os.environ: {report['changed']}"
+
+
+def test_every_module_that_registers_classes_is_listed():
+    from reskeras.serializable import SERIALIZABLE_MODULES
+
+    def registers(path: Path) -> bool:
+        return any(
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", None) == "register_keras_serializable"
+            for node in ast.walk(ast.parse(path.read_text()))
+        )
+
+    registering = sorted(name for name, path in modules().items() if registers(path))
+    assert sorted(SERIALIZABLE_MODULES) == registering

@@ -14,6 +14,7 @@ Sources are tried in this order (see :func:`local_search_dirs`):
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,12 +24,21 @@ import numpy as np
 import tensorflow as tf
 
 from reskeras.data.readers.tfds import load_tfds
-from reskeras.data.spec import DataError, LoadedTask, LoadOptions, TaskSpec, TestSet, match_labels
+from reskeras.data.spec import (
+    DataError,
+    LoadedTask,
+    LoadOptions,
+    TaskSpec,
+    TestSet,
+    match_labels,
+    stratified_indices,
+)
 from reskeras.data.tasks import TASKS
 
 __all__ = [
     "describe_tasks",
     "get_task",
+    "hold_out_validation",
     "list_tasks",
     "load_task",
     "load_test_set",
@@ -158,6 +168,66 @@ def load_task(
             if cand.exists() and spec.reader.usable(cand):
                 return spec.reader.load(spec, cand, opts)
     return load_tfds(spec, data_dir, looked)
+
+
+def hold_out_validation(
+    task: LoadedTask, fraction: float, *, seed: int = 0, limit_train: int | None = None
+) -> LoadedTask:
+    """The task with a validation split, so that per-epoch metrics, early stopping and the
+    collapse check never read the test split.
+
+    A task that brings its own validation split keeps it. Otherwise ``fraction`` of the
+    training examples the run uses (``limit_train`` of them, if set) is held out of the
+    training split: stratified by class and seeded, so every class keeps its share; the
+    rest stays the training split.
+
+    Args:
+        task: the loaded task.
+        fraction: the share to hold out, between 0 and 1.
+        seed: seed of the sample.
+        limit_train: training examples the run will use (``None``: all).
+
+    Returns:
+        The task with ``validation`` set, and ``train``/``num_train`` without it.
+
+    Raises:
+        DataError: ``fraction`` is not between 0 and 1, or too few examples to split.
+    """
+    if task.validation is not None:
+        return task
+    if not 0.0 < float(fraction) < 1.0:
+        raise DataError(f"validation_fraction={fraction!r} must be between 0 and 1")
+    used = min(task.num_train, limit_train or task.num_train)
+    size = max(1, round(used * float(fraction)))
+    if task.num_train - size < 1:
+        raise DataError(
+            f"{task.spec.name}: {task.num_train} training example(s) are too few to hold out "
+            f"a validation split; add more data"
+        )
+    labels = np.concatenate(
+        [y for y in task.train.map(lambda x, y: y).batch(65_536).as_numpy_iterator()]
+    )
+    held = np.zeros(len(labels), bool)
+    held[stratified_indices(labels, size, seed)] = True
+    mask = tf.constant(held)
+
+    def part(keep: bool) -> tf.data.Dataset:
+        ds = task.train.enumerate().filter(lambda i, xy: tf.equal(tf.gather(mask, i), keep))
+        # Keras restarts a dataset each epoch only when it knows its length.
+        size = int((held == keep).sum())
+        return ds.map(lambda i, xy: xy).apply(tf.data.experimental.assert_cardinality(size))
+
+    return dataclasses.replace(
+        task,
+        train=part(False),
+        num_train=int((~held).sum()),
+        validation=part(True),
+        num_validation=int(held.sum()),
+        validation_source=(
+            f"{held.sum()} of the {len(held)} training examples held out "
+            f"({float(fraction):g} of {used}, stratified by class, seed {seed})"
+        ),
+    )
 
 
 def load_test_set(

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from reskeras.data.spec import DataError
 
-__all__ = ["MAX_SHUFFLE_BUFFER", "augment_batch", "make_pipeline"]
+__all__ = ["MAX_SHUFFLE_BUFFER", "augment_batch", "make_pipeline", "sample_batches"]
 
 AUTOTUNE = tf.data.AUTOTUNE
 MAX_SHUFFLE_BUFFER = 60_000
@@ -110,3 +110,25 @@ def make_pipeline(
 
         ds = ds.map(_aug, num_parallel_calls=AUTOTUNE, deterministic=True)
     return ds.prefetch(AUTOTUNE)
+
+
+def sample_batches(
+    ds: tf.data.Dataset, batch_size: int, examples: int, *, seed: int = 0
+) -> tf.data.Dataset:
+    """The same seeded sample of ``examples`` examples (or all, if fewer) on every pass, in
+    batches, not augmented: e.g. the training inputs batch norms recompute their statistics
+    on (:func:`reskeras.layers.norm.precise_batch_statistics`).
+
+    Args:
+        ds: an unbatched dataset (``(x, y)`` pairs, or bare ``x``).
+        batch_size: examples per batch (the last batch may be smaller).
+        examples: how many examples to sample.
+        seed: seed of the sample.
+
+    Returns:
+        The batched, cached sample.
+    """
+    n = int(ds.cardinality())
+    buffer = min(n, MAX_SHUFFLE_BUFFER) if n > 0 else 10_000
+    ds = ds.shuffle(max(buffer, 1), seed=int(seed), reshuffle_each_iteration=False)
+    return ds.take(int(examples)).batch(int(batch_size)).cache()

@@ -22,6 +22,7 @@ __all__ = [
     "infer_class_names",
     "match_labels",
     "split_indices",
+    "stratified_indices",
 ]
 
 
@@ -90,6 +91,11 @@ class LoadedTask:
         num_train: examples in ``train``.
         num_test: examples in ``test``.
         source: where the data came from (a path, ``tfds:<name>`` ...), for reports.
+        validation: the split each epoch is validated on: the data's own, or held out of
+            the training split (:func:`reskeras.data.load.hold_out_validation`); ``None``
+            until one is chosen.
+        num_validation: examples in ``validation``.
+        validation_source: how ``validation`` was made, for the run's record.
     """
 
     spec: TaskSpec
@@ -99,6 +105,9 @@ class LoadedTask:
     num_train: int
     num_test: int
     source: str
+    validation: tf.data.Dataset | None = None
+    num_validation: int = 0
+    validation_source: str | None = None
 
     @property
     def num_classes(self) -> int:
@@ -284,6 +293,31 @@ def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
     perm = np.random.RandomState(seed).permutation(n)
     n_test = min(max(1, int(round(n * fraction))), n - 1)
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+
+
+def stratified_indices(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded sample of ``size`` examples with each class's share of
+    ``labels`` (largest remainders; a class of two or more examples keeps one for training).
+
+    Args:
+        labels: the class id of every example.
+        size: how many to sample (at least 1, fewer than ``len(labels)``).
+        seed: seed of the sample.
+
+    Returns:
+        The sampled indices.
+    """
+    rng = np.random.RandomState(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = counts * size / len(labels)
+    take = np.floor(exact).astype(int)
+    for i in np.argsort(-(exact - take), kind="stable")[: size - int(take.sum())]:
+        take[i] += 1
+    take = np.minimum(take, np.maximum(counts - 1, 0))
+    chosen = [
+        rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take, strict=True)
+    ]
+    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
 
 
 def is_int(s: str) -> bool:

@@ -4,11 +4,13 @@ Every BatchNormalization in reskeras uses ``BN_MOMENTUM``/``BN_EPSILON`` (PyTorc
 torchvision's momentum 0.1 = Keras 0.9, epsilon 1e-5), and every LayerNormalization
 ``LN_EPSILON``. Image blocks and builders use stock
 ``keras.layers.BatchNormalization``; text models use :class:`DebiasedBatchNormalization`
-(see its docstring for why).
+(see its docstring for why). :func:`precise_batch_statistics` replaces every moving average
+with the statistics of the current weights ("precise BN").
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import keras
@@ -23,6 +25,7 @@ __all__ = [
     "make_batch_norm",
     "make_layer_norm",
     "make_norm",
+    "precise_batch_statistics",
 ]
 
 BN_MOMENTUM = 0.9
@@ -163,3 +166,55 @@ def make_norm(norm: str, name: str, *, dtype: Any = None, gamma_zero: bool = Fal
     if norm == "batch":
         return make_batch_norm(name, dtype=dtype, gamma_zero=gamma_zero, debiased=True)
     return make_layer_norm(name, dtype=dtype, gamma_zero=gamma_zero)
+
+
+def precise_batch_statistics(model: keras.Model, batches: Iterable[Any]) -> int:
+    """Sets every batch norm's moving statistics to the mean of its batch statistics over
+    ``batches``, computed with the model's current weights ("precise BN": Wu & Johnson 2021,
+    *Rethinking "Batch" in BatchNorm*; pycls' ``compute_precise_bn_stats``).
+
+    A moving average describes the weights of the last ~``1 / (1 - momentum)`` steps. When
+    those steps changed the weights a lot (a short run at a high learning rate), inference
+    normalizes with statistics of weights that no longer exist, and the model can predict
+    one class. Each batch is run in training mode (no gradient, nothing else changes) with
+    the momentum set so that the moving statistics become the running mean of the batches'.
+
+    Args:
+        model: the model; its trainable ``BatchNormalization`` layers (stock and
+            :class:`DebiasedBatchNormalization`, nested ones included) are recomputed.
+        batches: ``x`` or ``(x, ...)`` batches of training inputs, preprocessed as in
+            training.
+
+    Returns:
+        The number of batches used (0 when the model has no batch norm or ``batches`` is
+        empty; the statistics are then unchanged).
+    """
+    norms = [
+        layer
+        for layer in model._flatten_layers(include_self=False)
+        if isinstance(layer, layers.BatchNormalization) and layer.trainable and layer.built
+    ]
+    if not norms:
+        return 0
+    momenta = [layer.momentum for layer in norms]
+    steps = [None if not hasattr(layer, "steps") else layer.steps.numpy() for layer in norms]
+    seen = 0
+    try:
+        for batch in batches:
+            for layer in norms:
+                layer.momentum = seen / (seen + 1)  # the first batch replaces the old average
+            model(batch[0] if isinstance(batch, tuple | list) else batch, training=True)
+            seen += 1
+    finally:
+        for layer, momentum, step in zip(norms, momenta, steps, strict=True):
+            layer.momentum = momentum
+            if step is not None:
+                # The debiased layer divides by 1 - momentum**steps when it reads: store the
+                # mean so that it reads back as the mean, and keep its count of steps.
+                step = max(float(step), 1.0) if seen else float(step)
+                layer.steps.assign(step)
+                if seen:
+                    kept = 1.0 - momentum**step
+                    layer.moving_mean.assign(layer.moving_mean * kept)
+                    layer.moving_variance.assign(layer.moving_variance * kept)
+    return seen

@@ -8,13 +8,43 @@ import time
 
 import keras
 
+from reskeras.layers.norm import precise_batch_statistics
 from reskeras.training.rundir import RunDir
 
-__all__ = ["INTERNAL_METRICS", "Progress", "RunCheckpoint"]
+__all__ = [
+    "INTERNAL_METRICS",
+    "PRECISE_BN_EXAMPLES",
+    "PreciseBatchNorm",
+    "Progress",
+    "RunCheckpoint",
+]
 
 #: Metrics training keeps for the collapse check (reskeras.evaluation.collapse): they go to
 #: ``metrics.csv`` and the collapse line, not to the progress line.
 INTERNAL_METRICS = ("top_class_share", "val_top_class_share", "collapsed")
+
+#: Training examples the batch norms' statistics are recomputed on before each validation
+#: (bench/short_runs.py measured the accuracy of short runs with and without).
+PRECISE_BN_EXAMPLES = 1024
+
+
+class PreciseBatchNorm(keras.callbacks.Callback):
+    """Recomputes the batch norms' statistics with the current weights before every
+    validation (:func:`~reskeras.layers.norm.precise_batch_statistics`), so validation, the
+    checkpoints and the saved model use statistics that describe their weights, after 30
+    steps or 30,000.
+
+    Args:
+        batches: the training inputs to recompute them on (e.g.
+            :func:`reskeras.data.pipeline.sample_batches`, the same ones every time).
+    """
+
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
+
+    def on_test_begin(self, logs=None):
+        precise_batch_statistics(self.model, self.batches)
 
 
 class RunCheckpoint(keras.callbacks.Callback):

@@ -142,6 +142,11 @@ class TrainConfig:
     limit_test: int | None = _option(
         None, "evaluate on only the first N test examples", low=1, label="limit test"
     )
+    validation_fraction: float | None = _option(
+        None, "share of the training examples held out (stratified by class, seeded) to "
+        "validate each epoch on, when the task has no validation split of its own (default: "
+        "the recipe's)", low=0, high=1, open_low=True, open_high=True,
+    )  # fmt: skip
     augment: bool | None = _option(
         None, "image augmentation: random crops, and flips where the task allows them",
         kind="image",

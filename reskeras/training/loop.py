@@ -27,11 +27,17 @@ from reskeras import data as data_lib
 from reskeras.console import device_line
 from reskeras.data import text as text_lib
 from reskeras.data import vectors as vectors_lib
+from reskeras.data.pipeline import sample_batches
 from reskeras.errors import TrainingError
 from reskeras.evaluation.collapse import CollapseGuard, TopClassShare
 from reskeras.models.keras_hub import HUB_FAMILY
 from reskeras.models.registry import build_model
-from reskeras.training.callbacks import Progress, RunCheckpoint
+from reskeras.training.callbacks import (
+    PRECISE_BN_EXAMPLES,
+    PreciseBatchNorm,
+    Progress,
+    RunCheckpoint,
+)
 from reskeras.training.config import TrainConfig
 from reskeras.training.distributed import (
     AverageReplicaStatistics,
@@ -83,11 +89,15 @@ class TrainResult:
 
 @dataclass
 class _Data:
-    """The loaded task and its pipelines."""
+    """The loaded task and its pipelines: ``validation`` is read every epoch, ``test`` only
+    once training is over; ``calibration`` is what the batch norms' statistics are
+    recomputed on (:class:`PreciseBatchNorm`)."""
 
     task: data_lib.LoadedTask
     train: tf.data.Dataset
+    validation: tf.data.Dataset
     test: tf.data.Dataset
+    calibration: tf.data.Dataset
     vectorizer: keras.layers.Layer | None
     vectors: object | None
 
@@ -279,6 +289,8 @@ def _begin(
         workers=worker.num_workers,
         global_batch_size=settings.global_batch,
         steps_per_epoch=settings.steps_per_epoch,
+        validation={"examples": data.task.num_validation, "source": data.task.validation_source},
+        reasons=dict(settings.reasons),
         embeddings=data.vectors.summary() if data.vectors is not None else saved.embeddings,
         xla=saved.xla,  # how the checkpointed model was compiled
     )
@@ -305,7 +317,10 @@ def _load_data(
         label_column=config.label_column,
         seed=config.seed,
     )
-    train_split, test_split = task.train, task.test
+    task = data_lib.hold_out_validation(
+        task, config.validation_fraction, seed=config.seed, limit_train=config.limit_train
+    )
+    train_split, val_split, test_split = task.train, task.validation, task.test
     if config.limit_train:
         train_split = train_split.take(config.limit_train)
     if config.limit_test:
@@ -322,6 +337,7 @@ def _load_data(
                 sequence_length=config.sequence_length,
             )
         train_split = text_lib.vectorize_dataset(train_split, vectorizer)
+        val_split = text_lib.vectorize_dataset(val_split, vectorizer)
         test_split = text_lib.vectorize_dataset(test_split, vectorizer)
         if given.sequence_length is None:  # the length the vectorizer chose from the data
             length = vectorizer.get_config()["output_sequence_length"]
@@ -338,8 +354,22 @@ def _load_data(
         augment=bool(config.augment),
         flip=task.spec.flip,
     )
-    test_ds = data_lib.make_pipeline(test_split, settings.global_batch, training=False)
-    data = _Data(task, shard_by_data(train_ds), shard_by_data(test_ds), vectorizer, vectors)
+    val_ds, test_ds = (
+        data_lib.make_pipeline(split, settings.global_batch, training=False)
+        for split in (val_split, test_split)
+    )
+    calibration = sample_batches(
+        train_split, settings.global_batch, PRECISE_BN_EXAMPLES, seed=config.seed
+    )
+    data = _Data(
+        task,
+        shard_by_data(train_ds),
+        shard_by_data(val_ds),
+        shard_by_data(test_ds),
+        calibration,
+        vectorizer,
+        vectors,
+    )
     return data, given
 
 
@@ -483,20 +513,27 @@ def _fit_phases(
         if start < end:
             net.fit(
                 data.train,
-                validation_data=data.test,
+                validation_data=data.validation,
                 epochs=end,
                 steps_per_epoch=settings.steps_per_epoch,
                 initial_epoch=start,
-                callbacks=_callbacks(settings.config, writer, guard, saver, extra, start > 0),
+                callbacks=_callbacks(
+                    settings.config, writer, data, guard, saver, extra, append=start > 0
+                ),
                 verbose=verbose,
                 shuffle=False,  # the pipeline shuffles, seeded
             )
         start = end
 
 
-def _callbacks(config: TrainConfig, run: RunDir, guard, saver, extra, append: bool) -> list:
-    """The callbacks of one ``fit``; the CSV log appends to the rows of earlier ones."""
+def _callbacks(
+    config: TrainConfig, run: RunDir, data: _Data, guard, saver, extra, *, append: bool
+) -> list:
+    """The callbacks of one ``fit``; the CSV log appends to the rows of earlier ones. Before
+    a validation the EMA weights are swapped in, then the batch norms' statistics are
+    recomputed for the weights validated, then (several replicas) averaged."""
     cbs = [
+        PreciseBatchNorm(data.calibration),
         guard,  # before the loggers: they record the ``collapsed`` flag it adds
         saver,
         keras.callbacks.CSVLogger(str(run.metrics_path), append=append),

@@ -31,8 +31,10 @@ from reskeras.training.config import FINETUNE_LR_SCALE, TrainConfig
 from reskeras.weights.named import is_weights_file
 
 __all__ = [
+    "AUGMENT_FROM_PASSES",
     "RECIPES",
     "RECIPE_FIELDS",
+    "VALIDATION_FRACTION",
     "WEIGHT_DECAY",
     "Phase",
     "RunSettings",
@@ -56,7 +58,6 @@ RECIPES: dict[str, TrainConfig] = {
         min_steps=600,
         batch_size=128,
         label_smoothing=0.1,
-        augment=False,
         freeze="none",
         head_epochs=0,
     ),
@@ -113,6 +114,12 @@ RECIPES: dict[str, TrainConfig] = {
     ),
 }
 
+#: Image augmentation (random crops, flips where the task allows) is on by default when a run
+#: makes at least this many passes over its training images (bench/augmentation.py).
+AUGMENT_FROM_PASSES = 10
+#: The share of the training examples held out to validate on when a task has no validation
+#: split of its own (bench/short_runs.py: validation accuracy vs the test accuracy).
+VALIDATION_FRACTION = 0.1
 #: Decoupled weight decay per optimizer. Keras multiplies it by the learning rate, whose
 #: scale differs by two orders of magnitude between SGD and AdamW.
 WEIGHT_DECAY = {"sgd": 5e-4, "adamw": 0.05}
@@ -198,6 +205,8 @@ class RunSettings:
         steps_per_epoch: optimizer steps per epoch (``None`` when the data size is unknown).
         steps_per_pass: full batches in one pass over the training data (``None`` likewise).
         run_name: the default name of the run directory.
+        reasons: why each setting decided by a rule has its value (``{"augment": "on: ..."}``),
+            for the run's record.
     """
 
     config: TrainConfig
@@ -209,6 +218,7 @@ class RunSettings:
     steps_per_epoch: int | None
     steps_per_pass: int | None
     run_name: str
+    reasons: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def phase_of(self, epoch: int) -> int:
         """The index of the phase that 0-based ``epoch`` belongs to.
@@ -265,6 +275,8 @@ def resolve(
     config = config.replace(**changes)
     if config.weight_decay is None:
         config = config.replace(weight_decay=WEIGHT_DECAY[config.optimizer])
+    if config.validation_fraction is None:
+        config = config.replace(validation_fraction=VALIDATION_FRACTION)
     if config.epochs is None:
         min_steps = defaults.min_steps if config.min_steps is None else config.min_steps
         config = config.replace(epochs=defaults.epochs, min_steps=min_steps)
@@ -285,7 +297,7 @@ def resolve(
     if family.name == HUB_FAMILY and config.sequence_length is None and num_train is not None:
         config = config.replace(sequence_length=preset_sequence_length(preset["preset"]))
 
-    steps_per_pass = None
+    steps_per_pass, reasons = None, {}
     if num_train is not None:
         examples = min(num_train, config.limit_train or num_train)
         steps_per_pass = examples // global_batch
@@ -296,6 +308,10 @@ def resolve(
             )
         if steps_per_epoch is None:
             steps_per_epoch = max(steps_per_pass, math.ceil(config.min_steps / config.epochs))
+        if spec.kind == "image" and config.augment is None:
+            config, reasons["augment"] = _augment_rule(
+                config, steps_per_epoch * config.epochs * global_batch / examples, examples
+            )
     return RunSettings(
         config=config,
         recipe=recipe,
@@ -306,7 +322,19 @@ def resolve(
         steps_per_epoch=steps_per_epoch,
         steps_per_pass=steps_per_pass,
         run_name=_run_name(spec.name, config.model, family, depth),
+        reasons=reasons,
     )
+
+
+def _augment_rule(config: TrainConfig, passes: float, examples: int) -> tuple[TrainConfig, str]:
+    """Augmentation when the run sees each image :data:`AUGMENT_FROM_PASSES` times or more:
+    that often, a few thousand images are memorized without it."""
+    augment = passes >= AUGMENT_FROM_PASSES
+    why = (
+        f"{'on' if augment else 'off'}: {passes:.1f} passes over {examples} training images "
+        f"(on from {AUGMENT_FROM_PASSES})"
+    )
+    return config.replace(augment=augment), why
 
 
 def _phases(config: TrainConfig) -> tuple[Phase, ...]:

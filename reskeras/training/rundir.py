@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from reskeras.errors import RunError, one_line
+from reskeras.serializable import register_with_keras
 
 __all__ = [
     "RunDir",
@@ -65,6 +66,9 @@ class RunRecord:
         workers: worker processes of the cluster (1 without one).
         global_batch_size: the batch size over all replicas.
         steps_per_epoch: optimizer steps per epoch (a resumed run keeps it).
+        validation: the split each epoch was validated on: ``{"examples", "source"}``.
+        reasons: why :func:`~reskeras.training.recipes.resolve` chose what it decided by a
+            rule (e.g. ``{"augment": "..."}``).
         embeddings: the word vectors used (file, width, coverage), if any.
         xla: how the model was compiled: ``{"jit_compile": bool, ...why}``.
         epochs_done: completed epochs, once training ended.
@@ -81,6 +85,8 @@ class RunRecord:
     workers: int = 1
     global_batch_size: int | None = None
     steps_per_epoch: int | None = None
+    validation: dict | None = None
+    reasons: dict[str, str] = field(default_factory=dict)
     embeddings: dict | None = None
     xla: dict | None = None
     epochs_done: int | None = None
@@ -210,15 +216,7 @@ def load_keras(path: str | os.PathLike, *, compile: bool = False) -> Any:
     """
     import keras
 
-    # The modules whose classes a saved run names (each registers its classes with Keras
-    # when imported), so a model loads in a process that has not built one.
-    import reskeras.evaluation.collapse  # noqa: F401  (TopClassShare)
-    import reskeras.layers.blocks  # noqa: F401
-    import reskeras.layers.norm  # noqa: F401
-    import reskeras.layers.sequence  # noqa: F401
-    import reskeras.layers.transformer  # noqa: F401
-    import reskeras.training.optim  # noqa: F401  (OneCycle, SparseSmoothedCrossentropy)
-
+    register_with_keras()  # so a model loads in a process that has not built one
     path = Path(path)
     if _needs_keras_hub(path):
         import keras_hub  # noqa: F401  (registers keras-hub's serializables)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from support import FASHION_DIR, SST2_DIR
-from synthetic import write_idx
+from synthetic import IDX_FILES, write_idx
 
 from reskeras import data as D
 from reskeras.data import DataError
@@ -527,3 +527,35 @@ def test_text_passes_through_and_bad_args():
         D.make_pipeline(ds, 0, training=True)
     with pytest.raises(DataError, match="pad=-1"):
         D.make_pipeline(ds, 4, training=True, pad=-1)
+
+
+def test_validation_is_held_out_of_the_training_split_stratified_and_seeded(tmp_path):
+    # 300 training images, classes 0..9 in shares 30 % / 7.8 % ...: the 10 % held out keeps
+    # every class's share (largest remainders), never overlaps training, and is seeded.
+    rng = np.random.default_rng(0)
+    labels = np.concatenate([np.zeros(90, int), rng.integers(1, 10, 210)])
+    images = rng.integers(0, 255, (300, 28, 28)).astype("uint8")
+    for (split, part), array in {
+        ("train", "images"): images, ("train", "labels"): labels,
+        ("test", "images"): images[:10], ("test", "labels"): labels[:10],
+    }.items():  # fmt: skip
+        write_idx(tmp_path / IDX_FILES[(split, part)], array)
+    task = D.load_task("fashion_mnist", str(tmp_path))
+    split = D.hold_out_validation(task, 0.1, seed=3)
+    assert (split.num_train, split.num_validation) == (270, 30)
+    assert int(split.train.cardinality()) == 270 and int(split.validation.cardinality()) == 30
+    train_x = {x.tobytes() for x, _ in split.train.as_numpy_iterator()}
+    val = list(split.validation.as_numpy_iterator())
+    assert not train_x & {x.tobytes() for x, _ in val}
+    val_y = np.array([y for _, y in val])
+    assert (val_y == 0).sum() == 9  # 30 % of 30
+    for c in range(1, 10):
+        assert abs((val_y == c).sum() - (labels == c).sum() * 0.1) < 1
+    again = D.hold_out_validation(task, 0.1, seed=3)
+    assert [y for _, y in again.validation.as_numpy_iterator()] == list(val_y)
+    assert "30 of the 300 training examples held out" in split.validation_source
+    # limit_train: the share of the examples the run uses; a split of its own is kept.
+    assert D.hold_out_validation(task, 0.1, limit_train=100).num_validation == 10
+    assert D.hold_out_validation(split, 0.5).validation is split.validation
+    with pytest.raises(DataError, match=r"validation_fraction=1.5 must be between 0 and 1"):
+        D.hold_out_validation(task, 1.5)

@@ -86,6 +86,7 @@ def test_missing_file(tmp_path):
         ("transformer", False),
     ],
 )
+@pytest.mark.slow  # a whole training run
 def test_builders_start_from_the_vectors(family, trainable, tmp_path):
     matrix = np.random.default_rng(0).normal(size=(len(VOCAB), 6)).astype("float32")
     matrix[:2] = 0
@@ -141,6 +142,7 @@ def _reviews(tmp_path, n: int = 96):
     return tsv
 
 
+@pytest.mark.slow  # a whole training run
 def test_train_with_vectors_cli(tmp_path, capsys):
     """--embeddings: coverage in config.json and the output; frozen vectors stay put; a
     resumed run keeps the report; a bad file fails before a run directory exists."""

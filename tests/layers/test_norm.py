@@ -11,6 +11,7 @@ from reskeras.layers.norm import (
     DebiasedBatchNormalization,
     make_batch_norm,
     make_norm,
+    precise_batch_statistics,
 )
 
 
@@ -54,3 +55,36 @@ def test_one_set_of_settings_for_every_norm():
         make_norm("group", "n")
     with pytest.raises(ValueError, match="renorm"):
         DebiasedBatchNormalization(renorm=True)
+
+
+@pytest.mark.parametrize("debiased", [False, True])
+def test_precise_statistics_are_the_mean_of_the_batches_with_the_current_weights(debiased):
+    # A nested batch norm (inside a Sequential inside the model) whose moving statistics
+    # are stale: after the recomputation inference reads the batches' mean statistics.
+    rng = np.random.default_rng(0)
+    inner = keras.Sequential(
+        [keras.layers.Dense(3, name="dense"), make_batch_norm("bn", debiased=debiased)]
+    )
+    inputs = keras.Input((5,))
+    model = keras.Model(inputs, inner(inputs))
+    norm = inner.get_layer("bn")
+    model(rng.normal(size=(8, 5)).astype("float32"), training=True)  # one step of history
+    norm.moving_mean.assign(np.full(3, 100.0, "float32"))
+    batches = [rng.normal(2.0, 3.0, (16, 5)).astype("float32") for _ in range(4)]
+    assert precise_batch_statistics(model, [(b, None) for b in batches]) == 4
+    hidden = [keras.ops.convert_to_numpy(inner.get_layer("dense")(b)) for b in batches]
+    mean = np.mean([h.mean(0) for h in hidden], 0)
+    variance = np.mean([h.var(0) for h in hidden], 0)
+    assert norm.momentum == BN_MOMENTUM
+    probe = np.zeros((1, 3), "float32")
+    # Normalizing the per-batch mean gives 0: inference uses exactly `mean` and `variance`.
+    out = keras.ops.convert_to_numpy(norm(probe + mean, training=False))
+    np.testing.assert_allclose(out, np.zeros((1, 3)), atol=1e-4)
+    out = keras.ops.convert_to_numpy(
+        norm(probe + mean + np.sqrt(variance + BN_EPSILON), training=False)
+    )
+    np.testing.assert_allclose(out, np.ones((1, 3)), rtol=1e-4)
+    assert precise_batch_statistics(model, []) == 0  # nothing seen: nothing changed
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(norm(probe + mean, training=False)), 0, atol=1e-4
+    )

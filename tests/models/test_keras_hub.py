@@ -189,6 +189,7 @@ def test_export_both_signatures_match_in_plain_tensorflow(hub_run, tmp_path):
     assert np.abs(out["stock"] - ref).max() <= 1e-5
 
 
+@pytest.mark.slow  # a whole training run
 def test_cli_export_warns_in_one_line(hub_run, tmp_path, capsys):
     base = tmp_path / "sm"
     assert main(["export", "--run", str(hub_run.run_dir), "--name", "b", "--base", str(base),

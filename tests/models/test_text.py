@@ -146,6 +146,7 @@ def test_input_shape_is_accepted_when_consistent():
     assert tuple(_build("transformer2", input_shape=()).output.shape) == (None, 3)
 
 
+@pytest.mark.slow  # a whole training run
 def test_text_resnet_inference_uses_the_statistics_it_trained_with():
     # Issue 12: text_resnet9 collapsed to one class on 9,000 SST-2 sentences. Its stem
     # BatchNormalization had Keras' default momentum 0.99 and started its moving variance at

@@ -116,6 +116,7 @@ def exports(tmp_path_factory, image_model, text_run, mixed_model):
     return base, img, txt, mixed
 
 
+@pytest.mark.slow  # a whole training run
 def test_layout_signatures_and_models_config(exports):
     base, img, txt, mixed = exports
     assert img.path == base / "img" / "1" and img.version == 1 and img.name == "img"
@@ -299,6 +300,7 @@ def test_warmup_records_parse_and_run(exports):
     )
 
 
+@pytest.mark.slow  # a whole training run
 def test_versions_never_overwritten(image_model, tmp_path):
     first = export_for_serving(image_model, "m", tmp_path, class_names=CLASSES)
     second = export_for_serving(image_model, "m", tmp_path, class_names=CLASSES)

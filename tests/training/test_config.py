@@ -16,7 +16,9 @@ from reskeras.models.depths import DepthChoices, DepthRange, DepthSteps
 from reskeras.models.registry import FAMILIES, Family, register_family, register_model
 from reskeras.training.config import TrainConfig, add_arguments, from_arguments, options
 from reskeras.training.recipes import (
+    AUGMENT_FROM_PASSES,
     RECIPES,
+    VALIDATION_FRACTION,
     WEIGHT_DECAY,
     default_lr,
     recipe_for,
@@ -127,6 +129,27 @@ def test_resolve_lays_out_epochs_phases_and_the_run_name():
         resolve(TrainConfig(task="fashion_mnist"), num_train=10)
     with pytest.raises(ValueError, match=r"takes text inputs but task 'fashion_mnist' is image"):
         resolve(TrainConfig(task="fashion_mnist", model="transformer2"))
+
+
+def test_resolve_decides_augmentation_by_passes_over_the_images_and_says_why():
+    batch, epochs = RECIPES["image"].batch_size, RECIPES["image"].epochs
+    small = resolve(TrainConfig(task="fashion_mnist"), num_train=2000)
+    passes = small.steps_per_epoch * epochs * batch / 2000
+    assert passes >= AUGMENT_FROM_PASSES and small.config.augment is True
+    assert small.reasons["augment"] == (
+        f"on: {passes:.1f} passes over 2000 training images (on from {AUGMENT_FROM_PASSES})"
+    )
+    large = resolve(TrainConfig(task="fashion_mnist"), num_train=54_000)
+    assert large.config.augment is False and large.reasons["augment"].startswith("off: 5.0 ")
+    # limit_train counts, not the data's size; a choice given is kept, with no reason.
+    limited = resolve(TrainConfig(task="fashion_mnist", limit_train=1000), num_train=54_000)
+    assert limited.config.augment is True
+    given = resolve(TrainConfig(task="fashion_mnist", augment=False), num_train=1000)
+    assert given.config.augment is False and "augment" not in given.reasons
+    # Before the data is loaded nothing is decided (the app's shown defaults); text: never.
+    assert resolve(TrainConfig(task="fashion_mnist")).config.augment is None
+    assert "augment" not in resolve(TrainConfig(task="sst2"), num_train=1000).reasons
+    assert small.config.validation_fraction == VALIDATION_FRACTION
 
 
 def test_app_settings_and_defaults_come_from_the_config():

@@ -155,6 +155,7 @@ def test_cli_fine_tunes_a_frozen_backbone_and_the_export_still_matches(preset, t
     assert np.abs(np.load(tmp_path / "p.npy") - expected).max() <= 1e-5
 
 
+@pytest.mark.slow  # a whole training run
 def test_head_epochs_then_all_but_the_stem(tmp_path):
     """Two phases: epoch 1 moves only the classifier, epoch 2 everything but the stem; the
     model resizes the data's 28x28 images to 16x16 inside."""
@@ -237,6 +238,7 @@ def test_app_says_in_one_line_when_weights_are_unavailable(monkeypatch, tmp_path
     assert 2.5 in timeouts  # the download ran under reskeras.weights.named.DOWNLOAD_TIMEOUT
 
 
+@pytest.mark.slow  # a whole training run
 def test_resume_at_the_phase_boundary_unfreezes(tmp_path):
     """A run that ended with its head phase, resumed for one more epoch, trains the rest."""
     data = make_idx_dir(tmp_path / "fm", n_train=64, n_test=16)

@@ -132,6 +132,7 @@ def test_keras_applications_port_is_exact(builder, version):
     _assert_same_outputs(_numpy(source(preprocess(IMAGES.astype("float32")))), model)
 
 
+@pytest.mark.slow  # a whole training run
 @pytest.mark.parametrize("builder", ["ResNet101V2", "ResNet152V2"])
 def test_deeper_keras_applications_v2_port_structurally(builder):
     """Same code path as ResNet50V2 (above, exact), deeper: every layer finds its place."""
