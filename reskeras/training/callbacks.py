@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Iterable
+from typing import Any
 
 import keras
 
@@ -39,7 +41,7 @@ class PreciseBatchNorm(keras.callbacks.Callback):
             :func:`reskeras.data.pipeline.sample_batches`, the same ones every time).
     """
 
-    def __init__(self, batches):
+    def __init__(self, batches: Iterable[Any]):
         super().__init__()
         self.batches = batches
 

@@ -145,7 +145,8 @@ class TrainConfig:
     validation_fraction: float | None = _option(
         None, "share of the training examples held out (stratified by class, seeded) to "
         "validate each epoch on, when the task has no validation split of its own (default: "
-        "the recipe's)", low=0, high=1, open_low=True, open_high=True,
+        "VALIDATION_FRACTION of reskeras.training.recipes)", low=0, high=1, open_low=True,
+        open_high=True,
     )  # fmt: skip
     augment: bool | None = _option(
         None, "image augmentation: random crops, and flips where the task allows them",
