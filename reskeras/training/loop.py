@@ -355,8 +355,15 @@ def _load_data(
         flip=task.spec.flip,
     )
     val_ds, test_ds = (
-        data_lib.make_pipeline(split, settings.global_batch, training=False)
-        for split in (val_split, test_split)
+        data_lib.make_pipeline(
+            _even_for_replicas(split, count, settings.global_batch // config.batch_size),
+            settings.global_batch,
+            training=False,
+        )
+        for split, count in (
+            (val_split, task.num_validation),
+            (test_split, min(task.num_test, config.limit_test or task.num_test)),
+        )
     )
     calibration = sample_batches(
         train_split, settings.global_batch, PRECISE_BN_EXAMPLES, seed=config.seed
@@ -371,6 +378,14 @@ def _load_data(
         vectors,
     )
     return data, given
+
+
+def _even_for_replicas(split: tf.data.Dataset, count: int, replicas: int) -> tf.data.Dataset:
+    """``split`` less its last ``count % replicas`` examples: Keras cannot validate a last
+    batch that does not divide evenly among the replicas (an ``AddN`` shape error in
+    ``evaluate`` under ``MirroredStrategy``). ``evaluate()`` of a finished run scores every
+    example."""
+    return split if replicas == 1 else split.take(count - count % replicas)
 
 
 def _build(settings: RunSettings, data: _Data) -> keras.Model:

@@ -267,26 +267,22 @@ def test_error_in_training_thread_reaches_the_status_area(tmp_path):
 
 
 @pytest.mark.slow  # a whole training run
-@pytest.mark.slow  # 30 steps of a ResNet-20 on Fashion-MNIST
+@pytest.mark.slow  # 30 steps on Fashion-MNIST
 def test_a_short_run_in_the_app_gives_a_model_that_works(tmp_path, monkeypatch):
-    # Notebook 01 with its defaults but 2 epochs of 2,000 images (30 steps at the recipe's
-    # peak rate): the moving statistics used to describe weights 30 steps old, the first
-    # epoch's validation collapsed onto one class and the test accuracy was 0.105. The
-    # statistics are now recomputed before each validation (precise BN).
+    # Notebook 01 with its defaults but 2 epochs of 2,000 images: 30 steps at the recipe's
+    # peak rate. The moving statistics described weights that no longer existed: the first
+    # epoch's validation collapsed onto one class and the model scored 0.33 (the run:
+    # 0.105). They are now recomputed before each validation (precise BN): 0.70, no collapse.
     require_data(FASHION_DIR, "Fashion-MNIST")
     monkeypatch.chdir(tmp_path)
-    app = _app(runs_dir=tmp_path / "runs").set(
-        task="fashion_mnist", family="cifar_resnet", depth=20, epochs=2, limit_train=2000
-    )
+    app = _app(runs_dir=tmp_path / "runs").set(task="fashion_mnist", epochs=2, limit_train=2000)
     app.train_button.click()
     assert app.wait(THREAD_TIMEOUT), "training thread did not finish"
     assert app.error is None, app.status_text
     assert [h["epoch"] for h in app.history] == [1, 2]
     assert not any(h.get("collapsed") for h in app.history), app.history
     assert "collapse" not in app.status_text.lower()
-    # 30 steps of a full-resolution ResNet-20 learn little (0.24 measured; the recipe's
-    # cifar_resnet14_fast: 0.70, bench/augmentation.py), but far from the collapse's 0.10.
-    assert app.result.test_accuracy > 0.2, app.result.test_accuracy
+    assert app.result.test_accuracy > 0.55, app.result.test_accuracy  # chance: 0.10
 
 
 def test_train_then_export(image_folder, tmp_path):
