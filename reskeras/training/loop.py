@@ -346,6 +346,21 @@ def _load_data(
             vectors = vectors_lib.load_word_vectors(
                 config.embeddings, vectorizer.get_vocabulary(), seed=config.seed
             )
+    data = _pipelines(settings, task, (train_split, val_split, test_split), vectorizer, vectors)
+    return data, given
+
+
+def _pipelines(
+    settings: RunSettings,
+    task: data_lib.LoadedTask,
+    splits: tuple[tf.data.Dataset, tf.data.Dataset, tf.data.Dataset],
+    vectorizer: keras.layers.Layer | None,
+    vectors: object | None,
+) -> _Data:
+    """The batched pipelines of the train, validation and test splits (as the model takes
+    them), and the sample the batch norms are recomputed on."""
+    config = settings.config
+    train_split, val_split, test_split = splits
     train_ds = data_lib.make_pipeline(
         train_split,
         settings.global_batch,
@@ -354,11 +369,10 @@ def _load_data(
         augment=bool(config.augment),
         flip=task.spec.flip,
     )
+    replicas = settings.global_batch // config.batch_size
     val_ds, test_ds = (
         data_lib.make_pipeline(
-            _even_for_replicas(split, count, settings.global_batch // config.batch_size),
-            settings.global_batch,
-            training=False,
+            _even_for_replicas(split, count, replicas), settings.global_batch, training=False
         )
         for split, count in (
             (val_split, task.num_validation),
@@ -368,7 +382,7 @@ def _load_data(
     calibration = sample_batches(
         train_split, settings.global_batch, PRECISE_BN_EXAMPLES, seed=config.seed
     )
-    data = _Data(
+    return _Data(
         task,
         shard_by_data(train_ds),
         shard_by_data(val_ds),
@@ -377,7 +391,6 @@ def _load_data(
         vectorizer,
         vectors,
     )
-    return data, given
 
 
 def _even_for_replicas(split: tf.data.Dataset, count: int, replicas: int) -> tf.data.Dataset:
