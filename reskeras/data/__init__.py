@@ -9,11 +9,11 @@ tfds), :mod:`~reskeras.data.readers` (one module per file format),
 from reskeras.data.load import (
     describe_tasks,
     get_task,
-    hold_out_validation,
     list_tasks,
     load_task,
     load_test_set,
     local_search_dirs,
+    training_splits,
 )
 from reskeras.data.pipeline import MAX_SHUFFLE_BUFFER, augment_batch, make_pipeline
 from reskeras.data.readers.cifar import SafeUnpickler, safe_unpickle
@@ -41,7 +41,6 @@ __all__ = [
     "augment_batch",
     "describe_tasks",
     "get_task",
-    "hold_out_validation",
     "list_tasks",
     "load_task",
     "load_test_set",
@@ -49,4 +48,5 @@ __all__ = [
     "make_pipeline",
     "match_labels",
     "safe_unpickle",
+    "training_splits",
 ]

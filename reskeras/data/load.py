@@ -38,7 +38,7 @@ from reskeras.data.tasks import TASKS
 __all__ = [
     "describe_tasks",
     "get_task",
-    "hold_out_validation",
+    "training_splits",
     "list_tasks",
     "load_task",
     "load_test_set",
@@ -170,58 +170,69 @@ def load_task(
     return load_tfds(spec, data_dir, looked)
 
 
-def hold_out_validation(
+def training_splits(
     task: LoadedTask, fraction: float, *, seed: int = 0, limit_train: int | None = None
 ) -> LoadedTask:
-    """The task with a validation split, so that per-epoch metrics, early stopping and the
-    collapse check never read the test split.
+    """The splits a run trains and validates on, so that per-epoch metrics, early stopping
+    and the collapse check never read the test split.
 
     A task that brings its own validation split keeps it. Otherwise ``fraction`` of the
     training examples the run uses (``limit_train`` of them, if set) is held out of the
-    training split: stratified by class and seeded, so every class keeps its share; the
-    rest stays the training split.
+    training split, stratified by class and seeded. With ``limit_train`` the run trains on a
+    seeded sample of that many of the rest, each class with its share (not the first ones:
+    a folder of images is read class by class).
 
     Args:
         task: the loaded task.
         fraction: the share to hold out, between 0 and 1.
-        seed: seed of the sample.
-        limit_train: training examples the run will use (``None``: all).
+        seed: seed of the samples.
+        limit_train: training examples the run uses (``None``: all).
 
     Returns:
-        The task with ``validation`` set, and ``train``/``num_train`` without it.
+        The task with ``validation`` set, and ``train``/``num_train`` what the run trains on.
 
     Raises:
         DataError: ``fraction`` is not between 0 and 1, or too few examples to split.
     """
-    if task.validation is not None:
+    own = task.validation is not None
+    limited = limit_train is not None and limit_train < task.num_train
+    if own and not limited:
         return task
-    if not 0.0 < float(fraction) < 1.0:
+    if not own and not 0.0 < float(fraction) < 1.0:
         raise DataError(f"validation_fraction={fraction!r} must be between 0 and 1")
-    used = min(task.num_train, limit_train or task.num_train)
-    size = max(1, round(used * float(fraction)))
-    if task.num_train - size < 1:
-        raise DataError(
-            f"{task.spec.name}: {task.num_train} training example(s) are too few to hold out "
-            f"a validation split; add more data"
-        )
     labels = np.concatenate(
         [y for y in task.train.map(lambda x, y: y).batch(65_536).as_numpy_iterator()]
     )
     held = np.zeros(len(labels), bool)
-    held[stratified_indices(labels, size, seed)] = True
-    mask = tf.constant(held)
+    used = min(task.num_train, limit_train or task.num_train)
+    if not own:
+        size = max(1, round(used * float(fraction)))
+        if task.num_train - size < 1:
+            raise DataError(
+                f"{task.spec.name}: {task.num_train} training example(s) are too few to hold "
+                f"out a validation split; add more data"
+            )
+        held[stratified_indices(labels, size, seed)] = True
+    trains = ~held
+    pool = np.flatnonzero(trains)
+    if limit_train is not None and limit_train < len(pool):
+        trains = np.zeros(len(labels), bool)
+        trains[pool[stratified_indices(labels[pool], limit_train, seed, keep_one=False)]] = True
 
-    def part(keep: bool) -> tf.data.Dataset:
-        ds = task.train.enumerate().filter(lambda i, xy: tf.equal(tf.gather(mask, i), keep))
+    def part(keep: np.ndarray) -> tf.data.Dataset:
+        mask = tf.constant(keep)
+        ds = task.train.enumerate().filter(lambda i, xy: tf.gather(mask, i))
         # Keras restarts a dataset each epoch only when it knows its length.
-        size = int((held == keep).sum())
+        size = int(keep.sum())
         return ds.map(lambda i, xy: xy).apply(tf.data.experimental.assert_cardinality(size))
 
+    if own:
+        return dataclasses.replace(task, train=part(trains), num_train=int(trains.sum()))
     return dataclasses.replace(
         task,
-        train=part(False),
-        num_train=int((~held).sum()),
-        validation=part(True),
+        train=part(trains),
+        num_train=int(trains.sum()),
+        validation=part(held),
         num_validation=int(held.sum()),
         validation_source=(
             f"{held.sum()} of the {len(held)} training examples held out "

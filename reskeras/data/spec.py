@@ -92,7 +92,7 @@ class LoadedTask:
         num_test: examples in ``test``.
         source: where the data came from (a path, ``tfds:<name>`` ...), for reports.
         validation: the split each epoch is validated on: the data's own, or held out of
-            the training split (:func:`reskeras.data.load.hold_out_validation`); ``None``
+            the training split (:func:`reskeras.data.load.training_splits`); ``None``
             until one is chosen.
         num_validation: examples in ``validation``.
         validation_source: how ``validation`` was made, for the run's record.
@@ -295,14 +295,18 @@ def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])
 
 
-def stratified_indices(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+def stratified_indices(
+    labels: np.ndarray, size: int, seed: int, *, keep_one: bool = True
+) -> np.ndarray:
     """Sorted indices of a seeded sample of ``size`` examples with each class's share of
-    ``labels`` (largest remainders; a class of two or more examples keeps one for training).
+    ``labels`` (largest remainders).
 
     Args:
         labels: the class id of every example.
         size: how many to sample (at least 1, fewer than ``len(labels)``).
         seed: seed of the sample.
+        keep_one: leave at least one example of every class unsampled (a validation split
+            must not take a class's only example away from training).
 
     Returns:
         The sampled indices.
@@ -313,7 +317,8 @@ def stratified_indices(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     take = np.floor(exact).astype(int)
     for i in np.argsort(-(exact - take), kind="stable")[: size - int(take.sum())]:
         take[i] += 1
-    take = np.minimum(take, np.maximum(counts - 1, 0))
+    if keep_one:
+        take = np.minimum(take, np.maximum(counts - 1, 0))
     chosen = [
         rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take, strict=True)
     ]

@@ -137,7 +137,8 @@ class TrainConfig:
         flag="early-stopping",
     )  # fmt: skip
     limit_train: int | None = _option(
-        None, "use only the first N training examples", low=1, label="limit train"
+        None, "train on N of the training examples (a seeded sample, each class with its "
+        "share)", low=1, label="limit train"
     )
     limit_test: int | None = _option(
         None, "evaluate on only the first N test examples", low=1, label="limit test"

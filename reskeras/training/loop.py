@@ -317,12 +317,10 @@ def _load_data(
         label_column=config.label_column,
         seed=config.seed,
     )
-    task = data_lib.hold_out_validation(
+    task = data_lib.training_splits(
         task, config.validation_fraction, seed=config.seed, limit_train=config.limit_train
     )
     train_split, val_split, test_split = task.train, task.validation, task.test
-    if config.limit_train:
-        train_split = train_split.take(config.limit_train)
     if config.limit_test:
         test_split = test_split.take(config.limit_test)
     vectorizer = vectors = None

@@ -541,7 +541,7 @@ def test_validation_is_held_out_of_the_training_split_stratified_and_seeded(tmp_
     }.items():  # fmt: skip
         write_idx(tmp_path / IDX_FILES[(split, part)], array)
     task = D.load_task("fashion_mnist", str(tmp_path))
-    split = D.hold_out_validation(task, 0.1, seed=3)
+    split = D.training_splits(task, 0.1, seed=3)
     assert (split.num_train, split.num_validation) == (270, 30)
     assert int(split.train.cardinality()) == 270 and int(split.validation.cardinality()) == 30
     train_x = {x.tobytes() for x, _ in split.train.as_numpy_iterator()}
@@ -551,11 +551,16 @@ def test_validation_is_held_out_of_the_training_split_stratified_and_seeded(tmp_
     assert (val_y == 0).sum() == 9  # 30 % of 30
     for c in range(1, 10):
         assert abs((val_y == c).sum() - (labels == c).sum() * 0.1) < 1
-    again = D.hold_out_validation(task, 0.1, seed=3)
+    again = D.training_splits(task, 0.1, seed=3)
     assert [y for _, y in again.validation.as_numpy_iterator()] == list(val_y)
     assert "30 of the 300 training examples held out" in split.validation_source
-    # limit_train: the share of the examples the run uses; a split of its own is kept.
-    assert D.hold_out_validation(task, 0.1, limit_train=100).num_validation == 10
-    assert D.hold_out_validation(split, 0.5).validation is split.validation
+    # limit_train: the share of the examples the run uses is held out, and the run trains
+    # on a stratified sample, not the first ones (a folder of images comes class by class).
+    limited = D.training_splits(task, 0.1, limit_train=100)
+    assert (limited.num_validation, limited.num_train) == (10, 100)
+    train_y = np.array([y for _, y in limited.train.as_numpy_iterator()])
+    assert len(train_y) == 100 and (train_y == 0).sum() == 30  # 30 % as in the data
+    assert D.training_splits(split, 0.5).validation is split.validation  # its own is kept
+    assert D.training_splits(split, 0.5, limit_train=27).num_train == 27
     with pytest.raises(DataError, match=r"validation_fraction=1.5 must be between 0 and 1"):
-        D.hold_out_validation(task, 1.5)
+        D.training_splits(task, 1.5)
