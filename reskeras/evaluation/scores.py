@@ -36,7 +36,8 @@ def evaluate(
     report_dir: str | os.PathLike | None = None,
 ) -> dict:
     """Scores a finished run: accuracy, loss, macro-F1, ``num_examples``, per-class recall and
-    precision/recall/F1/support (``per_class``), the ``confusion`` matrix (rows: true class).
+    precision/recall/F1/support (``per_class``), the ``confusion`` matrix (rows: true class),
+    and the ``checkpoint`` scored (``{"file": "model.keras", "epoch": N}``).
 
     Without ``task``/``data``: the test split the run was trained against. When the
     predictions collapsed onto one class the report has a ``collapsed`` entry.
@@ -160,7 +161,12 @@ def score_run(
     log_probs = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
     loss = float(-log_probs[np.arange(len(y_true)), y_true].mean())
     y_pred = logits.argmax(1)
-    report = {"loss": loss, **classification_report(y_true, y_pred, labels)}
+    report = {
+        "loss": loss,
+        **classification_report(y_true, y_pred, labels),
+        # What was scored: the run's final model (training keeps the last epoch's weights).
+        "checkpoint": {"file": run.model_path.name, "epoch": record.epochs_done},
+    }
     k = len(labels)
     collapse = find_collapse(
         np.bincount(y_pred, minlength=k), np.bincount(y_true, minlength=k), labels

@@ -68,8 +68,9 @@ def test_train_writes_a_complete_run_directory(fmnist, tmp_path):
     report = evaluate(run)
     assert set(report) == {
         "loss", "accuracy", "per_class_recall", "macro_f1", "num_examples", "per_class",
-        "confusion",
+        "confusion", "checkpoint",
     }  # fmt: skip
+    assert report["checkpoint"] == {"file": "model.keras", "epoch": 3}
     assert sum(map(sum, report["confusion"])) == 64
     assert report["num_examples"] == 64
     assert abs(report["accuracy"] - result.test_accuracy) < 1e-6
