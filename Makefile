@@ -69,7 +69,7 @@ check: $(DEV_STAMP) data-deps
 test: $(DEV_STAMP) system-deps
 	$(BIN)/python -m ruff check reskeras tests bench
 	$(docs_check)
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=30 $(PYTEST_ARGS)
 
 docs: $(DEV_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict
