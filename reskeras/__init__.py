@@ -4,7 +4,8 @@ Sub-packages by role: :mod:`~reskeras.layers` (Keras layers), :mod:`~reskeras.mo
 (builders and the registry), :mod:`~reskeras.weights` (pretrained weights, porting, freezing),
 :mod:`~reskeras.data` (tasks, readers, pipelines), :mod:`~reskeras.training` (options,
 recipes, the loop), :mod:`~reskeras.evaluation` (scores and reports), :mod:`~reskeras.serve`
-(export and the client), :mod:`~reskeras.ui` (the JupyterLab app) and :mod:`~reskeras.cli`.
+(export and the client), :mod:`~reskeras.decoding` (sampling from language models),
+:mod:`~reskeras.ui` (the JupyterLab app) and :mod:`~reskeras.cli`.
 
 Every public name loads on first use, so ``import reskeras`` imports neither Keras nor
 TensorFlow and changes no process-wide state; blocks and builders work on the JAX and PyTorch
@@ -43,8 +44,13 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "ResidualRNNBlock",
     ),
     "reskeras.layers.transformer": (
+        "ReversibleEmbedding",
         "TokenAndPositionEmbedding",
         "TransformerEncoderBlock",
+    ),
+    "reskeras.layers.decoder": (
+        "CachedMultiHeadAttention",
+        "TransformerDecoderBlock",
     ),
     "reskeras.models.image": (
         "Stage",
@@ -57,6 +63,10 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "residual_lstm",
         "text_resnet",
         "transformer_classifier",
+    ),
+    "reskeras.models.language": (
+        "lm_lstm",
+        "lm_transformer",
     ),
     "reskeras.models.keras_hub": (
         "hub_classifier",
@@ -109,6 +119,11 @@ _HOMES: dict[str, tuple[str, ...]] = {
     ),
     "reskeras.training.rundir": ("RunDir",),
     "reskeras.evaluation.scores": ("evaluate",),
+    "reskeras.decoding.causal": (
+        "LanguageModel",
+        "generate",
+        "perplexity",
+    ),
     "reskeras.evaluation.diagnostics": (
         "block_gradient_norms",
         "plot_gradient_norms",
@@ -121,8 +136,8 @@ _HOMES: dict[str, tuple[str, ...]] = {
 }
 _HOME = {name: module for module, names in _HOMES.items() for name in names}
 _SUBPACKAGES = (
-    "cli", "console", "data", "errors", "evaluation", "layers", "models", "serializable", "serve",
-    "training", "ui", "weights",
+    "cli", "console", "data", "decoding", "errors", "evaluation", "layers", "models",
+    "serializable", "serve", "training", "ui", "weights",
 )  # fmt: skip
 
 __all__ = sorted(_HOME, key=str.lower)

@@ -25,11 +25,13 @@ __all__ = ["SERIALIZABLE_MODULES", "register_when_keras_loads", "register_with_k
 #: against the source).
 SERIALIZABLE_MODULES = (
     "reskeras.layers.blocks",
+    "reskeras.layers.decoder",
     "reskeras.layers.norm",
     "reskeras.layers.sequence",
     "reskeras.layers.transformer",
     "reskeras.training.optim",  # OneCycle, SparseSmoothedCrossentropy
     "reskeras.evaluation.collapse",  # TopClassShare
+    "reskeras.training.objectives",  # Perplexity, TokenAccuracy
 )
 
 

@@ -14,7 +14,7 @@ if TESTS not in sys.path:
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
-from support import FASHION_DIR, SST2_DIR, require_data  # noqa: E402
+from support import FASHION_DIR, SST2_DIR, WIKITEXT2_DIR, require_data  # noqa: E402
 
 
 def pytest_collection_finish(session):
@@ -47,3 +47,10 @@ def real_sst2():
     """SST-2 in ../shared/data/sst2: skipped without it, an error under CI."""
     require_data(SST2_DIR / "train.tsv", "SST-2")
     return SST2_DIR
+
+
+@pytest.fixture(scope="session")
+def real_wikitext2():
+    """WikiText-2 in ../shared/data/wikitext2: skipped without it, an error under CI."""
+    require_data(WIKITEXT2_DIR / "train.txt.gz", "WikiText-2")
+    return WIKITEXT2_DIR

@@ -16,10 +16,12 @@ REPO = Path(__file__).resolve().parents[1]
 # Real offline data: Debian's dataset-fashion-mnist, and SST-2 in ../shared beside the repo.
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 SST2_DIR = REPO.parent / "shared/data/sst2"
+WIKITEXT2_DIR = REPO.parent / "shared/data/wikitext2"
 #: How to get each data set, for the message of a test that needs it.
 HOW_TO_GET = {
     FASHION_DIR: "apt-get install dataset-fashion-mnist; `make check` does it as root",
     SST2_DIR: "a checkout of ../shared beside the repository",
+    WIKITEXT2_DIR: "a checkout of ../shared beside the repository",
 }
 
 

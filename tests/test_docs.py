@@ -11,7 +11,10 @@ from support import REPO
 
 PACKAGE = REPO / "reskeras"
 # Keras overrides and callback hooks document themselves (Keras' own docs).
-OVERRIDES = {"build", "call", "compute_output_shape", "get_config", "from_config", "compute_mask"}
+OVERRIDES = {
+    "build", "call", "compute_output_shape", "compute_output_spec", "get_config", "from_config",
+    "compute_mask",
+}  # fmt: skip
 
 
 def _package_map() -> set[str]:

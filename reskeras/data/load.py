@@ -92,7 +92,8 @@ def _source_order(spec: TaskSpec) -> list[str]:
         return ["data=PATH"]
     order = ["data=PATH"]
     order += [str(d / n) for d in local_search_dirs() for n in spec.local_names]
-    order.append(f"tfds:{spec.tfds_name}")
+    if spec.tfds_name is not None:
+        order.append(f"tfds:{spec.tfds_name}")
     return order
 
 

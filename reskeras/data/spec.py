@@ -34,9 +34,9 @@ class TaskSpec:
 
     Args:
         name: the task's name, its key in ``TASKS`` (e.g. ``"fashion_mnist"``).
-        kind: ``"image"`` or ``"text"``.
-        class_names: the classes in label-id order; ``None`` for user data
-            (``image_folder``/``text_file``) until loaded.
+        kind: ``"image"``, ``"text"`` or ``"language_model"``.
+        class_names: the classes in label-id order; ``None`` when they come from the data
+            (``image_folder``/``text_file``; a language model's vocabulary) until loaded.
         input_shape: the shape of one example (``(H, W, C)``; ``()`` for text); ``None`` for
             user images until loaded.
         input_mean: per-channel mean in 0..1 units (images only; ``None`` for text).
@@ -70,8 +70,9 @@ class TaskSpec:
 
     @property
     def user_data(self) -> bool:
-        """Whether the classes (and input shape) come from the user's data (``data=PATH``)."""
-        return self.class_names is None
+        """Whether the data must be given (``data=PATH``): the task names no local copy and
+        no tensorflow-datasets name (``image_folder``, ``text_file``, ``language_model``)."""
+        return not self.local_names and self.tfds_name is None
 
     @property
     def num_classes(self) -> int | None:
@@ -81,7 +82,9 @@ class TaskSpec:
 
 @dataclass
 class LoadedTask:
-    """A loaded task: unbatched ``(x, y)`` train/test splits plus metadata.
+    """A loaded task: unbatched ``(x, y)`` train/test splits plus metadata (for a
+    ``language_model`` task: datasets of lines, and no classes until the run makes its
+    vocabulary).
 
     Args:
         spec: the task, with ``class_names`` and ``input_shape`` resolved.

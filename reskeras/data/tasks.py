@@ -1,14 +1,15 @@
 """The task table: every built-in task, what its data is and which reader reads it.
 
-A *task* (:class:`~reskeras.data.spec.TaskSpec`) is a dataset's kind (``"image"`` or
-``"text"``), classes, input spec, where local copies live, its tensorflow-datasets name, and the
-reader of its files; adding a task is adding one entry to :data:`TASKS`. Finding and loading a
-task's data is :mod:`reskeras.data.load`.
+A *task* (:class:`~reskeras.data.spec.TaskSpec`) is a dataset's kind (``"image"``, ``"text"``
+or ``"language_model"``), classes, input spec, where local copies live, its tensorflow-datasets
+name, and the reader of its files; adding a task is adding one entry to :data:`TASKS`. Finding
+and loading a task's data is :mod:`reskeras.data.load`.
 """
 
 from __future__ import annotations
 
 from reskeras.data.readers.cifar import CIFAR10, CIFAR100
+from reskeras.data.readers.corpus import CorpusReader
 from reskeras.data.readers.idx import IdxReader
 from reskeras.data.readers.images import ImageFolderReader
 from reskeras.data.readers.tables import TableReader
@@ -18,6 +19,7 @@ __all__ = ["TASKS"]
 
 IDX = IdxReader()
 TABLES = TableReader()
+CORPUS = CorpusReader()
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top",
@@ -176,6 +178,28 @@ TASKS: dict[str, TaskSpec] = {
             "train.tsv/dev.tsv or train.csv/test.csv",
             description="your text: a CSV/TSV file with a text column and a label column",
             reader=TABLES,
+        ),
+        TaskSpec(
+            name="wikitext2",
+            kind="language_model",
+            class_names=None,
+            input_shape=(),
+            local_names=("wikitext2", "wikitext-2"),
+            hint="put WikiText-2 (v1, tokenized) train.txt/valid.txt[.gz] or wiki.*.tokens in "
+            "$RESKERAS_DATA/wikitext2 or ../shared/data/wikitext2 "
+            "(https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-2-v1.zip)",
+            description="WikiText-2 word-level language modelling (Merity et al. 2016), "
+            "2.1M training tokens, vocabulary 33,278",
+            reader=CORPUS,
+        ),
+        TaskSpec(
+            name="language_model",
+            kind="language_model",
+            class_names=None,
+            input_shape=(),
+            hint="pass data=FILE.txt[.gz] or a folder of .txt files (or train.txt/valid.txt)",
+            description="your text: a UTF-8 file, a .gz of one, or a folder of .txt files",
+            reader=CORPUS,
         ),
     )
 }

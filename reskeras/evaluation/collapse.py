@@ -123,8 +123,8 @@ class CollapseGuard(keras.callbacks.Callback):
     """After each epoch's validation, adds ``collapsed`` (0/1) to the epoch's logs and, when
     the predictions collapsed onto one class, tells the user in one line (``report``).
 
-    The model must be compiled with a :class:`TopClassShare` metric. Each collapse found is
-    kept in ``collapses``.
+    It reads the :class:`TopClassShare` metric; a model compiled without one (a language
+    model) is not checked. Each collapse found is kept in ``collapses``.
 
     Args:
         class_names: the classes, to name the collapsed one.
@@ -137,12 +137,12 @@ class CollapseGuard(keras.callbacks.Callback):
         self.report = report or (lambda line: print(f"reskeras: warning: {line}", file=sys.stderr))
         self.collapses: list[dict] = []
 
-    def _metric(self) -> TopClassShare:
+    def _metric(self) -> TopClassShare | None:
         for metric in self.model.metrics:
             for m in [metric, *getattr(metric, "metrics", [])]:
                 if isinstance(m, TopClassShare):
                     return m
-        raise RuntimeError("the model was compiled without the TopClassShare metric")
+        return None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None):
         """Checks the epoch's validation counts; a no-op for epochs without validation.
@@ -150,13 +150,10 @@ class CollapseGuard(keras.callbacks.Callback):
         Args:
             epoch: the epoch's index (from 0).
             logs: the epoch's logs; ``collapsed`` is added to them.
-
-        Raises:
-            RuntimeError: the model was compiled without :class:`TopClassShare`.
         """
-        if logs is None or "val_loss" not in logs:
-            return
         metric = self._metric()  # holds the validation counts until the next epoch begins
+        if logs is None or "val_loss" not in logs or metric is None:
+            return
         collapse = find_collapse(
             keras.ops.convert_to_numpy(metric.predicted),
             keras.ops.convert_to_numpy(metric.actual),

@@ -12,6 +12,7 @@ import numpy as np
 
 from reskeras import data as data_lib
 from reskeras.evaluation.collapse import find_collapse
+from reskeras.evaluation.language import evaluate_language_model
 from reskeras.evaluation.report import (
     GALLERY_SIZE,
     MistakeCollector,
@@ -40,7 +41,9 @@ def evaluate(
     and the ``checkpoint`` scored (``{"file": "model.keras", "epoch": N}``).
 
     Without ``task``/``data``: the test split the run was trained against. When the
-    predictions collapsed onto one class the report has a ``collapsed`` entry.
+    predictions collapsed onto one class the report has a ``collapsed`` entry. A language
+    model's run is scored by perplexity instead
+    (:func:`~reskeras.evaluation.language.evaluate_language_model`).
 
     Args:
         run_dir: the run directory (written by ``reskeras.train``).
@@ -61,6 +64,12 @@ def evaluate(
         DataError: the test data cannot be found or read, or does not fit the run.
         ValueError: the task's kind or classes differ from the run's.
     """
+    if RunDir.open(run_dir).read_config().kind == "language_model":
+        if task is not None:
+            raise ValueError(
+                f"task={task!r}: a language model is scored on a text, given as data=FILE"
+            )
+        return evaluate_language_model(run_dir, data, report_dir=report_dir)
     results = score_run(
         run_dir,
         task,

@@ -415,6 +415,46 @@ class ResidualRNNBlock(layers.Layer):
         shortcut = inputs if self.projection is None else self.projection(inputs)
         return x + ops.cast(shortcut, x.dtype)
 
+    def init_cache(self, batch_size: Any, max_length: int | None = None) -> Any:
+        """The state incremental decoding starts from: zeros ``[batch, states, units]``
+        (an LSTM's hidden and cell state, a GRU's hidden state).
+
+        Args:
+            batch_size: the number of sequences decoded together.
+            max_length: unused (an RNN's state does not grow); for the common interface.
+        """
+        if self.bidirectional:
+            raise ValueError(
+                f"{self.name} is bidirectional: it reads the whole sequence, so it cannot "
+                f"decode step by step."
+            )
+        states = 2 if self.cell == "lstm" else 1
+        return ops.zeros((batch_size, states, self.units), dtype=self.compute_dtype)
+
+    def call_cached(self, inputs, cache, index=None) -> tuple[Any, Any]:
+        """The block on ``inputs`` (``[batch, steps, width]``) from the state in ``cache``
+        (:meth:`init_cache`); returns ``(outputs, cache)`` with the state after the last step.
+        Inference only (no dropout). Same outputs as :meth:`call` on the whole sequence.
+
+        Args:
+            inputs: the next steps' inputs.
+            cache: the state after the steps before.
+            index: unused (an RNN's state holds the position); for the common interface.
+        """
+        cell = self.rnn.cell
+        x = self.norm(inputs) if self.norm is not None else inputs
+        state = [cache[:, i] for i in range(ops.shape(cache)[1])]
+        outputs = []
+        for t in range(inputs.shape[1]):
+            out, state = cell(x[:, t], state if self.cell == "lstm" else state[0])
+            state = list(state) if isinstance(state, (list, tuple)) else [state]
+            outputs.append(out)
+        y = ops.stack(outputs, axis=1)
+        if self.residual:
+            shortcut = inputs if self.projection is None else self.projection(inputs)
+            y = y + ops.cast(shortcut, y.dtype)
+        return y, ops.stack(state, axis=1)
+
     def compute_mask(self, inputs: Any, mask: Any = None):
         """The incoming mask, unchanged (the block keeps the sequence length).
 

@@ -1,4 +1,5 @@
-"""Transformer blocks: token-and-position embeddings and a (residual) encoder block.
+"""Transformer blocks: token-and-position embeddings, a reversible (tied) embedding and a
+(residual) encoder block; the decoder block is :mod:`reskeras.layers.decoder`.
 
 Same conventions as :mod:`reskeras.layers.blocks`: arguments validated in ``__init__``, sublayers
 built in ``build()`` with ``dtype=self.dtype_policy``, every argument in ``get_config``,
@@ -16,17 +17,59 @@ from keras import layers, ops
 from reskeras.checks import check_fraction, check_positive_int
 from reskeras.layers.norm import make_layer_norm
 
-__all__ = ["TokenAndPositionEmbedding", "TransformerEncoderBlock"]
+__all__ = ["ReversibleEmbedding", "TokenAndPositionEmbedding", "TransformerEncoderBlock"]
 
 _register = keras.saving.register_keras_serializable(package="reskeras")
+
+
+@_register
+class ReversibleEmbedding(layers.Embedding):
+    """A ``keras.layers.Embedding`` that also maps vectors back to token logits: called with
+    ``reverse=True`` it multiplies by the transposed embedding matrix, so a language model's
+    output layer shares (ties) the input embedding's weights (Press & Wolf 2017), as
+    ``keras_hub.layers.ReversibleEmbedding`` does.
+
+    Args:
+        input_dim: number of token ids.
+        output_dim: width of the embedding.
+        **kwargs: passed to ``keras.layers.Embedding`` (``mask_zero``, ``name``, ``dtype`` ...).
+    """
+
+    def call(self, inputs, reverse: bool = False):
+        if not reverse:
+            return super().call(inputs)
+        kernel = ops.cast(self.embeddings, self.compute_dtype)
+        return ops.matmul(ops.cast(inputs, self.compute_dtype), ops.transpose(kernel))
+
+    def compute_mask(self, inputs: Any, mask: Any = None):
+        """The padding mask of token ids (``mask_zero``), or ``None``.
+
+        Args:
+            inputs: the token ids (or, reversed, vectors: no mask is made for those).
+            mask: the incoming mask.
+        """
+        if inputs is not None and len(inputs.shape) > 2:  # reverse: vectors in, logits out
+            return mask
+        return super().compute_mask(inputs, mask)
+
+    def compute_output_shape(self, input_shape, reverse: bool = False):
+        if reverse:
+            return (*input_shape[:-1], self.input_dim)
+        return super().compute_output_shape(input_shape)
+
+    def compute_output_spec(self, inputs, reverse: bool = False):
+        shape = self.compute_output_shape(inputs.shape, reverse=reverse)
+        return keras.KerasTensor(shape, dtype=self.compute_dtype)
 
 
 @_register
 class TokenAndPositionEmbedding(layers.Layer):
     """Token embeddings plus learned position embeddings (the transformer's input).
 
-    ``token_embedding`` is a ``keras.layers.Embedding`` (``mask_zero=True`` by default, so
+    ``token_embedding`` is a :class:`ReversibleEmbedding` (``mask_zero=True`` by default, so
     padding id 0 is masked); positions ``0..sequence_length-1`` each add a learned vector.
+    ``start_index`` offsets the positions (one step of incremental decoding); ``reverse=True``
+    maps vectors back to token logits through the token embedding (a tied output layer).
     ``trainable_tokens=False`` freezes the token embeddings (pretrained word vectors) while
     the position embeddings still learn.
 
@@ -60,7 +103,7 @@ class TokenAndPositionEmbedding(layers.Layer):
         self.supports_masking = self.mask_zero
 
     def build(self, input_shape):
-        self.token_embedding = layers.Embedding(
+        self.token_embedding = ReversibleEmbedding(
             self.vocabulary_size,
             self.embedding_dim,
             mask_zero=self.mask_zero,
@@ -75,22 +118,34 @@ class TokenAndPositionEmbedding(layers.Layer):
             name="position_embeddings",
         )
 
-    def call(self, inputs):
+    def call(self, inputs, start_index: Any = 0, reverse: bool = False):
+        if reverse:
+            return self.token_embedding(inputs, reverse=True)
         length = ops.shape(inputs)[-1]
-        positions = ops.cast(self.position_embeddings[:length], self.compute_dtype)
-        return self.token_embedding(inputs) + positions
+        positions = ops.slice(
+            self.position_embeddings, (start_index, 0), (length, self.embedding_dim)
+        )
+        return self.token_embedding(inputs) + ops.cast(positions, self.compute_dtype)
 
     def compute_mask(self, inputs: Any, mask: Any = None):
         """The padding mask (``inputs != 0``), or ``None`` when ``mask_zero=False``.
 
         Args:
-            inputs: the token ids.
-            mask: the incoming mask; ignored.
+            inputs: the token ids (reversed: vectors, which get no new mask).
+            mask: the incoming mask; ignored for token ids.
         """
-        return self.token_embedding.compute_mask(inputs) if self.mask_zero else None
+        if not self.mask_zero or (inputs is not None and len(inputs.shape) > 2):
+            return None if not self.mask_zero else mask
+        return self.token_embedding.compute_mask(inputs)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape, start_index: Any = 0, reverse: bool = False):
+        if reverse:
+            return (*input_shape[:-1], self.vocabulary_size)
         return (*input_shape, self.embedding_dim)
+
+    def compute_output_spec(self, inputs, start_index: Any = 0, reverse: bool = False):
+        shape = self.compute_output_shape(inputs.shape, reverse=reverse)
+        return keras.KerasTensor(shape, dtype=self.compute_dtype)
 
     def get_config(self):
         return {

@@ -19,6 +19,7 @@ import keras
 
 from reskeras.models import image as models
 from reskeras.models import keras_hub as hub
+from reskeras.models import language
 from reskeras.models import text as text_models
 from reskeras.models.depths import DepthRule, PresetDepth
 from reskeras.models.handoff import build_with_weights
@@ -37,17 +38,18 @@ __all__ = [
     "resolve_model",
 ]
 
-KINDS = ("image", "text")
+KINDS = ("image", "text", "language_model")
 
 
 @dataclass(frozen=True)
 class Family:
-    """A model family: its builder, kind of input (image/text) and the depths it accepts.
+    """A model family: its builder, kind of task (image/text/language_model) and the depths
+    it accepts.
 
     Args:
         name: the family's name (``build_model(name, depth=...)``).
         builder: ``builder(depth, num_classes=..., **kwargs)`` -> the model.
-        kind: the input the models take: ``"image"`` or ``"text"``.
+        kind: the task the models are for: ``"image"``, ``"text"`` or ``"language_model"``.
         rule: the depths the builder accepts.
         description: one line for ``reskeras list``.
     """
@@ -101,8 +103,8 @@ def register_family(family: Family) -> Family:
         ``family``.
 
     Raises:
-        ValueError: its kind is not ``"image"`` or ``"text"``, or its name is taken by a
-            family or a model.
+        ValueError: its kind is not one of ``KINDS``, or its name is taken by a family or a
+            model.
     """
     if family.kind not in KINDS:
         raise ValueError(
@@ -319,6 +321,20 @@ for _family in (
         "Transformer encoder classifier, pre-LN",
     ),
     Family(
+        "lm_lstm",
+        language.lm_lstm,
+        "language_model",
+        language.LM_DEPTHS,
+        "Residual LSTM language model, tied embeddings (Zaremba et al. 2014; GNMT residuals)",
+    ),
+    Family(
+        "lm_transformer",
+        language.lm_transformer,
+        "language_model",
+        language.LM_DEPTHS,
+        "Decoder-only transformer language model, pre-LN, tied output (GPT style)",
+    ),
+    Family(
         hub.HUB_FAMILY,
         hub.hub_classifier,
         "text",
@@ -368,3 +384,6 @@ for _d in (2, 4):
 for _d in (2, 4, 6):
     register_model(f"transformer{_d}", "transformer", _d)
     register_model(f"plain_transformer{_d}", "transformer", _d, residual=False)
+for _d in (2, 4, 8):
+    register_model(f"plain_lm_lstm{_d}", "lm_lstm", _d, residual=False)
+    register_model(f"plain_lm_transformer{_d}", "lm_transformer", _d, residual=False)

@@ -25,11 +25,12 @@ import tensorflow as tf
 
 from reskeras import data as data_lib
 from reskeras.console import device_line
+from reskeras.data import corpus as corpus_lib
 from reskeras.data import text as text_lib
 from reskeras.data import vectors as vectors_lib
 from reskeras.data.pipeline import sample_batches
 from reskeras.errors import TrainingError
-from reskeras.evaluation.collapse import CollapseGuard, TopClassShare
+from reskeras.evaluation.collapse import CollapseGuard
 from reskeras.models.keras_hub import HUB_FAMILY
 from reskeras.models.registry import build_model
 from reskeras.training.callbacks import (
@@ -49,7 +50,8 @@ from reskeras.training.distributed import (
     shard_by_data,
     xla_compiles,
 )
-from reskeras.training.optim import SparseSmoothedCrossentropy, make_optimizer, make_schedule
+from reskeras.training.objectives import make_loss, make_metrics, monitor
+from reskeras.training.optim import make_optimizer, make_schedule
 from reskeras.training.precision import dtype_policy
 from reskeras.training.recipes import RunSettings, resolve
 from reskeras.training.rundir import RunDir, RunRecord, load_keras
@@ -67,8 +69,11 @@ class TrainResult:
         run_dir: the run directory.
         model: the trained model.
         history: one dict of metrics per completed epoch.
-        test_accuracy: accuracy on the task's test split.
+        test_accuracy: accuracy on the task's test split (a language model's: next-token
+            accuracy).
         test_loss: loss on the task's test split.
+        test_perplexity: a language model's perplexity on the test split (``None`` for
+            classifiers).
         stopped_early: training ended before its last epoch (early stopping, the Stop button,
             a non-finite loss).
         collapses: the epochs whose validation predictions collapsed onto one class.
@@ -81,6 +86,7 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     test_accuracy: float | None = None
     test_loss: float | None = None
+    test_perplexity: float | None = None
     stopped_early: bool = False
     collapses: list[dict] = field(default_factory=list)
     config: TrainConfig | None = None
@@ -100,6 +106,7 @@ class _Data:
     calibration: tf.data.Dataset
     vectorizer: keras.layers.Layer | None
     vectors: object | None
+    vocabulary: corpus_lib.Vocabulary | None = None
 
 
 def _warn(line: str) -> None:
@@ -295,7 +302,7 @@ def _begin(
         xla=saved.xla,  # how the checkpointed model was compiled
     )
     writer.write_config(record)
-    writer.write_labels(data.task.class_names)
+    writer.write_labels(data.task.class_names)  # a language model's: its vocabulary
     if data.vectorizer is not None and not resumed:
         writer.save_preprocessor(text_lib.preprocessor_model(data.vectorizer))
     return record
@@ -320,6 +327,8 @@ def _load_data(
     task = data_lib.training_splits(
         task, config.validation_fraction, seed=config.seed, limit_train=config.limit_train
     )
+    if task.spec.kind == "language_model":
+        return _language_model_data(settings, given, task, saved)
     train_split, val_split, test_split = task.train, task.validation, task.test
     if config.limit_test:
         test_split = test_split.take(config.limit_test)
@@ -346,6 +355,44 @@ def _load_data(
             )
     data = _pipelines(settings, task, (train_split, val_split, test_split), vectorizer, vectors)
     return data, given
+
+
+def _language_model_data(
+    settings: RunSettings, given: TrainConfig, task: data_lib.LoadedTask, saved: RunDir | None
+) -> tuple[_Data, TrainConfig]:
+    """A corpus' windows (:mod:`reskeras.data.corpus`): the vocabulary is the training
+    text's ``vocabulary_size`` most frequent words (a resumed run keeps its own), and
+    ``limit_train`` keeps the first lines of the training text."""
+    config = settings.config
+
+    def lines(split: tf.data.Dataset) -> list[str]:
+        return [line.decode("utf-8") for line in split.as_numpy_iterator()]
+
+    train_lines = lines(task.train)[: config.limit_train or None]
+    if saved is not None:
+        vocabulary = corpus_lib.Vocabulary(tuple(saved.read_labels()))
+    else:
+        vocabulary = corpus_lib.Vocabulary.from_lines(train_lines, config.vocabulary_size)
+    length = config.sequence_length
+    splits, counts = [], []
+    for split_lines in (train_lines, lines(task.validation), lines(task.test)):
+        x, y = corpus_lib.windows(vocabulary.encode(split_lines), length)
+        splits.append(tf.data.Dataset.from_tensor_slices((x, y)))
+        counts.append(len(x))
+    if config.limit_test:
+        splits[2], counts[2] = splits[2].take(config.limit_test), min(counts[2], config.limit_test)
+    task = replace(
+        task,
+        class_names=list(vocabulary.tokens),
+        train=splits[0],
+        num_train=counts[0],
+        validation=splits[1],
+        num_validation=counts[1],
+        test=splits[2],
+        num_test=counts[2],
+    )
+    data = _pipelines(settings, task, tuple(splits), None, None)
+    return replace(data, vocabulary=vocabulary), given
 
 
 def _pipelines(
@@ -405,6 +452,8 @@ def _build(settings: RunSettings, data: _Data) -> keras.Model:
     kwargs = dict(config.model_kwargs)
     if settings.family.name == HUB_FAMILY:
         kwargs.update(sequence_length=config.sequence_length)
+    elif spec.kind == "language_model":
+        kwargs.update(sequence_length=config.sequence_length, vocabulary_size=data.vocabulary.size)
     elif spec.kind == "image":
         kwargs.update(input_shape=spec.input_shape)
         if config.weights is not None:
@@ -439,13 +488,11 @@ def _compile(net: keras.Model, settings: RunSettings, phase: int, jit: bool) -> 
     # Warm-up is capped at a fifth of training, so short runs still decay.
     warmup = min(steps * config.warmup_epochs, total // 5)
     schedule = make_schedule(config.schedule, settings.phases[phase].lr, total, warmup)
+    kind = settings.task.kind
     net.compile(
         optimizer=make_optimizer(config.optimizer, schedule, config.weight_decay, config.ema),
-        loss=SparseSmoothedCrossentropy(config.label_smoothing),
-        metrics=[
-            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-            TopClassShare(int(net.outputs[0].shape[-1])),
-        ],
+        loss=make_loss(kind, config.label_smoothing),
+        metrics=make_metrics(kind, int(net.outputs[0].shape[-1])),
         jit_compile=jit,
     )
 
@@ -499,7 +546,7 @@ def _build_or_resume(
                     settings.config.jit_compile,
                     net,
                     next(iter(data.train)),
-                    SparseSmoothedCrossentropy(settings.config.label_smoothing),
+                    make_loss(settings.task.kind, settings.config.label_smoothing),
                     probe=probe,
                 )
             else:
@@ -543,9 +590,7 @@ def _fit_phases(
                 epochs=end,
                 steps_per_epoch=settings.steps_per_epoch,
                 initial_epoch=start,
-                callbacks=_callbacks(
-                    settings.config, writer, data, guard, saver, extra, append=start > 0
-                ),
+                callbacks=_callbacks(settings, writer, data, guard, saver, extra, append=start > 0),
                 verbose=verbose,
                 shuffle=False,  # the pipeline shuffles, seeded
             )
@@ -553,11 +598,12 @@ def _fit_phases(
 
 
 def _callbacks(
-    config: TrainConfig, run: RunDir, data: _Data, guard, saver, extra, *, append: bool
+    settings: RunSettings, run: RunDir, data: _Data, guard, saver, extra, *, append: bool
 ) -> list:
     """The callbacks of one ``fit``; the CSV log appends to the rows of earlier ones. Before
     a validation the EMA weights are swapped in, then the batch norms' statistics are
     recomputed for the weights validated, then (several replicas) averaged."""
+    config = settings.config
     cbs = [
         PreciseBatchNorm(data.calibration),
         guard,  # before the loggers: they record the ``collapsed`` flag it adds
@@ -569,9 +615,10 @@ def _callbacks(
     if config.ema:
         cbs.insert(0, keras.callbacks.SwapEMAWeights())  # validate with the averaged weights
     if config.early_stopping_patience:
+        watched, mode = monitor(settings.task.kind)
         cbs.append(
             keras.callbacks.EarlyStopping(
-                monitor="val_accuracy", patience=config.early_stopping_patience, mode="max"
+                monitor=watched, patience=config.early_stopping_patience, mode=mode
             )
         )
     return cbs
@@ -598,13 +645,14 @@ def _finish(
     last = guard.collapses[-1] if guard.collapses else None
     record.collapse = last if last and history and last["epoch"] == len(history) else None
     writer.write_config(record)
-    test_loss, test_accuracy = net.evaluate(data.test, verbose=0)[:2]
+    scores = net.evaluate(data.test, verbose=0, return_dict=True)
     return TrainResult(
         run_dir=run.path,
         model=net,
         history=history,
-        test_accuracy=float(test_accuracy),
-        test_loss=float(test_loss),
+        test_accuracy=float(scores["accuracy"]),
+        test_loss=float(scores["loss"]),
+        test_perplexity=float(scores["perplexity"]) if "perplexity" in scores else None,
         stopped_early=saver.stopped_by_user or len(history) < settings.config.epochs,
         collapses=guard.collapses,
         config=settings.config,

@@ -77,6 +77,24 @@ RECIPES: dict[str, TrainConfig] = {
         augment=False,
         vocabulary_size=20_000,
     ),
+    # Language models: a 2-block residual LSTM, 256 wide with tied embeddings, AdamW on
+    # windows of 64 tokens; the vocabulary is every training word up to 50,000 (WikiText-2's
+    # 33,278 whole, so its perplexities compare with published ones). Conventional values,
+    # not yet chosen by bench/language_model.py.
+    "language_model": TrainConfig(
+        model="lm_lstm2",
+        optimizer="adamw",
+        lr=2e-3,
+        schedule="cosine",
+        warmup_epochs=0,
+        epochs=3,
+        min_steps=600,
+        batch_size=32,
+        label_smoothing=0.0,
+        augment=False,
+        sequence_length=64,
+        vocabulary_size=50_000,
+    ),
     # Fine-tuning a keras-hub preset (``--model hub:PRESET``): the BERT paper's regime (Devlin
     # et al. 2019: AdamW at 2e-5..5e-5, batch 32, 2-4 epochs, linear warm-up), the sequence
     # length the preset's preprocessor has, and at least 300 steps, as small data needs more
@@ -150,7 +168,7 @@ def recipe_for(kind: str, model: str | None = None, weights: str | None = None) 
     """The name of the recipe a run follows.
 
     Args:
-        kind: the task's kind, ``"image"`` or ``"text"``.
+        kind: the task's kind, ``"image"``, ``"text"`` or ``"language_model"``.
         model: the model asked for, if any: a keras-hub preset (``hub:...``) selects
             ``"keras_hub"``.
         weights: the weights asked for, if any: pretrained (ImageNet) weights on images select

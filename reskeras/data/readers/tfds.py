@@ -30,6 +30,11 @@ def load_tfds(spec: TaskSpec, data_dir: Any, looked: list[str]) -> LoadedTask:
             message says where it looked and how to get the data.
     """
     where = ", ".join(looked) if looked else "(local search disabled)"
+    if spec.tfds_name is None:
+        raise DataError(
+            f"{spec.name}: no local copy found (looked in {where}); to get it: {spec.hint}; "
+            f"or pass data=PATH, or set RESKERAS_DATA"
+        )
 
     def fail(reason: str) -> DataError:
         reason = " ".join(reason.strip().splitlines()[:1])[:200] if reason else "unknown error"

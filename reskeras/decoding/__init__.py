@@ -1,0 +1,1 @@
+"""Decoding: cached incremental steps through sequence models, sampling and scoring."""

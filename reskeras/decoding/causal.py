@@ -1,0 +1,300 @@
+"""Language models at inference: cached incremental steps, sampling and perplexity.
+
+:func:`call_with_cache` runs a language model (:mod:`reskeras.models.language`) on the next
+token(s) against each block's cache, so generating ``n`` tokens costs ``n`` steps of one
+token instead of ``n`` passes over a growing sequence. :func:`generate` samples with
+keras-hub's samplers (greedy, random, top-k, top-p, all with a temperature and a seed);
+:func:`perplexity` scores texts the way training's validation does.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from reskeras.data.corpus import Vocabulary, windows
+from reskeras.errors import DataError
+
+__all__ = ["LanguageModel", "call_with_cache", "generate", "load_language_model", "perplexity"]
+
+
+@dataclass
+class LanguageModel:
+    """A language model with what reads and writes its tokens.
+
+    Args:
+        model: the Keras model (``token_ids`` in, next-token logits out).
+        vocabulary: its tokens.
+        sequence_length: the windows it was trained on (and, for a transformer, the longest
+            sequence it can read).
+    """
+
+    model: keras.Model
+    vocabulary: Vocabulary
+    sequence_length: int
+
+    @property
+    def max_length(self) -> int | None:
+        """The longest sequence the model reads (its position embeddings), or ``None``."""
+        embedding = self.model.get_layer("embedding")
+        return getattr(embedding, "sequence_length", None)
+
+
+def load_language_model(
+    run_or_model: str | os.PathLike | keras.Model | LanguageModel,
+    vocabulary: Vocabulary | Sequence[str] | None = None,
+    sequence_length: int | None = None,
+) -> LanguageModel:
+    """A :class:`LanguageModel` from a run directory, or a model and its vocabulary.
+
+    Args:
+        run_or_model: a run directory of a ``language_model`` run, a Keras model, or a
+            :class:`LanguageModel` (returned as it is).
+        vocabulary: the model's tokens (needed with a bare Keras model).
+        sequence_length: the window length (default: the run's, else 128).
+
+    Raises:
+        DataError: a bare model without a vocabulary, or a run that is not a language model.
+    """
+    if isinstance(run_or_model, LanguageModel):
+        return run_or_model
+    if isinstance(run_or_model, keras.Model):
+        if vocabulary is None:
+            raise DataError("generate/perplexity of a bare Keras model need vocabulary=")
+        tokens = vocabulary if isinstance(vocabulary, Vocabulary) else Vocabulary(tuple(vocabulary))
+        return LanguageModel(run_or_model, tokens, sequence_length or 128)
+    from reskeras.training.rundir import RunDir
+
+    run = RunDir.open(Path(run_or_model))
+    record = run.read_config()
+    if record.kind != "language_model":
+        raise DataError(f"{run.path} is a {record.kind} run, not a language model")
+    length = sequence_length or record.train.get("sequence_length") or 128
+    return LanguageModel(run.load_model(), Vocabulary(tuple(run.read_labels())), int(length))
+
+
+def _parts(model: keras.Model) -> tuple[Any, list, Any, Any]:
+    names = {layer.name: layer for layer in model.layers}
+    blocks = []
+    while f"block{len(blocks) + 1}" in names:
+        blocks.append(names[f"block{len(blocks) + 1}"])
+    if "embedding" not in names or not blocks:
+        raise DataError(
+            f"{model.name} is not a reskeras language model (no 'embedding' and 'block1' layers)"
+        )
+    return names["embedding"], blocks, names.get("final_norm"), names.get("logits")
+
+
+def init_caches(model: keras.Model, batch_size: Any, max_length: int) -> tuple:
+    """Each block's empty cache for decoding ``batch_size`` sequences of up to
+    ``max_length`` tokens.
+
+    Args:
+        model: a language model of :mod:`reskeras.models.language`.
+        batch_size: sequences decoded together.
+        max_length: the longest sequence.
+    """
+    return tuple(block.init_cache(batch_size, max_length) for block in _parts(model)[1])
+
+
+def call_with_cache(model: keras.Model, token_ids: Any, caches: tuple, index: Any):
+    """The next-token logits after ``token_ids`` (at positions ``index...``), given each
+    block's cache of the positions before; returns ``(logits, caches)``.
+
+    Args:
+        model: a language model of :mod:`reskeras.models.language`.
+        token_ids: ``[batch, steps]`` ids, usually one step.
+        caches: the blocks' caches (:func:`init_caches` or the previous call's).
+        index: the position of the first of ``token_ids``.
+
+    Returns:
+        float32 logits ``[batch, steps, vocabulary]`` and the updated caches.
+    """
+    embedding, blocks, norm, dense = _parts(model)
+    with warnings.catch_warnings():  # the embedding's padding mask means nothing one step at a time
+        warnings.filterwarnings("ignore", "Layer .* was passed an input with a mask")
+        if hasattr(embedding, "position_embeddings"):
+            x = embedding(token_ids, start_index=index)
+        else:
+            x = embedding(token_ids)
+        updated = []
+        for block, cache in zip(blocks, caches, strict=True):
+            x, cache = block.call_cached(x, cache, index)
+            updated.append(cache)
+        if norm is not None:
+            x = norm(x)
+        logits = dense(x) if dense is not None else embedding(x, reverse=True)
+    return ops.cast(logits, "float32"), tuple(updated)
+
+
+def _sampler(temperature: float, top_k: int | None, top_p: float | None, seed: int | None):
+    import keras_hub
+
+    if temperature < 0:
+        raise DataError(f"temperature={temperature!r} must be 0 (greedy) or more")
+    if top_k is not None and top_k < 1:
+        raise DataError(f"top_k={top_k!r} must be a positive number of tokens")
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        raise DataError(f"top_p={top_p!r} must be in (0, 1]")
+    if temperature == 0:
+        return keras_hub.samplers.GreedySampler()
+    if top_p is not None:
+        return keras_hub.samplers.TopPSampler(p=top_p, k=top_k, seed=seed, temperature=temperature)
+    if top_k is not None:
+        return keras_hub.samplers.TopKSampler(k=top_k, seed=seed, temperature=temperature)
+    return keras_hub.samplers.RandomSampler(seed=seed, temperature=temperature)
+
+
+def _compiled(fn):
+    """``fn`` as one TensorFlow graph on the TensorFlow backend (as keras-hub compiles its
+    generate step), without TensorFlow's warning that a new function traces again."""
+    if keras.backend.backend() != "tensorflow":
+        return fn
+    import tensorflow as tf
+
+    graph = tf.function(fn, reduce_retracing=True)
+
+    def run(*args):
+        logger = tf.get_logger()
+        level = logger.level
+        logger.setLevel("ERROR")
+        try:
+            return graph(*args)
+        finally:
+            logger.setLevel(level)
+
+    return run
+
+
+def generate(
+    run_or_model: str | os.PathLike | keras.Model | LanguageModel,
+    prompt: str | Sequence[str],
+    *,
+    max_length: int = 50,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    vocabulary: Vocabulary | Sequence[str] | None = None,
+) -> str | list[str]:
+    """Continues ``prompt`` with up to ``max_length`` sampled tokens (stopping at the end of
+    the line, ``<eos>``), decoding incrementally with each block's cache.
+
+    Args:
+        run_or_model: a language-model run directory, a :class:`LanguageModel`, or a Keras
+            model (with ``vocabulary``).
+        prompt: the text to continue, or a list of them (sampled together).
+        max_length: the most tokens to add.
+        temperature: divides the logits before sampling; 0 is greedy decoding.
+        top_k: sample from the ``k`` most likely tokens only.
+        top_p: sample from the smallest set of tokens whose probability reaches ``p``
+            (nucleus sampling, Holtzman et al. 2020).
+        seed: the seed of the sampling (the same seed gives the same text).
+        vocabulary: the tokens of a bare Keras model.
+
+    Returns:
+        The continuation (a list for a list of prompts), words joined by spaces.
+
+    Raises:
+        DataError: an option is out of range, or the text outgrows the model.
+    """
+    lm = load_language_model(run_or_model, vocabulary)
+    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+    if not prompts:
+        raise DataError("generate needs at least one prompt")
+    max_length = int(max_length)
+    if max_length < 1:
+        raise DataError(f"max_length={max_length!r} must be at least 1")
+    sampler = _sampler(float(temperature), top_k, top_p, seed)
+    vocab = lm.vocabulary
+    encoded = [np.concatenate([[vocab.eos_id], vocab.encode([p])[:-1]]) for p in prompts]
+    total = max(len(e) for e in encoded) + max_length
+    if lm.max_length is not None and total > lm.max_length:
+        raise DataError(
+            f"a {max(len(e) for e in encoded) - 1}-token prompt plus max_length={max_length} "
+            f"is {total} tokens; this model reads at most {lm.max_length}"
+        )
+    buffer = np.zeros((len(prompts), total), np.int32)
+    given = np.zeros((len(prompts), total), bool)
+    for row, ids in enumerate(encoded):
+        buffer[row, : len(ids)], given[row, : len(ids)] = ids, True
+    model = lm.model
+
+    def run(buffer, given):
+        def next_token(ids, caches, index):
+            token = ops.slice(ids, (0, index - 1), (ops.shape(ids)[0], 1))
+            logits, caches = call_with_cache(model, token, caches, index - 1)
+            return logits[:, 0], None, caches
+
+        caches = init_caches(model, ops.shape(buffer)[0], total)
+        return sampler(
+            next_token, buffer, caches, index=1, mask=given, stop_token_ids=(vocab.eos_id,)
+        )
+
+    # A fresh loop each call: its sampler's seed generator starts from ``seed`` again.
+    out = ops.convert_to_numpy(_compiled(run)(buffer, given))
+    texts = []
+    for row, ids in enumerate(encoded):
+        new = list(out[row, len(ids) :])
+        if vocab.eos_id in new:
+            new = new[: new.index(vocab.eos_id)]
+        texts.append(vocab.decode(new).strip())
+    return texts[0] if isinstance(prompt, str) else texts
+
+
+def token_log_likelihoods(lm: LanguageModel, lines: Sequence[str], batch_size: int = 16):
+    """The summed log-likelihood of every token of ``lines`` (each line ends with
+    ``<eos>``; the first token is read, not predicted) and the number of tokens scored.
+
+    Args:
+        lm: the language model.
+        lines: the text, a line each.
+        batch_size: windows scored together.
+    """
+    x, y = windows(lm.vocabulary.encode(lines), lm.sequence_length)
+
+    @_compiled
+    def score(x, y):
+        logits = ops.cast(lm.model(x, training=False), "float32")
+        nll = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+        real = ops.cast(ops.not_equal(y, 0), "float32")
+        return ops.sum(nll * real), ops.sum(real)
+
+    rows = -(-len(x) // batch_size) * batch_size  # whole batches: one trace; padding scores 0
+    x, y = (np.pad(a, ((0, rows - len(a)), (0, 0))) for a in (x, y))
+    total = count = 0.0
+    for start in range(0, rows, batch_size):
+        nll, real = score(x[start : start + batch_size], y[start : start + batch_size])
+        total += float(nll)
+        count += float(real)
+    return -total, int(count)
+
+
+def perplexity(
+    run_or_model: str | os.PathLike | keras.Model | LanguageModel,
+    texts: str | Sequence[str],
+    *,
+    vocabulary: Vocabulary | Sequence[str] | None = None,
+) -> float:
+    """The perplexity of a language model on ``texts``: ``exp`` of the mean negative
+    log-likelihood per token, every line's ``<eos>`` included, read in windows of the
+    run's training length as validation reads them.
+
+    Args:
+        run_or_model: a language-model run directory, a :class:`LanguageModel`, or a Keras
+            model (with ``vocabulary``).
+        texts: a text (split into lines) or a list of lines.
+        vocabulary: the tokens of a bare Keras model.
+    """
+    lm = load_language_model(run_or_model, vocabulary)
+    lines = texts.split("\n") if isinstance(texts, str) else list(texts)
+    log_likelihood, count = token_log_likelihoods(lm, lines)
+    return float(np.exp(-log_likelihood / max(count, 1)))
