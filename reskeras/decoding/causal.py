@@ -105,7 +105,9 @@ def init_caches(model: keras.Model, batch_size: Any, max_length: int) -> tuple:
     return tuple(block.init_cache(batch_size, max_length) for block in _parts(model)[1])
 
 
-def call_with_cache(model: keras.Model, token_ids: Any, caches: tuple, index: Any):
+def call_with_cache(
+    model: keras.Model, token_ids: Any, caches: tuple, index: Any
+) -> tuple[Any, tuple]:
     """The next-token logits after ``token_ids`` (at positions ``index...``), given each
     block's cache of the positions before; returns ``(logits, caches)``.
 

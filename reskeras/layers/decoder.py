@@ -54,6 +54,9 @@ class CachedMultiHeadAttention(layers.MultiHeadAttention):
         **kwargs: passed to ``keras.layers.MultiHeadAttention``.
     """
 
+    def __init__(self, num_heads: int, key_dim: int, **kwargs: Any):
+        super().__init__(num_heads, key_dim, **kwargs)
+
     def call(
         self,
         query,
@@ -87,7 +90,7 @@ class CachedMultiHeadAttention(layers.MultiHeadAttention):
         )
         return self._output_dense(output), cache
 
-    def project_memory(self, value):
+    def project_memory(self, value: Any) -> Any:
         """The cache of an encoder's output for cross-attention: ``[batch, 2, length, heads,
         key_dim]``, computed once per source sentence.
 
@@ -253,7 +256,7 @@ class TransformerDecoderBlock(layers.Layer):
         shape = (batch_size, 2, max_length, self.num_heads, self.head_dim)
         return ops.zeros(shape, dtype=self.compute_dtype)
 
-    def project_memory(self, encoder_sequence) -> Any:
+    def project_memory(self, encoder_sequence: Any) -> Any:
         """The cross-attention cache of an encoder's output (computed once per source).
 
         Args:
@@ -264,11 +267,11 @@ class TransformerDecoderBlock(layers.Layer):
 
     def call_cached(
         self,
-        inputs,
-        cache,
-        index,
-        cross_cache=None,
-        encoder_padding_mask=None,
+        inputs: Any,
+        cache: Any,
+        index: Any,
+        cross_cache: Any = None,
+        encoder_padding_mask: Any = None,
     ) -> tuple[Any, Any]:
         """The block on ``inputs`` at positions ``index, index+1, ...`` given the cache of
         the positions before; returns ``(outputs, cache)`` with the new keys and values

@@ -431,7 +431,7 @@ class ResidualRNNBlock(layers.Layer):
         states = 2 if self.cell == "lstm" else 1
         return ops.zeros((batch_size, states, self.units), dtype=self.compute_dtype)
 
-    def call_cached(self, inputs, cache, index=None) -> tuple[Any, Any]:
+    def call_cached(self, inputs: Any, cache: Any, index: Any = None) -> tuple[Any, Any]:
         """The block on ``inputs`` (``[batch, steps, width]``) from the state in ``cache``
         (:meth:`init_cache`); returns ``(outputs, cache)`` with the state after the last step.
         Inference only (no dropout). Same outputs as :meth:`call` on the whole sequence.

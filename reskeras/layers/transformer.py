@@ -35,6 +35,9 @@ class ReversibleEmbedding(layers.Embedding):
         **kwargs: passed to ``keras.layers.Embedding`` (``mask_zero``, ``name``, ``dtype`` ...).
     """
 
+    def __init__(self, input_dim: int, output_dim: int, **kwargs: Any):
+        super().__init__(input_dim, output_dim, **kwargs)
+
     def call(self, inputs, reverse: bool = False):
         if not reverse:
             return super().call(inputs)

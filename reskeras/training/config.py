@@ -133,7 +133,8 @@ class TrainConfig:
     seed: int = _option(0, "random seed (initialization, data order, splits)", label="seed")
     deterministic: bool = _option(False, "deterministic TensorFlow ops (slower)")
     early_stopping_patience: int | None = _option(
-        None, "stop after this many epochs without a better validation accuracy", low=1,
+        None, "stop after this many epochs without a better validation accuracy (perplexity for "
+        "language models)", low=1,
         flag="early-stopping",
     )  # fmt: skip
     limit_train: int | None = _option(

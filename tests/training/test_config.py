@@ -84,7 +84,9 @@ RECIPE_RUNS = {
     "text": ("sst2", None, None),
     "keras_hub": ("sst2", "hub:bert_tiny_en_uncased", None),
     "image_finetune": ("fashion_mnist", None, "imagenet"),
+    "language_model": ("wikitext2", None, None),
 }
+KINDS = {"fashion_mnist": "image", "sst2": "text", "wikitext2": "language_model"}
 
 
 def test_recipes_fill_the_unset_options():
@@ -92,8 +94,7 @@ def test_recipes_fill_the_unset_options():
     for name, recipe in RECIPES.items():
         assert set(recipe_options(recipe)) <= set(options())  # a recipe only sets real options
         task, model, weights = RECIPE_RUNS[name]
-        kind = "image" if task == "fashion_mnist" else "text"
-        assert recipe_for(kind, model, weights) == name
+        assert recipe_for(KINDS[task], model, weights) == name
         settings = resolve(TrainConfig(task=task, model=model, weights=weights))
         resolved = settings.config
         assert settings.recipe == name
