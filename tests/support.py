@@ -99,8 +99,12 @@ FRESH = textwrap.dedent(
         else:  # several inputs, saved as "<key>.<input>"
             feed = {a: tf.constant(inputs[f"{key}.{a}"]) for a in arg}
         out = loaded.signatures[sig](**feed)
-        results[key] = out["probabilities"].numpy()
-        results[key + "_ids"] = out["class_id"].numpy()
+        if "probabilities" in out:  # a classifier
+            results[key] = out["probabilities"].numpy()
+            results[key + "_ids"] = out["class_id"].numpy()
+        for name, value in out.items():  # every output, as "<key>.<output>"
+            value = value.numpy()
+            results[f"{key}.{name}"] = value.astype(str) if value.dtype == object else value
         dtypes = sorted({v.dtype.name for v in loaded.variables})  # ExportArchive tracks them
         results[key + "_vardtypes"] = np.array(dtypes)
     np.savez(spec["out"], **results)
@@ -116,7 +120,8 @@ FRESH = textwrap.dedent(
 
 def run_fresh(spec: dict, tmp_path: Path) -> tuple[dict, dict]:
     """Runs FRESH (plain tensorflow, plus ``spec["imports"]``) in a new process: its report
-    and its outputs (``<key>``: probabilities, ``<key>_ids``: class ids)."""
+    and its outputs (``<key>.<output>``; for classifiers ``<key>``: probabilities,
+    ``<key>_ids``: class ids)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run(
         [sys.executable, "-c", FRESH, json.dumps(spec)],

@@ -3,11 +3,12 @@ and the windows a language model trains and is scored on.
 
 A corpus is read as lines; each line's words (split on whitespace) are followed by one
 ``<eos>`` token, and the lines of a split are concatenated into one token stream, the
-standard for word-level language modelling (WikiText, Penn Treebank). The stream is cut
-into consecutive windows of ``sequence_length + 1`` tokens overlapping by one: the model
-reads ``window[:-1]`` and predicts ``window[1:]``, so every token after the first is
-predicted exactly once. The last window is padded (id 0, masked out of the loss), so a
-split's perplexity covers all its tokens.
+standard for word-level language modelling (WikiText, Penn Treebank). The stream starts with
+an ``<eos>`` (:meth:`Vocabulary.stream`, the end of the line before) and is cut into
+consecutive windows of ``sequence_length + 1`` tokens overlapping by one: the model reads
+``window[:-1]`` and predicts ``window[1:]``, so every token of the text is predicted exactly
+once. The last window is padded (id 0, masked out of the loss), so a split's perplexity
+covers all its tokens.
 """
 
 from __future__ import annotations
@@ -126,6 +127,17 @@ class Vocabulary:
         ids, unk, eos = self._ids, 1, 2
         stream = [i for line in lines for i in [*(ids.get(w, unk) for w in line.split()), eos]]
         return np.asarray(stream, dtype=np.int32)
+
+    def stream(self, lines: Iterable[str]) -> np.ndarray:
+        """The token stream a split (or a prompt) is read as: ``<eos>`` (the end of the
+        line before the text), then :meth:`encode`. A language model reads the stream and
+        predicts all of it but its first token, so every token of the text is predicted,
+        the first word from the start of a line.
+
+        Args:
+            lines: the text.
+        """
+        return np.concatenate([np.asarray([self.eos_id], np.int32), self.encode(lines)])
 
     def decode(self, ids: Iterable[int]) -> str:
         """Words joined by spaces, ``<eos>`` as a line break, padding dropped.

@@ -23,7 +23,16 @@ from keras import ops
 from reskeras.data.corpus import Vocabulary, windows
 from reskeras.errors import DataError
 
-__all__ = ["LanguageModel", "call_with_cache", "generate", "load_language_model", "perplexity"]
+__all__ = [
+    "LanguageModel",
+    "call_with_cache",
+    "check_sampling",
+    "generate",
+    "load_language_model",
+    "make_sampler",
+    "perplexity",
+    "sample_ids",
+]
 
 
 @dataclass
@@ -137,22 +146,124 @@ def call_with_cache(
     return ops.cast(logits, "float32"), tuple(updated)
 
 
-def _sampler(temperature: float, top_k: int | None, top_p: float | None, seed: int | None):
+def make_sampler(temperature: float = 1.0, top_p: float | None = None, seed: int | None = None):
+    """keras-hub's sampler for these options: greedy at temperature 0, nucleus with
+    ``top_p``, else random. The temperature and top-k are applied to the logits by
+    :func:`sample_ids` (so an export can take them as inputs), not by the sampler.
+
+    Args:
+        temperature: 0 for greedy decoding, else sampling.
+        top_p: nucleus sampling's probability mass, in (0, 1].
+        seed: the seed of the sampler's generator (``None``: a random one).
+    """
     import keras_hub
 
-    if temperature < 0:
-        raise DataError(f"temperature={temperature!r} must be 0 (greedy) or more")
-    if top_k is not None and top_k < 1:
-        raise DataError(f"top_k={top_k!r} must be a positive number of tokens")
-    if top_p is not None and not 0.0 < top_p <= 1.0:
-        raise DataError(f"top_p={top_p!r} must be in (0, 1]")
     if temperature == 0:
         return keras_hub.samplers.GreedySampler()
     if top_p is not None:
-        return keras_hub.samplers.TopPSampler(p=top_p, k=top_k, seed=seed, temperature=temperature)
-    if top_k is not None:
-        return keras_hub.samplers.TopKSampler(k=top_k, seed=seed, temperature=temperature)
-    return keras_hub.samplers.RandomSampler(seed=seed, temperature=temperature)
+        return keras_hub.samplers.TopPSampler(p=top_p, seed=seed)
+    return keras_hub.samplers.RandomSampler(seed=seed)
+
+
+def check_sampling(max_length: Any, temperature: Any, top_k: Any, top_p: Any = None) -> None:
+    """One-line errors for sampling options out of range.
+
+    Args:
+        max_length: the most tokens to add (at least 1).
+        temperature: 0 (greedy) or more.
+        top_k: ``None``/0 (off) or a positive number of tokens.
+        top_p: ``None`` or in (0, 1].
+
+    Raises:
+        DataError: an option is out of range.
+    """
+    if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)):
+        raise DataError(f"max_length={max_length!r} must be a whole number of tokens")
+    if max_length < 1:
+        raise DataError(f"max_length={max_length!r} must be at least 1")
+    if not temperature >= 0:
+        raise DataError(f"temperature={temperature!r} must be 0 (greedy) or more")
+    if top_k is not None and top_k < 0:
+        raise DataError(f"top_k={top_k!r} must be a positive number of tokens (0 or None: off)")
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        raise DataError(f"top_p={top_p!r} must be in (0, 1]")
+
+
+def _keep_top_k(logits: Any, k: Any) -> Any:
+    """``logits`` with all but the ``k`` largest of each row at -inf (``k`` 0: all kept)."""
+
+    def keep():
+        kth = ops.top_k(logits, ops.minimum(k, ops.shape(logits)[-1]))[0][:, -1:]
+        return ops.where(logits < kth, float("-inf"), logits)
+
+    if k is None or isinstance(k, (int, np.integer)):
+        return keep() if k else logits
+    return ops.cond(k > 0, keep, lambda: logits)  # a tensor (an export's input)
+
+
+def sample_ids(
+    model: keras.Model,
+    sampler: Any,
+    token_ids: Any,
+    given: Any,
+    *,
+    eos_id: int,
+    temperature: Any = 1.0,
+    top_k: Any = None,
+) -> Any:
+    """Fills the positions of ``token_ids`` that are not ``given``, left to right, with
+    tokens the sampler picks from the model's next-token logits (divided by
+    ``temperature``, all but the ``top_k`` most likely removed), each step one token
+    through the blocks' caches, until every row has sampled ``<eos>``. The one decoding
+    loop: :func:`generate` and the TF Serving export (:mod:`reskeras.serve.language`) both
+    run it.
+
+    Args:
+        model: a language model of :mod:`reskeras.models.language`.
+        sampler: a keras-hub sampler (:func:`make_sampler`).
+        token_ids: ``[batch, length]`` int32: each row's prompt (starting ``<eos>``), then
+            anything.
+        given: ``[batch, length]`` bool, ``True`` at the prompt's positions.
+        eos_id: the id of ``<eos>``, which ends a row.
+        temperature: a number or a scalar tensor, above 0 (ignored by a greedy sampler).
+        top_k: ``None``/0 (off), a number, or a scalar int tensor.
+
+    Returns:
+        ``[batch, length]`` token ids.
+    """
+    import keras_hub
+
+    greedy = isinstance(sampler, keras_hub.samplers.GreedySampler)
+    given = ops.cast(given, "bool")
+    length = ops.shape(token_ids)[1]
+    positions = ops.arange(length)[None, :]
+
+    # keras-hub's samplers pick the tokens (and run the loop on JAX); the loop is written
+    # here, as the samplers' own writes each token with ops.slice_update, whose TensorFlow
+    # kernel is an XLA op that stock TF Serving lacks.
+    def cond(ids, caches, index, done):
+        return ops.logical_not(ops.all(done))
+
+    def body(ids, caches, index, done):
+        token = ops.take(ids, index - 1, axis=1)[:, None]
+        logits, caches = call_with_cache(model, token, caches, index - 1)
+        logits = logits[:, 0] if greedy else _keep_top_k(logits[:, 0] / temperature, top_k)
+        picked = ops.cast(sampler.get_next_token(sampler.compute_probabilities(logits)), "int32")
+        own = ops.take(given, index, axis=1)  # the prompt's position: keep its token
+        picked = ops.where(own, ops.take(ids, index, axis=1), picked)
+        ids = ops.where(positions == index, picked[:, None], ids)
+        return ids, caches, index + 1, done | (~own & (picked == eos_id))
+
+    caches = init_caches(model, ops.shape(token_ids)[0], length)
+    done = ops.zeros((ops.shape(token_ids)[0],), "bool")
+    ids, *_ = sampler.run_loop(
+        cond,
+        body,
+        loop_vars=(ops.cast(token_ids, "int32"), caches, ops.convert_to_tensor(1), done),
+        maximum_iterations=length - 1,
+        model=model,
+    )
+    return ids
 
 
 def _compiled(fn):
@@ -212,12 +323,10 @@ def generate(
     prompts = [prompt] if isinstance(prompt, str) else list(prompt)
     if not prompts:
         raise DataError("generate needs at least one prompt")
-    max_length = int(max_length)
-    if max_length < 1:
-        raise DataError(f"max_length={max_length!r} must be at least 1")
-    sampler = _sampler(float(temperature), top_k, top_p, seed)
+    check_sampling(max_length, temperature, top_k, top_p)
+    sampler = make_sampler(float(temperature), top_p, seed)
     vocab = lm.vocabulary
-    encoded = [np.concatenate([[vocab.eos_id], vocab.encode([p])[:-1]]) for p in prompts]
+    encoded = [vocab.stream([p])[:-1] for p in prompts]
     total = max(len(e) for e in encoded) + max_length
     if lm.max_length is not None and total > lm.max_length:
         raise DataError(
@@ -228,24 +337,23 @@ def generate(
     given = np.zeros((len(prompts), total), bool)
     for row, ids in enumerate(encoded):
         buffer[row, : len(ids)], given[row, : len(ids)] = ids, True
-    model = lm.model
 
     def run(buffer, given):
-        def next_token(ids, caches, index):
-            token = ops.slice(ids, (0, index - 1), (ops.shape(ids)[0], 1))
-            logits, caches = call_with_cache(model, token, caches, index - 1)
-            return logits[:, 0], None, caches
-
-        caches = init_caches(model, ops.shape(buffer)[0], total)
-        return sampler(
-            next_token, buffer, caches, index=1, mask=given, stop_token_ids=(vocab.eos_id,)
+        return sample_ids(
+            lm.model,
+            sampler,
+            buffer,
+            given,
+            eos_id=vocab.eos_id,
+            temperature=float(temperature) or 1.0,
+            top_k=top_k,
         )
 
     # A fresh loop each call: its sampler's seed generator starts from ``seed`` again.
     out = ops.convert_to_numpy(_compiled(run)(buffer, given))
     texts = []
     for row, ids in enumerate(encoded):
-        new = list(out[row, len(ids) :])
+        new = list(out[row, len(ids) : len(ids) + max_length])  # shorter prompts sample more
         if vocab.eos_id in new:
             new = new[: new.index(vocab.eos_id)]
         texts.append(vocab.decode(new).strip())
@@ -254,14 +362,15 @@ def generate(
 
 def token_log_likelihoods(lm: LanguageModel, lines: Sequence[str], batch_size: int = 16):
     """The summed log-likelihood of every token of ``lines`` (each line ends with
-    ``<eos>``; the first token is read, not predicted) and the number of tokens scored.
+    ``<eos>``; the stream starts with one, so every token is predicted) and the number of
+    tokens scored.
 
     Args:
         lm: the language model.
         lines: the text, a line each.
         batch_size: windows scored together.
     """
-    x, y = windows(lm.vocabulary.encode(lines), lm.sequence_length)
+    x, y = windows(lm.vocabulary.stream(lines), lm.sequence_length)
 
     @_compiled
     def score(x, y):

@@ -37,6 +37,17 @@ def causal_mask(query_length: Any, key_length: Any, start_index: Any = 0) -> Any
     return rows >= ops.arange(key_length)[None, :]
 
 
+def _write_at(cache: Any, update: Any, index: Any) -> Any:
+    """``cache`` ``[batch, length, ...]`` with ``update`` ``[batch, steps, ...]`` written at
+    positions ``index ...``: a one-hot product, not ``ops.slice_update``, whose TensorFlow
+    kernel is an XLA op that stock TF Serving lacks (the cache is decoded in exports)."""
+    length, steps = ops.shape(cache)[1], ops.shape(update)[1]
+    onehot = ops.one_hot(index + ops.arange(steps), length, dtype=update.dtype)  # [steps, L]
+    placed = ops.einsum("sl,bs...->bl...", onehot, update)
+    written = ops.reshape(ops.any(onehot > 0, axis=0), (1, -1) + (1,) * (len(cache.shape) - 2))
+    return ops.where(written, placed, cache)
+
+
 @_register
 class CachedMultiHeadAttention(layers.MultiHeadAttention):
     """``keras.layers.MultiHeadAttention`` that can also attend against a key/value cache.
@@ -81,9 +92,8 @@ class CachedMultiHeadAttention(layers.MultiHeadAttention):
             keys, values = cache[:, 0], cache[:, 1]
         else:
             key = value if key is None else key
-            start = [0, cache_update_index, 0, 0]
-            keys = ops.slice_update(cache[:, 0], start, self._key_dense(key))
-            values = ops.slice_update(cache[:, 1], start, self._value_dense(value))
+            keys = _write_at(cache[:, 0], self._key_dense(key), cache_update_index)
+            values = _write_at(cache[:, 1], self._value_dense(value), cache_update_index)
             cache = ops.stack((keys, values), axis=1)
         output, _ = self._compute_attention(
             self._query_dense(query), keys, values, attention_mask, training=training

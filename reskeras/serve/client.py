@@ -2,7 +2,9 @@
 
 Builds TF Serving REST bodies / URLs and gRPC ``PredictRequest``s and parses the responses into
 one dict per example: ``{"probabilities": np.ndarray[float32], "class_id": int,
-"class_name": str}``. Needs only numpy at import time; gRPC helpers need the optional
+"class_name": str}`` for a classifier; ``{"text": str}`` (a sampled continuation) or
+``{"log_likelihood": float, "perplexity": float, "tokens": int}`` (``score``) for a language
+model. Needs only numpy at import time; gRPC helpers need the optional
 ``tensorflow-serving-api`` package (``pip install 'reskeras[serving]'``).
 """
 
@@ -21,10 +23,19 @@ from reskeras.errors import ServingError
 from reskeras.serve.keys import (
     INPUT_IMAGE_BYTES,
     INPUT_IMAGES,
+    INPUT_MAX_LENGTH,
+    INPUT_PROMPT,
+    INPUT_SEED,
+    INPUT_TEMPERATURE,
     INPUT_TEXT,
+    INPUT_TOP_K,
+    LM_OUTPUT_KEYS,
     OUTPUT_KEYS,
+    SCORE_OUTPUT_KEYS,
     SIGNATURE_BYTES,
     SIGNATURE_DEFAULT,
+    SIGNATURE_GENERATE,
+    SIGNATURE_SCORE,
 )
 
 __all__ = [
@@ -36,8 +47,10 @@ __all__ = [
     "parse_grpc_response",
     "parse_rest_response",
     "predictions_to_arrays",
+    "prompt_request",
     "rest_predict",
     "rest_url",
+    "score_request",
     "text_request",
 ]
 
@@ -170,6 +183,15 @@ def image_bytes_request(encoded: Sequence[bytes]) -> dict[str, Any]:
     return build_rest_request({INPUT_IMAGE_BYTES: [bytes(b) for b in encoded]}, SIGNATURE_BYTES)
 
 
+def _strings(texts: Sequence[str] | str) -> list[str]:
+    if isinstance(texts, str):
+        texts = [texts]
+    texts = [t.decode("utf-8") if isinstance(t, bytes) else t for t in texts]
+    if not all(isinstance(t, str) for t in texts):
+        raise ValueError(f"texts must be strings; got {texts!r:.200}")
+    return texts
+
+
 def text_request(texts: Sequence[str] | str) -> dict[str, Any]:
     """REST body for ``serving_default`` of a text model.
 
@@ -179,29 +201,90 @@ def text_request(texts: Sequence[str] | str) -> dict[str, Any]:
     Raises:
         ValueError: a text is not a string.
     """
-    if isinstance(texts, str):
-        texts = [texts]
-    texts = [t.decode("utf-8") if isinstance(t, bytes) else t for t in texts]
-    if not all(isinstance(t, str) for t in texts):
-        raise ValueError(f"texts must be strings; got {texts!r:.200}")
-    return build_rest_request({INPUT_TEXT: texts})
+    return build_rest_request({INPUT_TEXT: _strings(texts)})
 
 
-def _row(values: Mapping[str, Any]) -> dict[str, Any]:
+def prompt_request(
+    prompts: Sequence[str] | str,
+    *,
+    max_length: int | None = None,
+    temperature: float | None = None,
+    top_k: int | None = None,
+    seed: int | None = None,
+) -> dict[str, Any]:
+    """REST body that asks a language model to continue ``prompts``: ``serving_default``
+    (the export's defaults) when no option is given, else ``generate`` with every option
+    (in TF Serving's columnar format, as its options are scalars).
+
+    Args:
+        prompts: the prompts (or a single one).
+        max_length: the most tokens to add.
+        temperature: 0 is greedy.
+        top_k: 0 is off.
+        seed: the sampling's seed.
+
+    Raises:
+        ValueError: a prompt is not a string, or some options are given and others not.
+    """
+    texts = _strings(prompts)
+    options = {
+        INPUT_MAX_LENGTH: max_length,
+        INPUT_TEMPERATURE: temperature,
+        INPUT_TOP_K: top_k,
+        INPUT_SEED: seed,
+    }
+    if all(v is None for v in options.values()):
+        return build_rest_request({INPUT_PROMPT: texts})
+    missing = [k for k, v in options.items() if v is None]
+    if missing:
+        raise ValueError(
+            f"the {SIGNATURE_GENERATE} signature takes every option; missing {missing} (give "
+            "none of them for serving_default's defaults)"
+        )
+    inputs = {INPUT_PROMPT: texts, **{k: _jsonable(v) for k, v in options.items()}}
+    return {"signature_name": SIGNATURE_GENERATE, "inputs": inputs}
+
+
+def score_request(texts: Sequence[str] | str) -> dict[str, Any]:
+    """REST body for a language model's ``score`` signature: a sentence each.
+
+    Args:
+        texts: the sentences (or a single one).
+
+    Raises:
+        ValueError: a text is not a string.
+    """
+    return build_rest_request({INPUT_TEXT: _strings(texts)}, SIGNATURE_SCORE)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, Mapping) and "b64" in value:
+        value = base64.b64decode(value["b64"])
+    if isinstance(value, (bytes, np.bytes_)):
+        value = bytes(value).decode("utf-8")
+    return str(value)
+
+
+def _row(values: Any) -> dict[str, Any]:
+    if not isinstance(values, Mapping):  # a one-output signature: a language model's text
+        values = {LM_OUTPUT_KEYS[0]: values}
+    if set(LM_OUTPUT_KEYS) <= set(values):
+        return {key: _text(values[key]) for key in LM_OUTPUT_KEYS}
+    if set(SCORE_OUTPUT_KEYS) <= set(values):
+        return {
+            "log_likelihood": float(values["log_likelihood"]),
+            "perplexity": float(values["perplexity"]),
+            "tokens": int(values["tokens"]),
+        }
     missing = [k for k in OUTPUT_KEYS if k not in values]
     if missing:
         raise ServingError(
             f"response row lacks {missing}; expected keys {list(OUTPUT_KEYS)}, got {list(values)}"
         )
-    name = values["class_name"]
-    if isinstance(name, Mapping) and "b64" in name:
-        name = base64.b64decode(name["b64"])
-    if isinstance(name, (bytes, np.bytes_)):
-        name = bytes(name).decode("utf-8")
     return {
         "probabilities": np.asarray(values["probabilities"], dtype=np.float32),
         "class_id": int(values["class_id"]),
-        "class_name": str(name),
+        "class_name": _text(values["class_name"]),
     }
 
 
@@ -212,7 +295,9 @@ def parse_rest_response(response: str | bytes | Mapping[str, Any]) -> list[dict[
         response: the response body (JSON text or bytes) or its parsed object.
 
     Returns:
-        One dict per example: ``probabilities``, ``class_id``, ``class_name``.
+        One dict per example: ``probabilities``, ``class_id``, ``class_name`` (a
+        classifier); ``text`` or ``log_likelihood``, ``perplexity``, ``tokens`` (a
+        language model).
 
     Raises:
         ServingError: the response is not JSON, is an error, or lacks an output.
@@ -230,9 +315,11 @@ def parse_rest_response(response: str | bytes | Mapping[str, Any]) -> list[dict[
         return [_row(r) for r in response["predictions"]]
     if "outputs" in response:
         cols = response["outputs"]
-        if not isinstance(cols, Mapping):
+        if isinstance(cols, list):  # a one-output signature answers with its batch
+            cols = {LM_OUTPUT_KEYS[0]: cols}
+        if not isinstance(cols, Mapping) or not cols:
             raise ServingError(f"'outputs' must map output keys to batches; got {cols!r:.200}")
-        n = len(cols.get("class_id", []))
+        n = len(next(iter(cols.values())))
         return [_row({k: v[i] for k, v in cols.items()}) for i in range(n)]
     raise ServingError(f"response has neither 'predictions' nor 'outputs' (keys: {list(response)})")
 

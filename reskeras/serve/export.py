@@ -9,7 +9,7 @@ Layout written under ``base_dir``::
         VERSION/                    # integer, never overwritten
           saved_model.pb
           variables/
-          assets/labels.txt         # class names, one per line (index = class id)
+          assets/labels.txt         # class names (a language model: its tokens), one a line
           assets.extra/tf_serving_warmup_requests
           assets.extra/ops.txt      # the op types the graph needs, one a line
 
@@ -21,6 +21,8 @@ produces (``token_ids``,
 ``padding_mask`` ...) and needs stock TensorFlow ops only; its raw-string ``serving_default``
 needs tensorflow-text ops, and is exported only when TF Serving has them all
 (:data:`TF_SERVING_TEXT_OPS`), since a SavedModel with an op the server lacks does not load.
+A language model answers with text: a prompt in, its continuation out, the sampling loop in
+the graph, plus a ``score`` signature (:mod:`reskeras.serve.language`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from reskeras.decoding.causal import LanguageModel, load_language_model
 from reskeras.errors import one_line
 from reskeras.serve.keras_hub import (
     ExportError,
@@ -58,6 +61,7 @@ from reskeras.serve.keys import (
     SIGNATURE_DEFAULT,
     SIGNATURE_TOKEN_IDS,
 )
+from reskeras.serve.language import language_archive
 from reskeras.serve.warmup import warmup_requests, write_warmup
 from reskeras.training.rundir import RunDir, RunError, atomic_write, fsync_dir
 
@@ -92,8 +96,9 @@ class ExportResult:
         name: the model's name.
         signatures: maps signature name -> ``{"inputs": {key: spec}, "outputs": {key:
             spec}}`` where each spec is a string such as ``"uint8[None, 32, 32, 3]"``.
-        kind: ``"image"`` or ``"text"``.
-        class_names: the class names, in class-id order (also in ``assets/labels.txt``).
+        kind: ``"image"``, ``"text"`` or ``"language_model"``.
+        class_names: the class names, in class-id order (a language model: its tokens, in
+            id order; also in ``assets/labels.txt``).
         ops: the op types the graph needs (also in ``assets.extra/ops.txt``).
         nonstock_ops: those outside stock TensorFlow (tensorflow-text).
         warnings: what the export warned about.
@@ -423,8 +428,10 @@ def export_for_serving(
 
     Args:
         model_or_run: a ``keras.Model`` (raw-pixel image model or token-id / string text
-            model producing float32 logits) or a training run directory (``model.keras``,
-            ``labels.json``, ``config.json``, ``preprocessor.keras`` for text).
+            model producing float32 logits), a training run directory (``model.keras``,
+            ``labels.json``, ``config.json``, ``preprocessor.keras`` for text), or a
+            :class:`~reskeras.decoding.causal.LanguageModel` (a language-model run is one).
+            A language model gets the signatures of :mod:`reskeras.serve.language`.
         name: the model's name on the server (see :func:`validate_model_name`).
         base_dir: the export root.
         version: a positive version number; ``None``: the next free integer. An existing
@@ -448,6 +455,19 @@ def export_for_serving(
     validate_model_name(name)
     if version is not None:
         version = _validate_version(version)
+
+    lm = _language_model(model_or_run)
+    if lm is not None:
+        if class_names is not None or preprocessor is not None or raw_text is not None:
+            raise ExportError(
+                "class_names=, preprocessor= and raw_text= apply to classifiers; a language "
+                "model's export reads its vocabulary"
+            )
+        archive, concrete, kind, info = language_archive(lm)
+        return _write_export(
+            archive, concrete, kind, info, list(lm.vocabulary.tokens), name, base_dir, version,
+            warmup_examples,
+        )  # fmt: skip
 
     kind = None  # the run's task kind, when exporting a run directory
     if isinstance(model_or_run, (str, os.PathLike)):
@@ -490,6 +510,42 @@ def export_for_serving(
                 "preprocessor=<keras.Model tf.string [batch] -> token ids>"
             )
 
+    if hub_model:
+        archive, concrete, kind, info = hub_archive(model, class_names, preprocessor, raw_text)
+    else:
+        archive, concrete, kind, info = _build_archive(model, class_names, preprocessor)
+    return _write_export(
+        archive, concrete, kind, info, class_names, name, base_dir, version, warmup_examples
+    )
+
+
+def _language_model(model_or_run: Any) -> LanguageModel | None:
+    """The language model to export, when ``model_or_run`` is one or a run of one."""
+    if isinstance(model_or_run, LanguageModel):
+        return model_or_run
+    if isinstance(model_or_run, (str, os.PathLike)) and Path(model_or_run).is_dir():
+        try:
+            run = RunDir.open(Path(model_or_run))
+            if run.read_config().kind == "language_model":
+                return load_language_model(run.path)
+        except RunError as err:
+            raise ExportError(str(err)) from err
+    return None
+
+
+def _write_export(
+    archive: Any,
+    concrete: dict[str, Any],
+    kind: str,
+    info: dict,
+    class_names: list[str],
+    name: str,
+    base_dir: str | os.PathLike,
+    version: int | None,
+    warmup_examples: Any,
+) -> ExportResult:
+    """Writes ``archive`` as the next (or the given) version under ``base_dir/name``: to a
+    hidden sibling first, renamed into place, then ``models.config``."""
     base = Path(base_dir).resolve()
     model_dir = base / name
     if version is not None and (model_dir / str(version)).exists():
@@ -498,11 +554,6 @@ def export_for_serving(
             f"existing versions: {list_versions(base, name)}. Pass version=None for the next "
             "free one or a new number"
         )
-
-    if hub_model:
-        archive, concrete, kind, info = hub_archive(model, class_names, preprocessor, raw_text)
-    else:
-        archive, concrete, kind, info = _build_archive(model, class_names, preprocessor)
     requests = warmup_requests(kind, info, warmup_examples)
 
     base.mkdir(parents=True, exist_ok=True)

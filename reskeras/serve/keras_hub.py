@@ -199,7 +199,15 @@ def write_ops(export_dir: Path) -> tuple[str, ...]:
 
     sm = saved_model_pb2.SavedModel()
     sm.ParseFromString((export_dir / "saved_model.pb").read_bytes())
-    ops = sorted({op.name for mg in sm.meta_graphs for op in mg.meta_info_def.stripped_op_list.op})
+    ops = set()
+    for mg in sm.meta_graphs:  # the op list, and the ops inside functions (loop bodies ...)
+        graph = mg.graph_def
+        functions = {f.signature.name for f in graph.library.function}
+        ops.update(op.name for op in mg.meta_info_def.stripped_op_list.op)
+        ops.update(n.op for n in graph.node)
+        ops.update(n.op for f in graph.library.function for n in f.node_def)
+        ops -= functions
+    ops = sorted(ops)
     lines = [f"{op}  # not in stock TensorFlow" if not is_stock_op(op) else op for op in ops]
     header = "# op types this SavedModel needs (a server must have every one to load it)\n"
     (export_dir / "assets.extra" / OPS_FILE).write_text(header + "\n".join(lines) + "\n")

@@ -9,12 +9,21 @@ from __future__ import annotations
 __all__ = [
     "INPUT_IMAGES",
     "INPUT_IMAGE_BYTES",
+    "INPUT_MAX_LENGTH",
+    "INPUT_PROMPT",
+    "INPUT_SEED",
+    "INPUT_TEMPERATURE",
     "INPUT_TEXT",
+    "INPUT_TOP_K",
     "LABELS_FILE",
+    "LM_OUTPUT_KEYS",
+    "SCORE_OUTPUT_KEYS",
     "OPS_FILE",
     "OUTPUT_KEYS",
     "SIGNATURE_BYTES",
     "SIGNATURE_DEFAULT",
+    "SIGNATURE_GENERATE",
+    "SIGNATURE_SCORE",
     "SIGNATURE_TOKEN_IDS",
     "WARMUP_FILE",
 ]
@@ -25,9 +34,22 @@ SIGNATURE_DEFAULT = "serving_default"
 SIGNATURE_BYTES = "serve_bytes"
 #: What a keras-hub model's preprocessor produces (token ids and masks).
 SIGNATURE_TOKEN_IDS = "serve_token_ids"
+#: Language models: sampling with every option an input (``serving_default`` takes the
+#: prompt only), and scoring sentences.
+SIGNATURE_GENERATE = "generate"
+SIGNATURE_SCORE = "score"
 INPUT_IMAGES = "images"
 INPUT_IMAGE_BYTES = "image_bytes"
 INPUT_TEXT = "text"
+INPUT_PROMPT = "prompt"
+INPUT_MAX_LENGTH = "max_length"
+INPUT_TEMPERATURE = "temperature"
+INPUT_TOP_K = "top_k"
+INPUT_SEED = "seed"
+#: A language model's sampling signatures return the continuation; ``score`` returns each
+#: sentence's summed log-likelihood, perplexity and tokens scored (its ``<eos>`` included).
+LM_OUTPUT_KEYS = ("text",)
+SCORE_OUTPUT_KEYS = ("log_likelihood", "perplexity", "tokens")
 #: Every classifier signature returns these: float32 softmax, int64 class id, class name.
 OUTPUT_KEYS = ("probabilities", "class_id", "class_name")
 #: ``assets.extra/`` files: TF Serving's warm-up records, the op types the graph needs.

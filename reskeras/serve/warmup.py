@@ -17,9 +17,11 @@ from reskeras.errors import ExportError
 from reskeras.serve.keys import (
     INPUT_IMAGE_BYTES,
     INPUT_IMAGES,
+    INPUT_PROMPT,
     INPUT_TEXT,
     SIGNATURE_BYTES,
     SIGNATURE_DEFAULT,
+    SIGNATURE_SCORE,
     SIGNATURE_TOKEN_IDS,
     WARMUP_FILE,
 )
@@ -51,13 +53,13 @@ def warmup_requests(
     """The warm-up requests of an export: (signature, inputs) pairs.
 
     Args:
-        kind: ``"image"`` or ``"text"``.
+        kind: ``"image"``, ``"text"`` or ``"language_model"``.
         info: what the exporter learnt of the model: ``input_shape`` (images), and for text
             ``raw_text``, ``preprocessor`` and ``input_dtypes`` (keras-hub models).
         warmup_examples: uint8 images ``[n, H, W, C]`` or strings; ``None``: mid-grey
             images or two short sentences.
     """
-    if kind == "text":
+    if kind in ("text", "language_model"):
         if warmup_examples is None:
             texts = list(_DEFAULT_TEXT_WARMUP)
         else:
@@ -73,6 +75,8 @@ def warmup_requests(
             [t.encode() if isinstance(t, str) else t for t in texts[:_MAX_WARMUP_EXAMPLES]],
             dtype=object,
         )
+        if kind == "language_model":
+            return [(SIGNATURE_DEFAULT, {INPUT_PROMPT: arr}), (SIGNATURE_SCORE, {INPUT_TEXT: arr})]
         requests = []
         if info.get("raw_text", True):
             requests.append((SIGNATURE_DEFAULT, {INPUT_TEXT: arr}))

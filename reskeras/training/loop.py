@@ -324,11 +324,11 @@ def _load_data(
         label_column=config.label_column,
         seed=config.seed,
     )
+    if task.spec.kind == "language_model":  # its reader splits; limit_train: the first lines
+        return _language_model_data(settings, given, task, saved)
     task = data_lib.training_splits(
         task, config.validation_fraction, seed=config.seed, limit_train=config.limit_train
     )
-    if task.spec.kind == "language_model":
-        return _language_model_data(settings, given, task, saved)
     train_split, val_split, test_split = task.train, task.validation, task.test
     if config.limit_test:
         test_split = test_split.take(config.limit_test)
@@ -376,7 +376,7 @@ def _language_model_data(
     length = config.sequence_length
     splits, counts = [], []
     for split_lines in (train_lines, lines(task.validation), lines(task.test)):
-        x, y = corpus_lib.windows(vocabulary.encode(split_lines), length)
+        x, y = corpus_lib.windows(vocabulary.stream(split_lines), length)
         splits.append(tf.data.Dataset.from_tensor_slices((x, y)))
         counts.append(len(x))
     if config.limit_test:

@@ -47,7 +47,7 @@ def test_training_reports_perplexity_and_scoring_agrees(lm_run):
     )
     assert result.test_perplexity == pytest.approx(last["val_perplexity"], rel=1e-5)
     report = rk.evaluate(result.run_dir, report_dir=root / "report")
-    assert report["tokens"] == sum(len(line.split()) + 1 for line in held_out) - 1
+    assert report["tokens"] == sum(len(line.split()) + 1 for line in held_out)  # every token
     assert report["perplexity"] == pytest.approx(last["val_perplexity"], rel=1e-5)
     assert report["checkpoint"] == {"file": "model.keras", "epoch": 2}
     samples = json.loads((root / "report" / "report.json").read_text())["samples"]
