@@ -22,7 +22,14 @@ NAMES = [
     "02_text_classification.ipynb",
     "03_why_residual.ipynb",
     "04_export_and_serve.ipynb",
+    "06_language_model.ipynb",
 ]
+#: The notebooks that train on Fashion-MNIST.
+ON_FASHION_MNIST = (
+    "01_image_classification.ipynb",
+    "03_why_residual.ipynb",
+    "04_export_and_serve.ipynb",
+)
 
 
 @pytest.fixture
@@ -42,6 +49,22 @@ def _word_vectors(tmp_path: Path) -> str:
     rows = [f"{w} " + " ".join(f"{v:.3f}" for v in rng.normal(size=4)) for w in words]
     (tmp_path / "vectors.txt").write_text("\n".join(rows) + "\n")
     return str(tmp_path / "vectors.txt")
+
+
+def _small_text(tmp_path: Path) -> str:
+    """600 made-up sentences from a tiny grammar (the language-model notebook's own text)."""
+    rng = np.random.default_rng(0)
+    words = [
+        ["the", "a", "every"],
+        ["game", "city", "player", "song", "army"],
+        ["was", "is", "became", "remained"],
+        ["released", "popular", "large", "famous", "old"],
+        ["in", "by", "after"],
+        ["japan", "the", "war", "april", "1990"],
+    ]
+    lines = [" ".join(rng.choice(w) for w in words) + " ." for _ in range(600)]
+    (tmp_path / "text.txt").write_text("\n".join(lines) + "\n")
+    return str(tmp_path / "text.txt")
 
 
 def tiny_parameters(name: str, tmp_path: Path) -> dict:
@@ -80,6 +103,26 @@ def tiny_parameters(name: str, tmp_path: Path) -> dict:
             "EPOCHS": 1,
             "OPEN_TENSORBOARD": False,
         },
+        "06_language_model.ipynb": {
+            **{k: v for k, v in common.items() if k != "LIMIT_TEST"},
+            "TASK": "language_model",
+            "DATA": _small_text(tmp_path),
+            "DEPTH": 1,
+            "WIDTH": 16,
+            "BATCH_SIZE": 32,
+            "LIMIT": 0,
+            "SEQUENCE_LENGTH": 16,
+            "VOCABULARY_SIZE": 100,
+            "RUN_TRAINING": True,
+            "RUN_EXPORT": True,
+            "EXPORT_DIR": str(tmp_path / "serving"),
+            "RUN_COMPARISON": True,
+            "COMPARE_DEPTHS": [1],
+            "COMPARE_EPOCHS": 1,
+            "COMPARE_LIMIT": 0,
+            "COMPARE_UNITS": 16,
+            "COMPARE_VOCABULARY": 100,
+        },
     }[name]
 
 
@@ -99,7 +142,7 @@ def test_notebook_is_committed_clean_and_parameterised(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_end_to_end(name, jupyter_env):
     papermill = pytest.importorskip("papermill")
-    if name != "02_text_classification.ipynb":
+    if name in ON_FASHION_MNIST:
         require_data(FASHION_MNIST, "Fashion-MNIST")
     elif in_ci():  # locally the text notebook runs without its training cells when SST-2 is absent
         require_data(SST2_DIR / "train.tsv", "SST-2")
@@ -132,6 +175,14 @@ def test_notebook_runs_end_to_end(name, jupyter_env):
         if SST2_DIR.is_dir():
             assert "SST-2 found in" in text and "macro_f1" in text
             assert "word vectors: {'path'" in text and "'coverage'" in text
+    elif name == "06_language_model.ipynb":
+        assert "application/vnd.jupyter.widget-view+json" in mimes
+        assert "Finished: test perplexity" in text and "'val_perplexity'" in text
+        assert "sample: the game was" in text and "temperature 0.7: the game was" in text
+        assert "Exported version 1" in text
+        assert (tmp_path / "serving" / "language_model" / "1" / "saved_model.pb").exists()
+        assert "residual-1" in text and "plain-1" in text and "validation perplexity" in text
+        assert "image/png" in mimes  # residual vs plain, plotted
     elif name == "03_why_residual.ipynb":
         assert "image/png" in mimes  # the gradient-norm plot and the training curves
         assert "plain-14" in text and "ResNet-14" in text and "final train loss" in text

@@ -13,6 +13,7 @@ import tensorflow as tf
 from reskeras.errors import DataError
 
 __all__ = [
+    "SEQUENCE_KINDS",
     "DataError",
     "LoadedTask",
     "LoadOptions",
@@ -24,6 +25,11 @@ __all__ = [
     "split_indices",
     "stratified_indices",
 ]
+
+
+#: Task kinds whose examples are token sequences cut from text (a language model's windows,
+#: translation's sentence pairs): ``limit_train`` counts their lines, not their examples.
+SEQUENCE_KINDS = ("language_model", "translation")
 
 
 @dataclass(frozen=True)

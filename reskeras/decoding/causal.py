@@ -9,6 +9,7 @@ keras-hub's samplers (greedy, random, top-k, top-p, all with a temperature and a
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Sequence
@@ -210,10 +211,12 @@ def sample_ids(
     eos_id: int,
     temperature: Any = 1.0,
     top_k: Any = None,
+    step: Any = None,
+    caches: Any = None,
 ) -> Any:
     """Fills the positions of ``token_ids`` that are not ``given``, left to right, with
-    tokens the sampler picks from the model's next-token logits (divided by
-    ``temperature``, all but the ``top_k`` most likely removed), each step one token
+    tokens the sampler picks from the model's next-token logits (``<pad>`` removed, divided
+    by ``temperature``, all but the ``top_k`` most likely removed), each step one token
     through the blocks' caches, until every row has sampled ``<eos>``. The one decoding
     loop: :func:`generate` and the TF Serving export (:mod:`reskeras.serve.language`) both
     run it.
@@ -227,6 +230,10 @@ def sample_ids(
         eos_id: the id of ``<eos>``, which ends a row.
         temperature: a number or a scalar tensor, above 0 (ignored by a greedy sampler).
         top_k: ``None``/0 (off), a number, or a scalar int tensor.
+        step: ``step(token_ids, caches, index) -> (logits, caches)`` for another model
+            (a translation decoder, :mod:`reskeras.decoding.seq2seq`); default: the
+            language model's :func:`call_with_cache`.
+        caches: the state ``step`` starts from (default: :func:`init_caches`).
 
     Returns:
         ``[batch, length]`` token ids.
@@ -237,6 +244,7 @@ def sample_ids(
     given = ops.cast(given, "bool")
     length = ops.shape(token_ids)[1]
     positions = ops.arange(length)[None, :]
+    padding = ops.arange(model.outputs[0].shape[-1])[None, :] == 0
 
     # keras-hub's samplers pick the tokens (and run the loop on JAX); the loop is written
     # here, as the samplers' own writes each token with ops.slice_update, whose TensorFlow
@@ -246,15 +254,18 @@ def sample_ids(
 
     def body(ids, caches, index, done):
         token = ops.take(ids, index - 1, axis=1)[:, None]
-        logits, caches = call_with_cache(model, token, caches, index - 1)
-        logits = logits[:, 0] if greedy else _keep_top_k(logits[:, 0] / temperature, top_k)
+        logits, caches = step(token, caches, index - 1)
+        logits = ops.where(padding, float("-inf"), logits[:, 0])  # never a <pad>
+        logits = logits if greedy else _keep_top_k(logits / temperature, top_k)
         picked = ops.cast(sampler.get_next_token(sampler.compute_probabilities(logits)), "int32")
         own = ops.take(given, index, axis=1)  # the prompt's position: keep its token
         picked = ops.where(own, ops.take(ids, index, axis=1), picked)
         ids = ops.where(positions == index, picked[:, None], ids)
         return ids, caches, index + 1, done | (~own & (picked == eos_id))
 
-    caches = init_caches(model, ops.shape(token_ids)[0], length)
+    if step is None:
+        step = functools.partial(call_with_cache, model)
+        caches = init_caches(model, ops.shape(token_ids)[0], length)
     done = ops.zeros((ops.shape(token_ids)[0],), "bool")
     ids, *_ = sampler.run_loop(
         cond,

@@ -309,6 +309,10 @@ class ResidualRNNBlock(layers.Layer):
         drop_path: stochastic-depth rate of the residual branch.
         residual: ``False`` builds the plain twin (a stacked RNN layer).
         **kwargs: passed to ``keras.layers.Layer`` (``name``, ``dtype`` ...).
+
+    Called with a ``context`` (``[batch, time, features]``, e.g. an attention's output, as
+    GNMT feeds its decoder layers), the RNN reads ``[x, context]`` concatenated while the
+    residual connection adds ``x`` alone.
     """
 
     def __init__(
@@ -345,7 +349,8 @@ class ResidualRNNBlock(layers.Layer):
         self.supports_masking = True
         self.depth = 1
 
-    def build(self, input_shape):
+    def build(self, inputs_shape, context_shape=None):
+        input_shape = inputs_shape
         in_width = input_shape[-1]
         shortcut = None
         if self.residual:
@@ -374,7 +379,8 @@ class ResidualRNNBlock(layers.Layer):
         )
         if self.bidirectional:
             rnn = layers.Bidirectional(rnn, name="bidirectional", dtype=self.dtype_policy)
-        rnn.build(shape)
+        self.context_width = 0 if context_shape is None else int(context_shape[-1])
+        rnn.build((*shape[:-1], in_width + self.context_width))
         self.rnn = rnn
         self.dropout_layer = (
             layers.Dropout(self.dropout, name="dropout", dtype=self.dtype_policy)
@@ -396,15 +402,22 @@ class ResidualRNNBlock(layers.Layer):
         gates = 4 if self.cell == "lstm" else 3
         directions = 2 if self.bidirectional else 1
         steps = input_shape[1] or 0
-        per_step = gates * per_direction * (in_width + per_direction)
+        per_step = gates * per_direction * (in_width + self.context_width + per_direction)
         self._flops = 2 * directions * steps * per_step
         if self.projection is not None:
             self._flops += steps * _dense_flops(self.projection.kernel)
 
-    def call(self, inputs, training=None, mask=None):
-        x = inputs
-        if self.norm is not None:
-            x = self.norm(x)
+    def _rnn_input(self, inputs, context):
+        x = inputs if self.norm is None else self.norm(inputs)
+        if (context is None) != (self.context_width == 0):
+            built = "without" if self.context_width == 0 else "with"
+            raise ValueError(
+                f"{self.name} was built {built} a context and must be called {built} one."
+            )
+        return x if context is None else ops.concatenate([x, ops.cast(context, x.dtype)], axis=-1)
+
+    def call(self, inputs, context=None, training=None, mask=None):
+        x = self._rnn_input(inputs, context)
         x = self.rnn(x, mask=mask, training=training)
         if self.dropout_layer is not None:
             x = self.dropout_layer(x, training=training)
@@ -431,7 +444,9 @@ class ResidualRNNBlock(layers.Layer):
         states = 2 if self.cell == "lstm" else 1
         return ops.zeros((batch_size, states, self.units), dtype=self.compute_dtype)
 
-    def call_cached(self, inputs: Any, cache: Any, index: Any = None) -> tuple[Any, Any]:
+    def call_cached(
+        self, inputs: Any, cache: Any, index: Any = None, context: Any = None
+    ) -> tuple[Any, Any]:
         """The block on ``inputs`` (``[batch, steps, width]``) from the state in ``cache``
         (:meth:`init_cache`); returns ``(outputs, cache)`` with the state after the last step.
         Inference only (no dropout). Same outputs as :meth:`call` on the whole sequence.
@@ -440,9 +455,10 @@ class ResidualRNNBlock(layers.Layer):
             inputs: the next steps' inputs.
             cache: the state after the steps before.
             index: unused (an RNN's state holds the position); for the common interface.
+            context: the steps' context, for a block built with one.
         """
         cell = self.rnn.cell
-        x = self.norm(inputs) if self.norm is not None else inputs
+        x = self._rnn_input(inputs, context)
         state = [cache[:, i] for i in range(ops.shape(cache)[1])]
         outputs = []
         for t in range(inputs.shape[1]):

@@ -19,7 +19,7 @@ import keras
 
 from reskeras.models import image as models
 from reskeras.models import keras_hub as hub
-from reskeras.models import language
+from reskeras.models import language, translation
 from reskeras.models import text as text_models
 from reskeras.models.depths import DepthRule, PresetDepth
 from reskeras.models.handoff import build_with_weights
@@ -38,7 +38,7 @@ __all__ = [
     "resolve_model",
 ]
 
-KINDS = ("image", "text", "language_model")
+KINDS = ("image", "text", "language_model", "translation")
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class Family:
     Args:
         name: the family's name (``build_model(name, depth=...)``).
         builder: ``builder(depth, num_classes=..., **kwargs)`` -> the model.
-        kind: the task the models are for: ``"image"``, ``"text"`` or ``"language_model"``.
+        kind: the task the models are for: one of :data:`KINDS`.
         rule: the depths the builder accepts.
         description: one line for ``reskeras list``.
     """
@@ -335,6 +335,20 @@ for _family in (
         "Decoder-only transformer language model, pre-LN, tied output (GPT style)",
     ),
     Family(
+        "transformer_seq2seq",
+        translation.transformer_seq2seq,
+        "translation",
+        translation.SEQ2SEQ_DEPTHS,
+        "Transformer encoder-decoder, pre-LN, shared and tied embeddings (Vaswani et al. 2017)",
+    ),
+    Family(
+        "gnmt",
+        translation.gnmt,
+        "translation",
+        translation.GNMT_DEPTHS,
+        "GNMT residual LSTMs: bidirectional bottom encoder layer, attention feeding the decoder",
+    ),
+    Family(
         hub.HUB_FAMILY,
         hub.hub_classifier,
         "text",
@@ -387,3 +401,6 @@ for _d in (2, 4, 6):
 for _d in (2, 4, 8):
     register_model(f"plain_lm_lstm{_d}", "lm_lstm", _d, residual=False)
     register_model(f"plain_lm_transformer{_d}", "lm_transformer", _d, residual=False)
+    register_model(f"plain_gnmt{_d}", "gnmt", _d, residual=False)
+for _d in (1, 2, 4, 6, 8):
+    register_model(f"plain_transformer_seq2seq{_d}", "transformer_seq2seq", _d, residual=False)

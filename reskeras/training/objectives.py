@@ -2,10 +2,11 @@
 validation metric early stopping watches.
 
 Classifiers minimize label-smoothed cross-entropy and report accuracy (plus the share of the
-top predicted class, which the collapse guard reads). Language models minimize the
-cross-entropy of the next token over the real tokens (padding, id 0, is left out) and report
-token accuracy and perplexity: ``exp`` of the mean negative log-likelihood per token, every
-``<eos>`` included (:mod:`reskeras.data.corpus`).
+top predicted class, which the collapse guard reads). Sequence models (language models and
+translation) minimize the label-smoothed cross-entropy of the next token averaged over the
+real tokens (padding, id 0, is left out) and report token accuracy and perplexity: ``exp`` of
+the mean negative log-likelihood per token, every ``<eos>`` included
+(:mod:`reskeras.data.corpus`).
 """
 
 from __future__ import annotations
@@ -15,14 +16,20 @@ from typing import Any
 import keras
 from keras import ops
 
+from reskeras.data.spec import SEQUENCE_KINDS
 from reskeras.evaluation.collapse import TopClassShare
 from reskeras.training.optim import SparseSmoothedCrossentropy
 
-__all__ = ["Perplexity", "TokenAccuracy", "make_loss", "make_metrics", "monitor"]
+__all__ = [
+    "Perplexity",
+    "TokenAccuracy",
+    "TokenCrossentropy",
+    "make_loss",
+    "make_metrics",
+    "monitor",
+]
 
 _register = keras.saving.register_keras_serializable(package="reskeras")
-#: Task kinds whose models predict a token at every position.
-SEQUENCE_KINDS = ("language_model",)
 
 
 def _real_tokens(y_true: Any) -> tuple[Any, Any]:
@@ -102,17 +109,56 @@ class TokenAccuracy(keras.metrics.Metric):
             v.assign(0.0)
 
 
+@_register
+class TokenCrossentropy(keras.losses.Loss):
+    """Label-smoothed cross-entropy of every real (non-padding) target token, averaged over
+    those tokens: ``(1 - s) * nll + s * mean(-log p)`` (Szegedy et al. 2016; Vaswani et al.
+    2017 train translation with ``s = 0.1``).
+
+    Args:
+        label_smoothing: ``s``, the share of each target's probability spread over the
+            vocabulary.
+        name: the loss's name.
+        **kwargs: passed to ``keras.losses.Loss``.
+    """
+
+    def __init__(self, label_smoothing: float = 0.0, name: str = "crossentropy", **kwargs: Any):
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = float(label_smoothing)
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        """The mean over the real tokens, taken here: Keras' reduction would weigh it again
+        by the padding mask the logits carry.
+
+        Args:
+            y_true: the target ids ``[batch, length]`` (0: padding).
+            y_pred: the logits ``[batch, length, vocabulary]``.
+            sample_weight: ignored (every real token counts once).
+        """
+        return self.call(y_true, y_pred)
+
+    def call(self, y_true, y_pred):
+        labels, real = _real_tokens(y_true)
+        log_probs = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
+        nll = -ops.squeeze(ops.take_along_axis(log_probs, labels[..., None], axis=-1), -1)
+        if self.label_smoothing:
+            spread = -ops.mean(log_probs, axis=-1)
+            nll = (1.0 - self.label_smoothing) * nll + self.label_smoothing * spread
+        return ops.sum(nll * real) / ops.maximum(ops.sum(real), 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
 def make_loss(kind: str, label_smoothing: float) -> keras.losses.Loss:
     """The loss a run of task kind ``kind`` minimizes.
 
     Args:
         kind: the task's kind.
-        label_smoothing: the classifiers' label smoothing (language models use none).
+        label_smoothing: the share of each target's probability spread over the classes.
     """
     if kind in SEQUENCE_KINDS:
-        return keras.losses.SparseCategoricalCrossentropy(
-            from_logits=True, ignore_class=0, name="crossentropy"
-        )
+        return TokenCrossentropy(label_smoothing)
     return SparseSmoothedCrossentropy(label_smoothing)
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reskeras.data.load import get_task
-from reskeras.data.spec import TaskSpec
+from reskeras.data.spec import SEQUENCE_KINDS, TaskSpec
 from reskeras.errors import DataError
 from reskeras.models.keras_hub import HUB_FAMILY, HUB_PREFIX, preset_sequence_length
 from reskeras.models.registry import Family, check_kind, resolve_model
@@ -317,7 +317,9 @@ def resolve(
 
     steps_per_pass, reasons = None, {}
     if num_train is not None:
-        examples = min(num_train, config.limit_train or num_train)
+        examples = num_train  # a sequence task's limit_train cut its text's lines already
+        if spec.kind not in SEQUENCE_KINDS:
+            examples = min(num_train, config.limit_train or num_train)
         steps_per_pass = examples // global_batch
         if steps_per_pass < 1:
             raise DataError(

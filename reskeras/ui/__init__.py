@@ -3,6 +3,8 @@
 * :mod:`reskeras.ui.settings` - what can be chosen for a task and the ``train()`` call it makes;
 * :mod:`reskeras.ui.render` - model summaries, training curves (matplotlib) and export details
   as HTML;
+* :mod:`reskeras.ui.sampling` - a language model's "try the model": the live model and a
+  sampled continuation;
 * :mod:`reskeras.ui.app` - the widgets.
 """
 

@@ -14,6 +14,8 @@ option with an app label, named like the CLI flag) and start at what
 tests and notebooks drive the app by setting values and calling ``button.click()``. Training
 runs in a background thread; **Stop** sets the ``threading.Event`` given to
 ``train(stop_event=...)``, and any exception ends up as a one-line message in the status area.
+For a language-model task the curves plot perplexity, and **Sample** continues a prompt with
+the model as it trains (:mod:`reskeras.ui.sampling`).
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ from reskeras.ui.render import (
     format_count,
     format_flops,
     history_svg,
+    perplexity_html,
     summary_html,
 )
+from reskeras.ui.sampling import live_language_model, sample_continuation
 from reskeras.ui.widgets import AppProgress, AppWidgets, build_widgets, is_number
 
 __all__ = ["TrainerApp"]
@@ -100,6 +104,7 @@ class TrainerApp:
         self.result: Any = None
         self.results: Results | None = None  # the last run's scored test set (confusion, ...)
         self.run_dir: Path | None = None
+        self.sample_text: str | None = None  # the last continuation Sample showed
         self.export_result: Any = None
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
@@ -111,6 +116,9 @@ class TrainerApp:
         self._spec_cache: dict = {}
         self._kind = spec.kind
         self._recipe: str | None = None  # the recipe the training settings were last set from
+        self._progress: AppProgress | None = None  # the running (or last) run's callback
+        self._sample_run: Path | None = None  # the running (or last) language model's run
+        self._sequence_length = 0  # and its windows
         self.controls: AppWidgets = build_widgets(spec, str(export_dir), s.kind_defaults(spec.name))
         for name, widget in self.controls.by_name().items():
             setattr(self, name, widget)
@@ -157,6 +165,7 @@ class TrainerApp:
         self.train_button.on_click(lambda _: self.train())
         self.stop_button.on_click(lambda _: self.stop())
         self.export_button.on_click(lambda _: self.export())
+        self.sample_button.on_click(lambda _: self.sample())
 
     @contextlib.contextmanager
     def _quiet(self) -> Iterator[None]:
@@ -197,7 +206,7 @@ class TrainerApp:
             for setting, widget in self.controls.training.items():
                 field, option = s.app_options()[setting]
                 # None: this recipe leaves the option unset (keras-hub's own vocabulary).
-                if field in s.RECIPE_FIELDS and option.kind in (None, kind):
+                if field in s.RECIPE_FIELDS and s.option_applies(field, option, kind):
                     if defaults[setting] is not None:
                         widget.value = defaults[setting]
         self._recipe = self._defaults().recipe
@@ -215,22 +224,28 @@ class TrainerApp:
             if spec.kind != "image":
                 self.weights.value = ""
             self._kind = spec.kind
-            recipe = s.default_settings(spec.name, weights=self._weights_value())
+            family, preset, depth = s.recipe_model(spec.name)
             self.family.options = s.families_for_kind(spec.kind)
-            self.family.value = recipe.family.name
+            self.family.value = family
             self._on_family()
-            self.preset.value = recipe.config.model
+            self.preset.value = preset
             self._on_preset()
+            if not preset and depth is not None:  # a family at a depth (lm_lstm2)
+                self._set_depth(depth)
             self._apply_defaults()
         self.data.placeholder = (
             "optional: a local copy (searched automatically)"
             if not spec.user_data
             else "folder with one sub-folder per class"
             if spec.kind == "image"
+            else "a text file (.txt or .gz) or a folder of .txt files (or train/valid files)"
+            if spec.kind == "language_model"
             else "CSV/TSV file (text, label) or a folder with train/dev files"
         )
         if self.export_name.value in rdata.list_tasks():
             self.export_name.value = spec.name
+        if not self.is_training and not self.history:  # the empty panels of the task's kind
+            self.plot.value = history_svg([], metric=s.curve_metric(spec.kind))
 
     def _on_family(self, keep_depth: bool = True) -> None:
         family = self.family.value
@@ -277,10 +292,13 @@ class TrainerApp:
         show(self.width, opts.get("width") is not None)
         show(self.residual, bool(opts.get("residual")))
         show(self.drop_path_rate, bool(opts.get("drop_path")))
-        show(self.controls.text_box, spec.kind == "text")
         for setting, widget in self.controls.training.items():
-            if s.app_options()[setting][1].kind == "image":
-                show(widget, spec.kind == "image")
+            field, option = s.app_options()[setting]
+            if option.kind is not None:  # image-only, text-only (some language models take)
+                show(widget, s.option_applies(field, option, spec.kind))
+        text = self.controls.text_box.children
+        show(self.controls.text_box, any(w.layout.display != "none" for w in text))
+        show(self.controls.sample_box, spec.kind == "language_model")
 
     def _task_changed(self, change=None) -> None:
         if self._syncing:
@@ -450,9 +468,10 @@ class TrainerApp:
             self.model, self.description = model, desc
             self.summary.value = summary_html(desc, note)
             if not self.is_training:
+                flops, per = format_flops(desc["flops"]), desc.get("per", "example")
                 self.show_status(
                     f"Built {desc['name']}: {format_count(desc['trainable_params'])} trainable "
-                    f"parameters, {format_flops(desc['flops'])}FLOPs per example.",
+                    f"parameters, {flops}FLOPs per {per}.",
                     "ok",
                 )
             return desc
@@ -476,9 +495,13 @@ class TrainerApp:
         self.result = None
         self.results = None
         self.history = []
-        self.plot.value = history_svg([])
+        self.plot.value = history_svg([], metric=s.curve_metric(settings.task.kind))
         self.progress.value = 0
         self._stop_event = threading.Event()
+        language_model = settings.task.kind == "language_model"
+        self._sample_run = Path(config["out"]) if language_model else None
+        self._sequence_length = settings.config.sequence_length or 0
+        self.sample_button.disabled = not language_model
         self.train_button.disabled = True
         self.stop_button.disabled = False
         model = config["model"]
@@ -495,8 +518,9 @@ class TrainerApp:
         return self.thread
 
     def _train_worker(self, config: dict[str, Any], settings: RunSettings) -> None:
+        kind = settings.task.kind
         try:
-            callback = AppProgress(
+            self._progress = callback = AppProgress(
                 self.progress,
                 self.plot,
                 self._stop_event,
@@ -504,7 +528,8 @@ class TrainerApp:
                 epochs=settings.config.epochs,
                 history=self.history,
                 global_batch=settings.global_batch,
-                unit="images" if settings.task.kind == "image" else "examples",
+                unit={"image": "images", "language_model": "windows"}.get(kind, "examples"),
+                metric=s.curve_metric(kind),
             )
             result = train(
                 **config,
@@ -517,17 +542,26 @@ class TrainerApp:
             self.run_dir = Path(result.run_dir)
             if result.history:
                 self.history = [dict(h) for h in result.history]
-                self.plot.value = history_svg(self.history, callback.batch_losses)
-            acc = getattr(result, "test_accuracy", None)
-            acc_text = f" test accuracy {acc:.4f};" if is_number(acc) else ""
+                self.plot.value = history_svg(
+                    self.history, callback.batch_losses, metric=callback.metric
+                )
+            if kind == "language_model":
+                ppl = getattr(result, "test_perplexity", None)
+                acc_text = f" test perplexity {ppl:.2f};" if is_number(ppl) else ""
+            else:
+                acc = getattr(result, "test_accuracy", None)
+                acc_text = f" test accuracy {acc:.4f};" if is_number(acc) else ""
             how = "Stopped early" if getattr(result, "stopped_early", False) else "Finished"
             level = "ok"
             if result.collapses and result.collapses[-1]["epoch"] == len(result.history):
                 how, level = f"{how}, but the model predicts one class", "error"
             self.show_status(f"{how}:{acc_text} run saved to {self.run_dir}", level)
             self.export_button.disabled = False
-            self.results = score_run(self.run_dir)
-            self.results_view.value = self.results.html()
+            if kind == "language_model":
+                self.results_view.value = perplexity_html(result)
+            else:
+                self.results = score_run(self.run_dir)
+                self.results_view.value = self.results.html()
         except BaseException as err:  # noqa: BLE001 - every failure must reach the status area
             self.error = err
             self._show_error("Training failed", err)
@@ -554,6 +588,37 @@ class TrainerApp:
             return True
         self.thread.join(timeout)
         return not self.thread.is_alive()
+
+    def sample(self) -> str | None:
+        """Continues the prompt with the language model as it is now (during training: the
+        model being trained) at the chosen temperature, and shows it under the prompt.
+
+        Returns:
+            The continuation (also :attr:`sample_text`), or ``None`` when there is no
+            language model yet or sampling failed (said under the prompt).
+        """
+        prompt = " ".join(self.prompt.value.split())
+        when = f"after {len(self.history)} epoch(s)" if self.is_training else "trained"
+        try:
+            live = self.is_training or self.result is None
+            model = getattr(self._progress, "model", None) if live else self.result.model
+            lm = live_language_model(model, self._sample_run, self._sequence_length)
+            text = sample_continuation(
+                lm, prompt, max_length=self.sample_length.value, temperature=self.temperature.value
+            )
+        except Exception as err:
+            self.sample_output.value = (
+                f"<div class='reskeras-error' style='color:{_STATUS_COLORS['error']}'>"
+                f"{html.escape(one_line(err))}</div>"
+            )
+            return None
+        self.sample_text = text
+        self.sample_output.value = (
+            f"<div class='reskeras-sample'><b>{html.escape(prompt)}</b> {html.escape(text)}"
+            f" <span style='color:#888'>({when}, temperature {self.temperature.value:g})"
+            "</span></div>"
+        )
+        return text
 
     def export(self) -> Any:
         """Exports the last run for TF Serving; returns the ExportResult (or None on error)."""

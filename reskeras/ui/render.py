@@ -18,6 +18,7 @@ __all__ = [
     "format_count",
     "format_flops",
     "history_svg",
+    "perplexity_html",
     "summary_html",
 ]
 
@@ -26,6 +27,8 @@ _CURVES = {  # key: (panel, color, style)
     "val_loss": ("loss", "#ff7f0e", "--"),
     "accuracy": ("accuracy", "#1f77b4", "-"),
     "val_accuracy": ("accuracy", "#ff7f0e", "--"),
+    "perplexity": ("perplexity", "#1f77b4", "-"),
+    "val_perplexity": ("perplexity", "#ff7f0e", "--"),
 }
 
 
@@ -62,7 +65,8 @@ def summary_html(description: Mapping[str, Any], note: str = "") -> str:
 
     Args:
         description: the description (``name``, ``depth``, ``params``, ``trainable_params``,
-            ``flops`` and optionally ``stages``).
+            ``flops`` and optionally ``stages``, and ``per``, what the FLOPs are counted per:
+            ``"example"`` unless given, a language model's ``"token"``).
         note: a line shown in italics under the summary; empty: none.
 
     Returns:
@@ -98,7 +102,8 @@ def summary_html(description: Mapping[str, Any], note: str = "") -> str:
         f"depth <b class='reskeras-depth'>{description['depth']}</b>, "
         f"<b class='reskeras-params'>{trainable}</b> trainable parameters "
         f"({params} in all), "
-        f"<b class='reskeras-flops'>{format_flops(description['flops'])}</b>FLOPs per example",
+        f"<b class='reskeras-flops'>{format_flops(description['flops'])}</b>FLOPs per "
+        f"{esc(str(description.get('per', 'example')))}",
     ]
     if rows:
         parts.append(
@@ -124,17 +129,21 @@ def history_svg(
     batch_losses: Sequence[tuple[float, float]] = (),
     width: int = 640,
     height: int = 220,
+    metric: str = "accuracy",
 ) -> str:
-    """Loss and accuracy per epoch (and, within epochs, a smoothed training loss per batch)
-    as an inline SVG string.
+    """Loss and accuracy (or perplexity) per epoch (and, within epochs, a smoothed training
+    loss per batch) as an inline SVG string.
 
     Args:
         history: dicts with ``epoch`` and any of ``loss``, ``val_loss``, ``accuracy``,
-            ``val_accuracy`` (as in ``TrainResult.history``); non-finite values are skipped.
+            ``val_accuracy`` (``perplexity``, ``val_perplexity``), as in
+            ``TrainResult.history``; non-finite values are skipped.
         batch_losses: ``(epoch fraction, smoothed loss)`` points, e.g. ``(0.5, 1.7)``
             halfway through the first epoch.
         width: the image's width in pixels.
         height: the image's height in pixels.
+        metric: the second panel: ``"accuracy"`` (from 0 to 1) or ``"perplexity"`` (a
+            language model's, on a log scale).
 
     Returns:
         The ``<svg>`` element's markup.
@@ -143,8 +152,12 @@ def history_svg(
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width / 100, height / 100), dpi=100, layout="constrained")
-    panels = dict(zip(("loss", "accuracy"), fig.subplots(1, 2), strict=True))
+    if metric not in ("accuracy", "perplexity"):
+        raise ValueError(f"Unknown metric {metric!r}; expected 'accuracy' or 'perplexity'.")
+    panels = dict(zip(("loss", metric), fig.subplots(1, 2), strict=True))
     for key, (panel, color, style) in _CURVES.items():
+        if panel not in panels:
+            continue
         points = [(h["epoch"], float(h[key])) for h in history if _finite(h.get(key))]
         if points:
             x, y = zip(*points, strict=True)
@@ -165,7 +178,10 @@ def history_svg(
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=7, loc="best")
-    panels["accuracy"].set_ylim(0, 1)
+    if metric == "accuracy":
+        panels["accuracy"].set_ylim(0, 1)
+    elif panels["perplexity"].lines:  # from 1 (certainty) to the vocabulary: a log scale
+        panels["perplexity"].set_yscale("log")
     if not history and not batch_losses:
         fig.text(0.5, 0.5, "press Train: curves appear here", ha="center", color="#888")
     out = io.StringIO()
@@ -173,6 +189,31 @@ def history_svg(
         fig.savefig(out, format="svg")
     svg = out.getvalue()
     return svg[svg.index("<svg") :]
+
+
+def perplexity_html(result: Any) -> str:
+    """HTML of a language model's test scores: perplexity and next-token accuracy.
+
+    Args:
+        result: the run's :class:`~reskeras.training.loop.TrainResult` (``test_perplexity``,
+            ``test_accuracy``, ``run_dir``).
+
+    Returns:
+        The HTML fragment.
+    """
+    ppl, acc = getattr(result, "test_perplexity", None), getattr(result, "test_accuracy", None)
+    parts = []
+    if _finite(ppl):
+        parts.append(f"perplexity <b class='reskeras-perplexity'>{float(ppl):,.1f}</b>")
+    if _finite(acc):
+        parts.append(f"next-token accuracy <b>{float(acc):.3f}</b>")
+    run = html.escape(str(getattr(result, "run_dir", "")))
+    return (
+        "<div class='reskeras-lm-results'>Test text: "
+        + (", ".join(parts) or "no scores")
+        + f". <code>reskeras evaluate --run {run} --report DIR</code> writes the curves "
+        "and samples at three temperatures.</div>"
+    )
 
 
 def export_html(result: Any) -> str:

@@ -27,8 +27,16 @@ from reskeras.models.keras_hub import (
     HUB_PREFIX,
     text_classifier_presets,
 )
-from reskeras.models.registry import FAMILIES, MODELS, build_model, check_kind
+from reskeras.models.registry import (
+    FAMILIES,
+    KINDS,
+    MODELS,
+    build_model,
+    check_kind,
+    resolve_model,
+)
 from reskeras.training.config import Option, TrainConfig, options
+from reskeras.training.objectives import monitor
 from reskeras.training.recipes import RECIPE_FIELDS, RunSettings, resolve
 from reskeras.weights.named import available_weights
 
@@ -39,6 +47,7 @@ __all__ = [
     "RECIPE_FIELDS",
     "app_options",
     "build_preview",
+    "curve_metric",
     "default_depth",
     "default_preset",
     "default_settings",
@@ -46,14 +55,17 @@ __all__ = [
     "family_options",
     "kind_defaults",
     "model_kwargs",
+    "option_applies",
     "presets",
     "preview_spec",
+    "recipe_model",
     "representative_task",
     "run_settings",
     "setting_names",
     "train_config",
     "valid_depths",
     "weights_choices",
+    "width_parameter",
 ]
 
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)
@@ -70,6 +82,12 @@ PATH_SETTINGS = ("data", "embeddings", "weights")
 #: What Build assumes for a text model's length before training picks one from the data.
 PREVIEW_SEQUENCE_LENGTH = 64
 _PREFERRED_DEPTHS = (20, 18, 16)
+#: The options of text tasks that language-model tasks take too: the windows' length and
+#: the vocabulary cap (word vectors and text columns are the classifiers' alone).
+LANGUAGE_MODEL_TEXT_OPTIONS = ("sequence_length", "vocabulary_size")
+#: The builder parameters the width widget sets, the first a family's builder takes
+#: (``lm_lstm`` and ``residual_lstm`` are as wide as their ``units``).
+WIDTH_PARAMETERS = ("width", "units")
 
 
 def app_options() -> dict[str, tuple[str, Option]]:
@@ -101,11 +119,37 @@ def option_type(field: str) -> type:
     return next(t for t in (*typing.get_args(hint), hint) if t is not type(None))
 
 
+def option_applies(field: str, option: Option, kind: str) -> bool:
+    """Whether a training option applies to tasks of a kind: options of no kind do; those of
+    a kind (``Option.kind``) apply to its tasks, and :data:`LANGUAGE_MODEL_TEXT_OPTIONS` to
+    language models too.
+
+    Args:
+        field: the option's :class:`~reskeras.training.config.TrainConfig` field.
+        option: its :class:`~reskeras.training.config.Option`.
+        kind: the task's kind (``"image"``, ``"text"`` or ``"language_model"``).
+    """
+    if option.kind is None or option.kind == kind:
+        return True
+    return kind == "language_model" and field in LANGUAGE_MODEL_TEXT_OPTIONS
+
+
+def curve_metric(kind: str) -> str:
+    """The metric the app's second panel plots for a task kind: the one early stopping
+    watches (:func:`reskeras.training.objectives.monitor`) without its ``val_`` prefix,
+    ``"accuracy"`` for classifiers and ``"perplexity"`` for language models.
+
+    Args:
+        kind: the task's kind.
+    """
+    return monitor(kind)[0].removeprefix("val_")
+
+
 def representative_task(kind: str) -> str:
     """The first registered task of a kind (whose defaults the other kind's options show).
 
     Args:
-        kind: ``"image"`` or ``"text"``.
+        kind: ``"image"``, ``"text"`` or ``"language_model"``.
 
     Raises:
         ValueError: no task of that kind is registered.
@@ -170,8 +214,9 @@ def kind_defaults(
 
     Epochs show 0 (unset: the recipe's epochs, each long enough for small data; an explicit
     count would train exactly that many passes); the limits, the sequence length and the
-    input size 0 (unset: all data, from the data, the data's own size). Options of the other
-    kind of task (``Option.kind``) show what ``resolve()`` gives that kind's
+    input size show 0 when ``resolve()`` leaves them unset (all data, from the data, the
+    data's own size), a language model's windows the recipe's length. Options of another
+    kind of task (:func:`option_applies`) show what ``resolve()`` gives that kind's
     :func:`representative_task`.
 
     Args:
@@ -186,15 +231,16 @@ def kind_defaults(
     settings = default_settings(
         task, model=model, weights=weights, optimizer=optimizer, batch_size=batch_size
     )
-    resolved = {settings.task.kind: settings.config}
+    kind = settings.task.kind
+    resolved = {kind: settings.config}
     values = {}
     for setting, (field, option) in app_options().items():
-        kind = option.kind or settings.task.kind
-        if kind not in resolved:  # an option of the other kind: a task of that kind's
-            resolved[kind] = default_settings(representative_task(kind)).config
-        value = getattr(resolved[kind], field)
-        if setting in ZERO_IS_UNSET:
-            value = 0  # left unset, resolve() decides with the data
+        own = kind if option_applies(field, option, kind) else option.kind
+        if own not in resolved:  # an option of another kind: a task of that kind's
+            resolved[own] = default_settings(representative_task(own)).config
+        value = getattr(resolved[own], field)
+        if setting in ZERO_IS_UNSET and (setting == "epochs" or value is None):
+            value = 0  # left unset, resolve() decides (with the data)
         values[setting] = "" if value is None and setting in PATH_SETTINGS else value
     return values
 
@@ -234,20 +280,40 @@ def weights_choices(family: str, preset: str = NO_PRESET, depth: int | None = No
 
 
 def families_for_kind(kind: str) -> list[str]:
-    """Registered model families whose inputs are of ``kind`` ("image" or "text"), sorted.
+    """Registered model families for tasks of ``kind``, sorted.
 
     Args:
-        kind: ``"image"`` or ``"text"``.
+        kind: one of :data:`reskeras.models.registry.KINDS` (``"image"``, ``"text"``,
+            ``"language_model"``).
 
     Returns:
         The families' names.
 
     Raises:
-        ValueError: ``kind`` is neither.
+        ValueError: ``kind`` is none of them.
     """
-    if kind not in ("image", "text"):
-        raise ValueError(f"Unknown kind {kind!r}; expected one of ['image', 'text'].")
+    if kind not in KINDS:
+        raise ValueError(f"Unknown kind {kind!r}; expected one of {list(KINDS)}.")
     return sorted(name for name, fam in FAMILIES.items() if fam.kind == kind)
+
+
+def recipe_model(task: str) -> tuple[str, str, int | None]:
+    """The model the app starts a task with: the family, preset and depth of the model
+    :func:`~reskeras.training.recipes.resolve` gives the task's recipe. A registered model
+    is the preset (at its own depth); a family at a depth (``lm_lstm2``) has no preset.
+
+    Args:
+        task: a registered task name.
+
+    Returns:
+        ``(family, preset or NO_PRESET, depth)``; the depth is ``None`` for a keras-hub preset.
+    """
+    settings = default_settings(task)
+    model = settings.config.model
+    family, depth, _ = resolve_model(model, settings.config.depth)
+    if family.name == HUB_FAMILY:
+        return family.name, model, None
+    return family.name, model if model in MODELS else NO_PRESET, depth
 
 
 def _family(name: str):
@@ -323,7 +389,8 @@ def family_options(family: str, preset: str = NO_PRESET) -> dict[str, Any]:
 
     Returns:
         ``{"width": the default width (int or float) or None, "residual": bool,
-            "drop_path": bool}`` (a builder whose default width is not a number gets 1).
+            "drop_path": bool}`` (a builder whose default width is not a number gets 1; the
+            width is the builder's :func:`width_parameter`).
 
     Raises:
         ValueError: ``family`` is not registered.
@@ -335,17 +402,29 @@ def family_options(family: str, preset: str = NO_PRESET) -> dict[str, Any]:
     def takes(name: str) -> bool:
         return name in params or (var_kw and fam.kind == "image" and name in _ASSEMBLE_PARAMS)
 
-    width = None
-    if "width" in params:
-        default = MODELS[preset].kwargs.get("width") if preset else None
-        default = params["width"].default if default is None else default
+    width, knob = None, width_parameter(family)
+    if knob is not None:
+        default = MODELS[preset].kwargs.get(knob) if preset else None
+        default = params[knob].default if default is None else default
         ok = isinstance(default, int | float) and not isinstance(default, bool)
         width = default if ok else 1
     return {"width": width, "residual": takes("residual"), "drop_path": takes("drop_path_rate")}
 
 
+def width_parameter(family: str) -> str | None:
+    """The builder parameter the app's width widget sets for a family: the first of
+    :data:`WIDTH_PARAMETERS` its builder takes (``units`` for ``lm_lstm``), or ``None``.
+
+    Args:
+        family: a registered model family.
+    """
+    params = inspect.signature(_family(family).builder).parameters
+    return next((name for name in WIDTH_PARAMETERS if name in params), None)
+
+
 def model_kwargs(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Builder overrides (``residual``, ``drop_path_rate``, ``width``) that the family takes.
+    """Builder overrides (``residual``, ``drop_path_rate``, the width: ``width`` or
+    ``units``, :func:`width_parameter`) that the family takes.
 
     Args:
         values: the app's settings (:func:`setting_names`); ``family`` is required, and
@@ -359,7 +438,8 @@ def model_kwargs(values: Mapping[str, Any]) -> dict[str, Any]:
     if opts["width"] is not None and values.get("width") is not None:
         # Wide ResNet's width is a whole multiplier, text_resnet's a float.
         as_int = isinstance(opts["width"], int)
-        out["width"] = int(round(values["width"])) if as_int else float(values["width"])
+        width = int(round(values["width"])) if as_int else float(values["width"])
+        out[width_parameter(values["family"]) or "width"] = width
     if opts["residual"] and values.get("residual") is not None:
         out["residual"] = bool(values["residual"])
     if opts["drop_path"] and values.get("drop_path_rate"):
@@ -426,7 +506,7 @@ def train_config(values: Mapping[str, Any], out: str | None = None) -> dict[str,
     model, depth = _model(values)
     config: dict[str, Any] = {"task": task.name, "model": model, "depth": depth}
     for setting, (field, option) in app_options().items():
-        if field == "task" or (option.kind is not None and option.kind != task.kind):
+        if field == "task" or not option_applies(field, option, task.kind):
             continue
         value = values.get(setting)
         if setting in PATH_SETTINGS:
@@ -501,6 +581,8 @@ def build_preview(
         (the model, its :func:`~reskeras.models.describe.describe_model` description, a note
         on what the preview had to assume, or ``""``).
     """
+    if rdata.get_task(values["task"]).kind == "language_model":
+        return _language_model_preview(values)
     spec, note = preview_spec(values["task"], values.get("data"), cache)
     family = _family(values["family"])
     check_kind(family.kind, spec.name, spec.kind, f"Model family {family.name!r}")
@@ -526,3 +608,25 @@ def build_preview(
         kwargs["vocabulary_size"] = int(values.get("vocabulary_size") or defaults.vocabulary_size)
     built = build_model(model, depth=depth, num_classes=len(spec.class_names), **kwargs)
     return built, describe_model(built), note
+
+
+def _language_model_preview(values: Mapping[str, Any]) -> tuple[keras.Model, dict, str]:
+    """A language model at the vocabulary cap (training sizes it to the training text's
+    words, up to the cap) and the windows' length; its depth is its blocks, its FLOPs per
+    token about twice its parameters (each weight one multiply-add; the embedding is the
+    output layer too)."""
+    spec = rdata.get_task(values["task"])
+    family = _family(values["family"])
+    check_kind(family.kind, spec.name, spec.kind, f"Model family {family.name!r}")
+    model, depth = _model(values)
+    config = default_settings(spec.name).config
+    vocabulary = int(values.get("vocabulary_size") or config.vocabulary_size)
+    length = int(values.get("sequence_length") or config.sequence_length)
+    built = build_model(
+        model, depth=depth, num_classes=vocabulary, vocabulary_size=vocabulary,
+        sequence_length=length, **model_kwargs(values),
+    )  # fmt: skip
+    desc = describe_model(built)
+    desc.update(depth=resolve_model(model, depth)[1], flops=2 * desc["params"], per="token")
+    note = f"Preview at the vocabulary cap ({vocabulary:,}); training takes the words of the "
+    return built, desc, note + "training text up to it."

@@ -1,6 +1,7 @@
 """The app's widget pieces: a widget per training option, the app's widgets and layout
-(:func:`build_widgets`, returning :class:`AppWidgets`), and the training callback that moves
-the progress bar and redraws the curves (:class:`AppProgress`)."""
+(:func:`build_widgets`, returning :class:`AppWidgets`; a language model's "try the model"
+area among them), and the training callback that moves the progress bar and redraws the
+curves (:class:`AppProgress`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from reskeras import data as rdata
 from reskeras.training.config import Option
 from reskeras.ui import settings as s
 from reskeras.ui.render import history_svg
+from reskeras.ui.sampling import SAMPLE_TOKENS
 
 __all__ = [
     "STYLE",
@@ -99,6 +101,9 @@ class AppProgress(keras.callbacks.Callback):
         min_interval: seconds between two moves of the progress bar.
         redraw_s: seconds between two redraws of the curves within an epoch.
         smoothing: the exponential smoothing of the per-batch loss (0: none).
+        metric: the curves' second panel and the status line's metric: ``"accuracy"``, or
+            ``"perplexity"`` for a language model
+            (:func:`reskeras.ui.settings.curve_metric`).
 
     Attributes:
         history: one dict per finished epoch (its metrics, ``epoch`` and ``seconds``).
@@ -119,8 +124,10 @@ class AppProgress(keras.callbacks.Callback):
         min_interval: float = 0.1,
         redraw_s: float = 2.0,
         smoothing: float = 0.9,
+        metric: str = "accuracy",
     ):
         super().__init__()
+        self.metric = metric
         self.progress = progress
         self.plot = plot
         self.stop_event = stop_event
@@ -168,7 +175,7 @@ class AppProgress(keras.callbacks.Callback):
             self.batch_losses.append((self._epoch + (batch + 1) / progress.max, self._smooth))
             if now - self._last_plot >= self.redraw_s:
                 self._last_plot = now
-                self.plot.value = history_svg(self.history, self.batch_losses)
+                self.plot.value = self._svg()
         if self.stop_event.is_set():
             self.model.stop_training = True
 
@@ -180,14 +187,18 @@ class AppProgress(keras.callbacks.Callback):
         train_s = max(self._train_end - self._start, 1e-9)
         row["seconds"] = seconds
         self.history.append(row)
-        self.plot.value = history_svg(self.history, self.batch_losses)
+        self.plot.value = self._svg()
         self._last_plot = time.monotonic()
-        parts = [f"{k} {row[k]:.4f}" for k in ("loss", "accuracy", "val_accuracy") if k in row]
+        keys = ("loss", self.metric, f"val_{self.metric}")
+        parts = [f"{k} {row[k]:{'.2f' if 'perplexity' in k else '.4f'}}" for k in keys if k in row]
         speed = f"{seconds:.1f} s/epoch"
         if self.global_batch:
             rate = self.progress.max * self.global_batch / train_s
             speed += f", {rate:,.0f} {self.unit}/s"
         self.status(f"Epoch {epoch + 1}/{self.epochs}: " + ", ".join(parts) + f" ({speed})", "info")
+
+    def _svg(self) -> str:
+        return history_svg(self.history, self.batch_losses, metric=self.metric)
 
 
 def is_number(value: Any) -> bool:
@@ -216,6 +227,10 @@ class AppWidgets:
         export_name, export_base: the export's model name and base directory.
         status, summary, progress, plot, results_view, export_info: what the app shows.
         text_box: the row of the text-only training options (hidden for image tasks).
+        prompt, temperature, sample_length, sample_button, sample_output: a language model's
+            "try the model" area: the prompt, the sampling temperature, the most tokens to
+            add, the button that samples a continuation, and where it is shown.
+        sample_box: that area (shown for language-model tasks only).
         container: all of it laid out (what the app displays).
     """
 
@@ -241,6 +256,12 @@ class AppWidgets:
     results_view: widgets.HTML
     export_info: widgets.HTML
     text_box: widgets.HBox
+    prompt: widgets.Text
+    temperature: widgets.FloatSlider
+    sample_length: widgets.BoundedIntText
+    sample_button: widgets.Button
+    sample_output: widgets.HTML
+    sample_box: widgets.VBox
     container: widgets.VBox
 
     def by_name(self) -> dict[str, widgets.Widget]:
@@ -321,6 +342,23 @@ def build_widgets(spec: rdata.TaskSpec, export_dir: str, defaults: Mapping[str, 
         "the most confidently wrong test examples.</i>"
     )
     export_info = widgets.HTML(value="")
+    prompt = widgets.Text(
+        value="the", description="prompt", style=STYLE, layout=widgets.Layout(width="520px"),
+        placeholder="words to continue (empty: the start of a line)",
+    )  # fmt: skip
+    temperature = widgets.FloatSlider(
+        value=1.0, min=0.0, max=2.0, step=0.05, description="temperature",
+        continuous_update=False, style=STYLE, layout=WIDE,
+    )  # fmt: skip
+    temperature.tooltip = "0: always the most likely word; higher: more surprising text"
+    sample_length = widgets.BoundedIntText(
+        value=SAMPLE_TOKENS, min=1, max=1000, description="tokens", style=STYLE
+    )
+    sample_button = widgets.Button(description="Sample", icon="pencil", disabled=True)
+    sample_button.tooltip = "continue the prompt with the model as it is now (during training too)"
+    sample_output = widgets.HTML(
+        value="<i>Press Train, then Sample: the model continues the prompt.</i>"
+    )
 
     def section(title: str) -> widgets.HTML:
         return widgets.HTML(f"<b>{title}</b>")
@@ -332,6 +370,14 @@ def build_widgets(spec: rdata.TaskSpec, export_dir: str, defaults: Mapping[str, 
     text_only = [n for n in training if options[n][1].kind == "text"]
     general = [n for n in training if n not in text_only]
     text_box = widgets.HBox([training[n] for n in text_only])
+    sample_box = widgets.VBox(
+        [
+            section("Try the model"),
+            widgets.HBox([prompt, sample_button]),
+            widgets.HBox([temperature, sample_length]),
+            sample_output,
+        ]
+    )
     container = widgets.VBox(
         [
             widgets.HTML("<h3 style='margin:0'>reskeras trainer</h3>"),
@@ -348,6 +394,7 @@ def build_widgets(spec: rdata.TaskSpec, export_dir: str, defaults: Mapping[str, 
             summary,
             progress,
             plot,
+            sample_box,
             section("Results on the test set"),
             results_view,
             section("Export"),
@@ -380,5 +427,11 @@ def build_widgets(spec: rdata.TaskSpec, export_dir: str, defaults: Mapping[str, 
         results_view=results_view,
         export_info=export_info,
         text_box=text_box,
+        prompt=prompt,
+        temperature=temperature,
+        sample_length=sample_length,
+        sample_button=sample_button,
+        sample_output=sample_output,
+        sample_box=sample_box,
         container=container,
     )

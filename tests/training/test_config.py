@@ -236,3 +236,10 @@ def test_run_dir_errors_are_one_line(tmp_path):
     run.config_path.write_text("{broken")
     with pytest.raises(RunError, match="cannot read"):
         run.read_config()
+
+
+def test_a_language_models_limit_train_counts_lines_not_windows():
+    # 300 lines make 400 windows: the epoch is the windows' batches, not 300 examples' (the
+    # 6th batch would otherwise start the next epoch and the last one run out of data).
+    settings = resolve(TrainConfig(task="wikitext2", limit_train=300, batch_size=64), num_train=400)
+    assert settings.steps_per_pass == 400 // 64

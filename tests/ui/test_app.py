@@ -19,6 +19,8 @@ from reskeras.data import DataError, get_task, list_tasks
 from reskeras.models.registry import FAMILIES
 from reskeras.training.config import TrainConfig
 from reskeras.training.recipes import RECIPES, default_lr, resolve
+from reskeras.training.rundir import RunDir
+from reskeras.ui import settings as ui_settings
 from reskeras.ui.settings import MODEL_SETTINGS
 from reskeras.ui.widgets import AppProgress, AppWidgets, build_widgets
 
@@ -428,3 +430,139 @@ def test_build_widgets_returns_the_widgets_and_their_layout():
     assert parts.by_name()["widget"] is parts.container and "text_box" in parts.by_name()
     app = _app(build=False)
     assert app.lr is app.controls.training["lr"] and app.widget is app.controls.container
+
+
+# -- language models -----------------------------------------------------------------------
+
+#: A language-model run small enough for a test: a few hundred WikiText-2 lines, short
+#: windows, a small vocabulary and a narrow LSTM (its validation reads all of valid.txt).
+TINY_LM = dict(
+    family="lm_lstm",
+    depth=2,
+    width=32,
+    limit_train=300,
+    sequence_length=32,
+    vocabulary_size=500,
+    batch_size=64,
+    xla=False,
+)
+
+
+def test_language_model_settings_come_from_the_registry_and_the_recipe():
+    assert ui.families_for_kind("language_model") == ["lm_lstm", "lm_transformer"]
+    # The model a task starts with is its recipe's: lm_lstm2 is the family at depth 2.
+    settings = resolve(TrainConfig(task="wikitext2"))
+    assert settings.recipe == "language_model" and settings.config.model == "lm_lstm2"
+    assert ui_settings.recipe_model("wikitext2") == ("lm_lstm", ui_settings.NO_PRESET, 2)
+    assert ui_settings.recipe_model("fashion_mnist") == ("cifar_resnet", "cifar_resnet14_fast", 14)
+    # The width widget sets an LSTM's units, a transformer's width.
+    assert ui_settings.width_parameter("lm_lstm") == "units"
+    assert ui_settings.width_parameter("lm_transformer") == "width"
+    values = {"family": "lm_lstm", "width": 64.0, "residual": False, "drop_path_rate": 0.0}
+    assert ui.model_kwargs(values) == {"units": 64, "residual": False}
+    # A language model takes the text options of its windows and vocabulary, at the recipe's
+    # values, and no word vectors.
+    recipe = RECIPES["language_model"]
+    shown = ui.kind_defaults("wikitext2")
+    assert (shown["sequence_length"], shown["vocabulary_size"]) == (
+        recipe.sequence_length,
+        recipe.vocabulary_size,
+    )
+    assert shown["epochs"] == 0 and shown["lr"] == settings.config.lr
+    opts = ui_settings.app_options()
+    applies = {
+        n for n, (f, o) in opts.items() if ui_settings.option_applies(f, o, "language_model")
+    }
+    assert {"sequence_length", "vocabulary_size", "lr"} <= applies
+    assert not {"embeddings", "weights", "input_size"} & applies
+    assert ui_settings.curve_metric("language_model") == "perplexity"
+    assert ui_settings.curve_metric("image") == "accuracy"
+
+
+def test_language_model_task_in_the_app(tmp_path):
+    app = _app(task="wikitext2", runs_dir=tmp_path)
+    assert app.family.options == ("lm_lstm", "lm_transformer") and app.preset.value == ""
+    assert app.depth.options == FAMILIES["lm_lstm"].depths and app.depth.value == 2
+    assert app.residual.layout.display is None and app.width.layout.display is None
+    assert app.width.value == 256  # lm_lstm's units
+    # The windows and the vocabulary are shown, word vectors and image options are not.
+    assert app.controls.text_box.layout.display is None
+    assert app.sequence_length.layout.display is None and app.embeddings.layout.display == "none"
+    assert app.weights.layout.display == "none"
+    assert app.controls.sample_box.layout.display is None
+    assert ">perplexity<" in app.plot.value  # the empty panels: loss and perplexity
+    config = app.train_config()
+    assert (config["model"], config["depth"]) == ("lm_lstm", 2)
+    assert config["sequence_length"] == RECIPES["language_model"].sequence_length
+    assert "embeddings" not in config and config["model_kwargs"] == {"units": 256, "residual": True}
+    assert Path(config["out"]).name.startswith("wikitext2-lm_lstm2-")
+    # Build: the blocks are the depth, FLOPs are counted per token.
+    assert app.description["depth"] == 2 and "FLOPs per token" in app.status_text
+    app.residual.value = False
+    assert app.model.name == "plain_lm_lstm2"
+    app.set(family="lm_transformer", depth=4, width=64)
+    assert app.model.name == "lm_transformer4" and app.train_config()["model_kwargs"]["width"] == 64
+    # Nothing to sample from before training.
+    assert app.sample() is None and "press Train" in app.sample_output.value
+    # Back to an image task: its recipe, and no sampling area.
+    app.task.value = "fashion_mnist"
+    assert app.family.value == "cifar_resnet" and app.controls.sample_box.layout.display == "none"
+    assert app.controls.text_box.layout.display == "none"
+
+
+def test_perplexity_curves_are_on_a_log_scale():
+    history = [
+        {"epoch": 1, "loss": 6.0, "val_loss": 5.8, "perplexity": 400.0, "val_perplexity": 330.0},
+        {"epoch": 2, "loss": 5.5, "val_loss": 5.4, "perplexity": 245.0, "val_perplexity": 221.0},
+    ]
+    svg = ui.history_svg(history, metric="perplexity")
+    assert 'id="curve-val_perplexity"' in svg and 'id="curve-accuracy"' not in svg
+    assert svg.count('id="curve-') == 4
+    with pytest.raises(ValueError, match="Unknown metric 'bleu'"):
+        ui.history_svg(history, metric="bleu")
+
+
+@pytest.mark.slow  # a language model trained in the app (WikiText-2's validation text: ~15 s)
+def test_language_model_trains_samples_as_it_trains_and_exports(
+    real_wikitext2, tmp_path, monkeypatch
+):
+    app = _app(task="wikitext2", data=str(real_wikitext2), runs_dir=tmp_path / "runs")
+    app.set(epochs=20, **TINY_LM)
+    app.prompt.value = "the game was"
+    app.train_button.click()
+    deadline = time.monotonic() + THREAD_TIMEOUT
+    while not app.history and app.is_training and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert app.history and app.is_training, app.status_text
+    # Sample from the model as it trains: the live Keras model with the run's vocabulary.
+    app.temperature.value = 0.8
+    app.sample_button.click()
+    assert app.sample_text, app.sample_output.value
+    assert re.search(r"after \d+ epoch", app.sample_output.value), app.sample_output.value
+    assert "the game was" in app.sample_output.value
+    app.stop_button.click()
+    assert app.wait(THREAD_TIMEOUT), "Stop did not end training"
+    assert app.error is None, app.status_text
+    assert "test perplexity" in app.status_text and app.result.stopped_early
+    # The curves: loss and perplexity, training and validation, and the per-batch loss.
+    assert 'id="curve-val_perplexity"' in app.plot.value
+    assert 'id="curve-perplexity"' in app.plot.value and 'id="curve-accuracy"' not in app.plot.value
+    assert all(h["val_perplexity"] > 1 for h in app.history)
+    assert "reskeras-perplexity" in app.results_view.value
+    # After training: the trained model, its words from the run's vocabulary.
+    vocabulary = set(RunDir.open(app.run_dir).read_labels())
+    text = app.sample()
+    assert text and set(text.split()) <= vocabulary and "trained" in app.sample_output.value
+    # Export calls export_for_serving as for any run.
+    calls = []
+
+    def fake_export(run_dir, name, **kwargs):
+        calls.append((run_dir, name, kwargs))
+        return types.SimpleNamespace(
+            name=name, version=1, path=tmp_path / "serving" / name / "1", signatures={}
+        )
+
+    monkeypatch.setattr("reskeras.serve.export.export_for_serving", fake_export)
+    app.export_button.click()
+    assert calls == [(app.run_dir, "wikitext2", {"base_dir": app.export_base.value})]
+    assert "Exported version 1" in app.status_text

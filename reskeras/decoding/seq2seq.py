@@ -1,0 +1,272 @@
+"""Translation models at inference: encode once, decode one target token at a time through
+each decoder block's cache, greedily or by beam search.
+
+A translation model (:mod:`reskeras.models.translation`) is read through its layer names:
+the encoder is the sub-model from ``encoder_token_ids`` to ``encoder_output``; a decoding
+step embeds the last token (``decoder_embedding``), runs each ``decoder_blockN`` with its
+cache (a transformer block also with its cross-attention cache of the encoder output; GNMT's
+layers above the first with the ``attention`` context) and maps the top to logits. The
+decoder starts from ``<eos>`` and stops at the next one.
+
+Beam search keeps the ``beam_width`` best partial translations by their summed
+log-probability; finished ones wait with their score; at the end each is divided by GNMT's
+length penalty ``((5 + length) / 6) ** length_penalty`` (Wu et al. 2016) and the best is
+returned. ``beam_width=1`` is greedy decoding (keras-hub's ``GreedySampler``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from reskeras.decoding.causal import _compiled, make_sampler, sample_ids
+from reskeras.errors import DataError
+
+__all__ = [
+    "Seq2SeqState",
+    "beam_search",
+    "decode_step",
+    "encode",
+    "greedy_search",
+    "translate_ids",
+]
+
+
+def _layers(model: keras.Model) -> dict[str, Any]:
+    names = {layer.name: layer for layer in model.layers}
+    for needed in ("encoder_output", "decoder_embedding", "decoder_block1"):
+        if needed not in names:
+            raise DataError(f"{model.name} is not a reskeras translation model (no {needed!r})")
+    return names
+
+
+def _blocks(names: dict[str, Any]) -> list:
+    blocks = []
+    while f"decoder_block{len(blocks) + 1}" in names:
+        blocks.append(names[f"decoder_block{len(blocks) + 1}"])
+    return blocks
+
+
+@functools.lru_cache(maxsize=8)
+def _encoder(model: keras.Model) -> keras.Model:
+    return keras.Model(model.inputs[0], model.get_layer("encoder_output").output)
+
+
+#: The decoding state: each decoder block's cache, each block's cross-attention cache (a
+#: transformer; else ``()``), the encoder output and the source's padding mask. Every entry
+#: has the batch first, so beam search can reorder it.
+Seq2SeqState = tuple
+
+
+def encode(model: keras.Model, source_ids: Any, max_length: int) -> Seq2SeqState:
+    """Runs the encoder once and returns the state decoding starts from.
+
+    Args:
+        model: a translation model.
+        source_ids: ``[batch, source_length]`` int32 (0: padding).
+        max_length: the longest target decoded (the caches' length), ``<eos>`` start included.
+    """
+    names = _layers(model)
+    memory = _encoder(model)(source_ids, training=False)
+    mask = ops.not_equal(source_ids, 0)
+    batch = ops.shape(source_ids)[0]
+    blocks = _blocks(names)
+    caches = tuple(block.init_cache(batch, max_length) for block in blocks)
+    cross = ()
+    if getattr(blocks[0], "cross_attention", None) is not None:
+        cross = tuple(block.project_memory(memory) for block in blocks)
+    return caches, cross, memory, mask
+
+
+def decode_step(
+    model: keras.Model, token_ids: Any, state: Seq2SeqState, index: Any
+) -> tuple[Any, Seq2SeqState]:
+    """The next-token logits after ``token_ids`` (``[batch, 1]``, at position ``index``)
+    and the updated state.
+
+    Args:
+        model: a translation model.
+        token_ids: the last target token of each row.
+        state: :func:`encode`'s state or the previous step's.
+        index: the position of ``token_ids`` in the target.
+
+    Returns:
+        float32 logits ``[batch, 1, vocabulary]`` and the state.
+    """
+    names = _layers(model)
+    blocks = _blocks(names)
+    caches, cross, memory, mask = state
+    embedding = names["decoder_embedding"]
+    if hasattr(embedding, "position_embeddings"):
+        x = embedding(token_ids, start_index=index)
+    else:
+        x = embedding(token_ids)
+    updated = []
+    if cross:  # a transformer: every block attends to the encoder's cached keys and values
+        for block, cache, memory_cache in zip(blocks, caches, cross, strict=True):
+            x, cache = block.call_cached(
+                x, cache, index, cross_cache=memory_cache, encoder_padding_mask=mask
+            )
+            updated.append(cache)
+        if "decoder_final_norm" in names:
+            x = names["decoder_final_norm"](x)
+    else:  # GNMT: the first layer's output queries the attention, whose context feeds the rest
+        x, cache = blocks[0].call_cached(x, caches[0])
+        updated.append(cache)
+        context = names["attention"]([x, memory], mask=[None, mask])
+        for block, cache in zip(blocks[1:], caches[1:], strict=True):
+            x, cache = block.call_cached(x, cache, context=context)
+            updated.append(cache)
+    dense = names.get("logits")
+    logits = dense(x) if dense is not None else embedding(x, reverse=True)
+    return ops.cast(logits, "float32"), (tuple(updated), cross, memory, mask)
+
+
+def greedy_search(model: keras.Model, source_ids: Any, max_length: int, eos_id: int) -> Any:
+    """The most likely next token at every step (keras-hub's ``GreedySampler``).
+
+    Args:
+        model: a translation model.
+        source_ids: ``[batch, source_length]`` int32.
+        max_length: the most target tokens, the final ``<eos>`` included.
+        eos_id: the id of ``<eos>``: the decoder's first input and its end.
+
+    Returns:
+        ``[batch, max_length + 1]`` ids: ``<eos>``, the translation, ``<eos>``, padding.
+    """
+    state = encode(model, source_ids, max_length + 1)
+    batch = ops.shape(source_ids)[0]
+    start = ops.cast(ops.one_hot(ops.zeros((batch,), "int32"), max_length + 1), "int32")
+    return sample_ids(
+        model,
+        make_sampler(0.0),
+        start * eos_id,
+        ops.cast(start, "bool"),
+        eos_id=eos_id,
+        step=functools.partial(decode_step, model),
+        caches=state,
+    )
+
+
+def beam_search(
+    model: keras.Model,
+    source_ids: Any,
+    max_length: int,
+    eos_id: int,
+    beam_width: int = 4,
+    length_penalty: float = 0.6,
+) -> Any:
+    """Beam search with GNMT's length penalty (see the module docstring).
+
+    Args:
+        model: a translation model.
+        source_ids: ``[batch, source_length]`` int32.
+        max_length: the most target tokens, the final ``<eos>`` included.
+        eos_id: the id of ``<eos>``.
+        beam_width: partial translations kept per sentence.
+        length_penalty: GNMT's alpha (0: none; larger favours longer translations).
+
+    Returns:
+        ``[batch, max_length + 1]`` ids, as :func:`greedy_search`.
+    """
+    batch = ops.shape(source_ids)[0]
+    k, total = int(beam_width), max_length + 1
+    state = keras.tree.map_structure(
+        lambda t: ops.repeat(t, k, axis=0), encode(model, source_ids, total)
+    )
+    ids = (
+        ops.zeros((batch * k, total), "int32")
+        + ops.cast(ops.one_hot(ops.zeros((batch * k,), "int32"), total), "int32") * eos_id
+    )
+    first = ops.cast(ops.arange(k) == 0, "float32")  # only one beam is alive at the start
+    scores = ops.reshape(ops.tile((first - 1.0)[None] * 1e9, (batch, 1)), (-1,))
+    done = ops.zeros((batch * k,), "bool")
+    positions = ops.arange(total)[None, :]
+
+    def cond(ids, state, scores, done, index):
+        return ops.logical_not(ops.all(done))
+
+    def body(ids, state, scores, done, index):
+        token = ops.take(ids, index - 1, axis=1)[:, None]
+        logits, state = decode_step(model, token, state, index - 1)
+        log_probs = ops.log_softmax(logits[:, 0], axis=-1)
+        vocabulary = ops.shape(log_probs)[-1]
+        padding = ops.arange(vocabulary)[None] == 0
+        log_probs = ops.where(padding, -1e9, log_probs)  # never a <pad> ...
+        pad_only = ops.where(padding, 0.0, -1e9)
+        log_probs = ops.where(done[:, None], pad_only, log_probs)  # ... but when finished
+        candidates = ops.reshape(scores[:, None] + log_probs, (batch, -1))
+        best, where = ops.top_k(candidates, k)
+        beam = ops.reshape(where // vocabulary + ops.arange(batch)[:, None] * k, (-1,))
+        picked = ops.cast(ops.reshape(where % vocabulary, (-1,)), "int32")
+        ids = ops.take(ids, beam, axis=0)
+        state = keras.tree.map_structure(lambda t: ops.take(t, beam, axis=0), state)
+        done = ops.take(done, beam, axis=0)
+        ids = ops.where(positions == index, picked[:, None], ids)
+        done = done | (picked == eos_id)
+        return ids, state, ops.reshape(best, (-1,)), done, index + 1
+
+    ids, _, scores, _, _ = ops.while_loop(
+        cond,
+        body,
+        (ids, state, scores, done, ops.convert_to_tensor(1)),
+        maximum_iterations=total - 1,
+    )
+    lengths = ops.sum(ops.cast(ops.not_equal(ids[:, 1:], 0), "float32"), axis=1)
+    normalized = scores / ops.power((5.0 + lengths) / 6.0, float(length_penalty))
+    best = ops.argmax(ops.reshape(normalized, (batch, k)), axis=1) + ops.arange(batch) * k
+    return ops.take(ids, best, axis=0)
+
+
+def translate_ids(
+    model: keras.Model,
+    sources: Sequence[np.ndarray],
+    eos_id: int,
+    *,
+    beam_width: int = 1,
+    length_penalty: float = 0.6,
+    max_length: int | None = None,
+    batch_size: int = 32,
+) -> list[np.ndarray]:
+    """The translations' token ids (without ``<eos>``) of tokenized sources.
+
+    Args:
+        model: a translation model.
+        sources: each source's ids, without ``<eos>`` (it is added).
+        eos_id: the id of ``<eos>``.
+        beam_width: 1 for greedy decoding, else beam search.
+        length_penalty: GNMT's alpha (beam search only).
+        max_length: the most target tokens (default: 1.5 x the longest source in the batch
+            plus 10, within a transformer's positions).
+        batch_size: sentences decoded together.
+    """
+    longest = getattr(model.get_layer("decoder_embedding"), "sequence_length", None)
+    sources = [np.append(np.asarray(s, np.int32), eos_id) for s in sources]
+    if longest is not None:
+        sources = [s[:longest] for s in sources]
+    limit = max_length or int(1.5 * max((len(s) for s in sources), default=1)) + 10
+    if longest is not None:
+        limit = min(limit, longest - 1)
+    if beam_width > 1:
+        search = functools.partial(
+            beam_search, model, max_length=limit, eos_id=eos_id, beam_width=beam_width,
+            length_penalty=length_penalty,
+        )  # fmt: skip
+    else:
+        search = functools.partial(greedy_search, model, max_length=limit, eos_id=eos_id)
+    run = _compiled(search)  # one graph for the call (it generalizes over source lengths)
+    out: list[np.ndarray] = []
+    for start in range(0, len(sources), batch_size):
+        chunk = sources[start : start + batch_size]
+        source = np.zeros((len(chunk), max(len(s) for s in chunk)), np.int32)
+        for row, ids in enumerate(chunk):
+            source[row, : len(ids)] = ids
+        for row in ops.convert_to_numpy(run(source)):
+            row = list(row[1:])
+            out.append(np.asarray(row[: row.index(eos_id)] if eos_id in row else row, np.int32))
+    return out
