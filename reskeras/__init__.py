@@ -124,6 +124,11 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "generate",
         "perplexity",
     ),
+    "reskeras.decoding.seq2seq": (
+        "Translator",
+        "translate",
+    ),
+    "reskeras.data.subword": ("SubwordVocabulary",),
     "reskeras.evaluation.diagnostics": (
         "block_gradient_norms",
         "plot_gradient_norms",

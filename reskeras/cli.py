@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--text-column", type=_column, help="text column name or index (text files)")
     e.add_argument("--label-column", type=_column, help="label column name or index")
     e.add_argument(
+        "--reference", help="translation runs: the reference translations of --data, a line each"
+    )
+    e.add_argument(
         "--report",
         metavar="DIR",
         help="also write DIR/report.html (confusion matrix, per-class table, the most "
@@ -151,6 +154,7 @@ def _cmd_evaluate(args) -> None:
         data=args.data,
         text_column=args.text_column,
         label_column=args.label_column,
+        reference=args.reference,
         report_dir=args.report,
     )
     print(json.dumps(report))

@@ -8,6 +8,11 @@ fresh process, without importing Keras (and TensorFlow) at ``import reskeras``:
 :func:`register_with_keras` imports :data:`SERIALIZABLE_MODULES` at once when Keras is
 already imported, and otherwise right after Keras' own import finishes
 (:func:`register_when_keras_loads`: a one-shot import hook that removes itself).
+
+When one of our own modules imports Keras first (``from reskeras.training.optim import ...``
+in a fresh process), registering at once would import modules that import it back while it
+is half-initialized; the registration then waits for the next import after every reskeras
+module has finished initializing.
 """
 
 from __future__ import annotations
@@ -41,6 +46,33 @@ def register_with_keras() -> None:
         importlib.import_module(name)
 
 
+def _reskeras_initializing() -> bool:
+    """Whether a reskeras module (the lazy top-level package aside) is being imported."""
+    return any(
+        getattr(getattr(module, "__spec__", None), "_initializing", False)
+        for name, module in list(sys.modules.items())
+        if name.startswith("reskeras.")
+    )
+
+
+def _register_when_settled() -> None:
+    if _reskeras_initializing():
+        sys.meta_path.insert(0, _WhenSettled())
+    else:
+        register_with_keras()
+
+
+class _WhenSettled(importlib.abc.MetaPathFinder):
+    """Registers our classes at the first import after every reskeras module has finished
+    initializing; finds nothing itself."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if not _reskeras_initializing() and self in sys.meta_path:
+            sys.meta_path.remove(self)
+            register_with_keras()
+        return None
+
+
 class _AfterKeras(importlib.abc.MetaPathFinder):
     """Finds ``keras`` as the other finders do and registers our classes once it has run."""
 
@@ -56,7 +88,7 @@ class _AfterKeras(importlib.abc.MetaPathFinder):
 
         def exec_module(module: ModuleType) -> None:
             run_keras(module)
-            register_with_keras()
+            _register_when_settled()
 
         loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec

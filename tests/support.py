@@ -17,11 +17,13 @@ REPO = Path(__file__).resolve().parents[1]
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 SST2_DIR = REPO.parent / "shared/data/sst2"
 WIKITEXT2_DIR = REPO.parent / "shared/data/wikitext2"
+MULTI30K_DIR = REPO.parent / "shared/data/multi30k"
 #: How to get each data set, for the message of a test that needs it.
 HOW_TO_GET = {
     FASHION_DIR: "apt-get install dataset-fashion-mnist; `make check` does it as root",
     SST2_DIR: "a checkout of ../shared beside the repository",
     WIKITEXT2_DIR: "a checkout of ../shared beside the repository",
+    MULTI30K_DIR: "a checkout of ../shared beside the repository",
 }
 
 

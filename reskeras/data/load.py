@@ -43,6 +43,7 @@ __all__ = [
     "load_task",
     "load_test_set",
     "local_search_dirs",
+    "parse_languages",
 ]
 
 
@@ -126,6 +127,7 @@ def load_task(
     validation_split: float = 0.1,
     seed: int = 0,
     image_size: int | Sequence[int] | None = None,
+    languages: str | Sequence[str] | None = None,
 ) -> LoadedTask:
     """Load a task's train/test splits.
 
@@ -140,6 +142,8 @@ def load_task(
         validation_split: fraction held out as the test split when the data has no test split.
         seed: seed of that split.
         image_size: ``H`` or ``(H, W)`` to resize ``image_folder`` images to.
+        languages: a translation's direction, ``"de-en"`` or ``("de", "en")`` (``None``: the
+            task's, else what the file names leave).
 
     Returns:
         The unbatched splits and their metadata.
@@ -152,7 +156,12 @@ def load_task(
     if not 0.0 < float(validation_split) < 1.0:
         raise DataError(f"validation_split={validation_split!r} must be between 0 and 1")
     opts = LoadOptions(
-        text_column, label_column, float(validation_split), int(seed), _parse_image_size(image_size)
+        text_column,
+        label_column,
+        float(validation_split),
+        int(seed),
+        _parse_image_size(image_size),
+        parse_languages(languages),
     )
     if data is not None:
         path = Path(data).expanduser()
@@ -296,6 +305,26 @@ def load_test_set(
     mapping = tf.constant(ids, tf.int32)
     examples = ds.test.map(lambda x, y: (x, tf.gather(mapping, y)))
     return TestSet(examples, ds.num_test, names, ds.source)
+
+
+def parse_languages(languages: str | Sequence[str] | None) -> tuple[str, str] | None:
+    """``"de-en"`` (or ``("de", "en")``) as ``("de", "en")``; ``None`` stays ``None``.
+
+    Args:
+        languages: a translation's direction.
+
+    Raises:
+        DataError: not two different language codes.
+    """
+    if languages is None:
+        return None
+    parts = languages.split("-") if isinstance(languages, str) else list(languages)
+    parts = [str(p).strip() for p in parts]
+    if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
+        raise DataError(
+            f"languages={languages!r} must name two different languages, source first: 'de-en'"
+        )
+    return parts[0], parts[1]
 
 
 def _parse_image_size(image_size: Any) -> tuple[int, int] | None:

@@ -98,7 +98,9 @@ def make_pipeline(
         ds = ds.shuffle(max(buffer, 1), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=training)
     x_spec = ds.element_spec[0] if isinstance(ds.element_spec, tuple) else ds.element_spec
-    is_image = x_spec.shape.rank == 4 and x_spec.dtype != tf.string
+    is_image = (  # a translation's x is a (source, decoder input) pair: not an image
+        isinstance(x_spec, tf.TensorSpec) and x_spec.shape.rank == 4 and x_spec.dtype != tf.string
+    )
     if training and augment and is_image and (pad > 0 or flip):
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         ds = tf.data.Dataset.zip(ds, seeds)

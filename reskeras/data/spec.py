@@ -40,7 +40,7 @@ class TaskSpec:
 
     Args:
         name: the task's name, its key in ``TASKS`` (e.g. ``"fashion_mnist"``).
-        kind: ``"image"``, ``"text"`` or ``"language_model"``.
+        kind: ``"image"``, ``"text"``, ``"language_model"`` or ``"translation"``.
         class_names: the classes in label-id order; ``None`` when they come from the data
             (``image_folder``/``text_file``; a language model's vocabulary) until loaded.
         input_shape: the shape of one example (``(H, W, C)``; ``()`` for text); ``None`` for
@@ -56,6 +56,7 @@ class TaskSpec:
             :func:`~reskeras.data.load.local_search_dirs`.
         hint: how to get the data, shown when it is not found and by ``reskeras list``.
         description: one line for ``reskeras list``.
+        languages: a translation task's default direction, ``(source, target)`` codes.
         reader: the :class:`Reader` of the task's files (keyword-only).
     """
 
@@ -72,6 +73,7 @@ class TaskSpec:
     local_names: tuple[str, ...] = ()
     hint: str = ""
     description: str = ""
+    languages: tuple[str, str] | None = None
     reader: Reader = field(kw_only=True)
 
     @property
@@ -105,6 +107,7 @@ class LoadedTask:
             until one is chosen.
         num_validation: examples in ``validation``.
         validation_source: how ``validation`` was made, for the run's record.
+        languages: a translation task's ``(source, target)`` language codes.
     """
 
     spec: TaskSpec
@@ -117,6 +120,7 @@ class LoadedTask:
     validation: tf.data.Dataset | None = None
     num_validation: int = 0
     validation_source: str | None = None
+    languages: tuple[str, str] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -155,6 +159,8 @@ class LoadOptions:
         seed: seed of that split.
         image_size: ``(height, width)`` to resize ``image_folder`` images to (``None``: the
             first image's size).
+        languages: a translation's ``(source, target)`` language codes (``None``: the
+            task's, else what the file names leave).
     """
 
     text_column: str | int | None = None
@@ -162,6 +168,7 @@ class LoadOptions:
     validation_split: float = 0.1
     seed: int = 0
     image_size: tuple[int, int] | None = None
+    languages: tuple[str, str] | None = None
 
     def split_note(self, path: Path) -> str:
         """The ``source`` of data read from ``path`` with a seeded validation split.

@@ -12,6 +12,7 @@ from reskeras.data.readers.cifar import CIFAR10, CIFAR100
 from reskeras.data.readers.corpus import CorpusReader
 from reskeras.data.readers.idx import IdxReader
 from reskeras.data.readers.images import ImageFolderReader
+from reskeras.data.readers.parallel import ParallelReader
 from reskeras.data.readers.tables import TableReader
 from reskeras.data.spec import TaskSpec
 
@@ -20,6 +21,7 @@ __all__ = ["TASKS"]
 IDX = IdxReader()
 TABLES = TableReader()
 CORPUS = CorpusReader()
+PARALLEL = ParallelReader()
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top",
@@ -200,6 +202,31 @@ TASKS: dict[str, TaskSpec] = {
             hint="pass data=FILE.txt[.gz] or a folder of .txt files (or train.txt/valid.txt)",
             description="your text: a UTF-8 file, a .gz of one, or a folder of .txt files",
             reader=CORPUS,
+        ),
+        TaskSpec(
+            name="multi30k",
+            kind="translation",
+            class_names=None,
+            input_shape=(),
+            local_names=("multi30k",),
+            hint="put Multi30k task 1 raw text (train.de.gz, train.en.gz, val.de.gz, val.en.gz "
+            "from github.com/multi30k/dataset, data/task1/raw) in $RESKERAS_DATA/multi30k or "
+            "../shared/data/multi30k",
+            description="Multi30k image-caption translation (Elliott et al. 2016), 29,000 "
+            "pairs; German to English (languages='en-de' for the other way)",
+            languages=("de", "en"),
+            reader=PARALLEL,
+        ),
+        TaskSpec(
+            name="translation",
+            kind="translation",
+            class_names=None,
+            input_shape=(),
+            hint="pass data=a folder of train.SRC/train.TGT[.gz] files (val.*, test.* too), a "
+            "source file beside its target (news.de with news.en), or a two-column TSV",
+            description="your parallel text: line i of the source translates line i of the "
+            "target",
+            reader=PARALLEL,
         ),
     )
 }

@@ -19,6 +19,7 @@ from reskeras.evaluation.report import (
     Results,
     classification_report,
 )
+from reskeras.evaluation.translation import evaluate_translation
 from reskeras.models.registry import check_kind
 from reskeras.training.recipes import resolve
 from reskeras.training.rundir import RunDir
@@ -34,6 +35,7 @@ def evaluate(
     *,
     text_column: str | int | None = None,
     label_column: str | int | None = None,
+    reference: str | os.PathLike | None = None,
     report_dir: str | os.PathLike | None = None,
 ) -> dict:
     """Scores a finished run: accuracy, loss, macro-F1, ``num_examples``, per-class recall and
@@ -43,7 +45,8 @@ def evaluate(
     Without ``task``/``data``: the test split the run was trained against. When the
     predictions collapsed onto one class the report has a ``collapsed`` entry. A language
     model's run is scored by perplexity instead
-    (:func:`~reskeras.evaluation.language.evaluate_language_model`).
+    (:func:`~reskeras.evaluation.language.evaluate_language_model`), a translation run by
+    BLEU and chrF (:func:`~reskeras.evaluation.translation.evaluate_translation`).
 
     Args:
         run_dir: the run directory (written by ``reskeras.train``).
@@ -53,6 +56,7 @@ def evaluate(
         batch_size: examples per forward pass.
         text_column: the text column of CSV/TSV ``data`` (default: the run's).
         label_column: the label column of CSV/TSV ``data`` (default: the run's).
+        reference: a translation run's reference translations of ``data``, line for line.
         report_dir: where to write ``report.html`` (confusion matrix, per-class table, the
             most confidently wrong examples) and ``report.json``; ``None``: nothing written.
 
@@ -64,7 +68,17 @@ def evaluate(
         DataError: the test data cannot be found or read, or does not fit the run.
         ValueError: the task's kind or classes differ from the run's.
     """
-    if RunDir.open(run_dir).read_config().kind == "language_model":
+    kind = RunDir.open(run_dir).read_config().kind
+    if kind == "translation":
+        if task is not None:
+            raise ValueError(
+                f"task={task!r}: a translation is scored on data=SOURCE_FILE against "
+                "reference=TARGET_FILE"
+            )
+        return evaluate_translation(run_dir, data, reference, report_dir=report_dir)
+    if reference is not None:
+        raise ValueError("reference= applies to translation runs only")
+    if kind == "language_model":
         if task is not None:
             raise ValueError(
                 f"task={task!r}: a language model is scored on a text, given as data=FILE"

@@ -196,6 +196,10 @@ class TrainConfig:
         None, "vocabulary cap, padding and [UNK] included (default: the recipe's)", low=3,
         kind="text", label="vocabulary",
     )  # fmt: skip
+    languages: str | None = _option(
+        None, "a translation's direction, source-target language codes, e.g. de-en (default: "
+        "the task's, else what the file names leave)", kind="translation",
+    )  # fmt: skip
     embeddings: str | None = _option(
         None, "pretrained word vectors for the token embedding: a GloVe / word2vec / fastText "
         "text file (gzip allowed); their width sets the embedding width", kind="text",

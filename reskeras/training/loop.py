@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from reskeras import data as data_lib
@@ -106,7 +107,7 @@ class _Data:
     calibration: tf.data.Dataset
     vectorizer: keras.layers.Layer | None
     vectors: object | None
-    vocabulary: corpus_lib.Vocabulary | None = None
+    vocabulary: Any = None  # a sequence model's: corpus.Vocabulary or subword.SubwordVocabulary
 
 
 def _warn(line: str) -> None:
@@ -302,7 +303,9 @@ def _begin(
         xla=saved.xla,  # how the checkpointed model was compiled
     )
     writer.write_config(record)
-    writer.write_labels(data.task.class_names)  # a language model's: its vocabulary
+    writer.write_labels(data.task.class_names)  # a sequence model's: its vocabulary
+    if settings.task.kind == "translation" and not resumed:
+        data.vocabulary.save(writer.subwords_path)
     if data.vectorizer is not None and not resumed:
         writer.save_preprocessor(text_lib.preprocessor_model(data.vectorizer))
     return record
@@ -323,9 +326,12 @@ def _load_data(
         text_column=config.text_column,
         label_column=config.label_column,
         seed=config.seed,
+        languages=config.languages,
     )
     if task.spec.kind == "language_model":  # its reader splits; limit_train: the first lines
         return _language_model_data(settings, given, task, saved)
+    if task.spec.kind == "translation":  # likewise: limit_train keeps the first pairs
+        return _translation_data(settings, given, task, saved)
     task = data_lib.training_splits(
         task, config.validation_fraction, seed=config.seed, limit_train=config.limit_train
     )
@@ -392,6 +398,79 @@ def _language_model_data(
         num_test=counts[2],
     )
     data = _pipelines(settings, task, tuple(splits), None, None)
+    if given.languages is None:  # config.json says which way the run translates
+        given = given.replace(languages="-".join(task.languages))
+    return replace(data, vocabulary=vocabulary), given
+
+
+def _sentence_pairs(vocabulary, pairs: list[tuple[str, str]], length: int):
+    """Encoder inputs (the source, ``<eos>``), decoder inputs (``<eos>``, the target) and
+    labels (the target, ``<eos>``), each side cut to ``length`` tokens and padded to the
+    split's longest; and how many sentences were cut."""
+    sources = vocabulary.encode([s for s, _ in pairs])
+    targets = vocabulary.encode([t for _, t in pairs])
+    cut = sum(len(ids) > length - 1 for ids in (*sources, *targets))
+    eos = vocabulary.eos_id
+    rows = {
+        "source": [np.append(ids[: length - 1], eos) for ids in sources],
+        "decoder": [np.concatenate([[eos], ids[: length - 1]]) for ids in targets],
+        "labels": [np.append(ids[: length - 1], eos) for ids in targets],
+    }
+    padded = {}
+    for key, seqs in rows.items():
+        out = np.zeros((len(seqs), max((len(r) for r in seqs), default=1)), np.int32)
+        for i, r in enumerate(seqs):
+            out[i, : len(r)] = r
+        padded[key] = out
+    return (padded["source"], padded["decoder"]), padded["labels"], cut
+
+
+def _translation_data(
+    settings: RunSettings, given: TrainConfig, task: data_lib.LoadedTask, saved: RunDir | None
+) -> tuple[_Data, TrainConfig]:
+    """Sentence pairs as subword ids (:mod:`reskeras.data.subword`): one vocabulary of
+    ``vocabulary_size`` pieces learned from both sides of the training pairs (a resumed run
+    keeps its own); sentences longer than ``sequence_length`` tokens are cut, and counted."""
+    from reskeras.data.subword import SubwordVocabulary
+
+    config = settings.config
+
+    def pairs(split: tf.data.Dataset) -> list[tuple[str, str]]:
+        return [(s.decode("utf-8"), t.decode("utf-8")) for s, t in split.as_numpy_iterator()]
+
+    train_pairs = pairs(task.train)[: config.limit_train or None]
+    if saved is not None:
+        vocabulary = SubwordVocabulary.load(saved.subwords_path)
+    else:
+        vocabulary = SubwordVocabulary.train(
+            [text for pair in train_pairs for text in pair], config.vocabulary_size
+        )
+    splits, counts, cut = [], [], 0
+    for split_pairs in (train_pairs, pairs(task.validation), pairs(task.test)):
+        x, y, n = _sentence_pairs(vocabulary, split_pairs, config.sequence_length)
+        splits.append(tf.data.Dataset.from_tensor_slices((x, y)))
+        counts.append(len(y))
+        cut += n
+    if cut:
+        _warn(
+            f"{cut:,} sentences are longer than sequence_length={config.sequence_length} "
+            "tokens and were cut to it (raise --sequence-length to keep them whole)"
+        )
+    if config.limit_test:
+        splits[2], counts[2] = splits[2].take(config.limit_test), min(counts[2], config.limit_test)
+    task = replace(
+        task,
+        class_names=list(vocabulary.pieces),
+        train=splits[0],
+        num_train=counts[0],
+        validation=splits[1],
+        num_validation=counts[1],
+        test=splits[2],
+        num_test=counts[2],
+    )
+    data = _pipelines(settings, task, tuple(splits), None, None)
+    if given.languages is None:  # config.json says which way the run translates
+        given = given.replace(languages="-".join(task.languages))
     return replace(data, vocabulary=vocabulary), given
 
 
@@ -454,6 +533,12 @@ def _build(settings: RunSettings, data: _Data) -> keras.Model:
         kwargs.update(sequence_length=config.sequence_length)
     elif spec.kind == "language_model":
         kwargs.update(sequence_length=config.sequence_length, vocabulary_size=data.vocabulary.size)
+    elif spec.kind == "translation":  # one joint vocabulary: the embeddings are shared
+        kwargs.update(
+            sequence_length=config.sequence_length,
+            source_vocabulary_size=data.vocabulary.size,
+            target_vocabulary_size=data.vocabulary.size,
+        )
     elif spec.kind == "image":
         kwargs.update(input_shape=spec.input_shape)
         if config.weights is not None:

@@ -16,7 +16,6 @@ from typing import Any
 import keras
 from keras import ops
 
-from reskeras.data.spec import SEQUENCE_KINDS
 from reskeras.evaluation.collapse import TopClassShare
 from reskeras.training.optim import SparseSmoothedCrossentropy
 
@@ -150,6 +149,14 @@ class TokenCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
+def _sequence(kind: str) -> bool:
+    # Imported here: data.spec imports TensorFlow, and this module registers classes with
+    # Keras on any backend (reskeras.serializable).
+    from reskeras.data.spec import SEQUENCE_KINDS
+
+    return kind in SEQUENCE_KINDS
+
+
 def make_loss(kind: str, label_smoothing: float) -> keras.losses.Loss:
     """The loss a run of task kind ``kind`` minimizes.
 
@@ -157,7 +164,7 @@ def make_loss(kind: str, label_smoothing: float) -> keras.losses.Loss:
         kind: the task's kind.
         label_smoothing: the share of each target's probability spread over the classes.
     """
-    if kind in SEQUENCE_KINDS:
+    if _sequence(kind):
         return TokenCrossentropy(label_smoothing)
     return SparseSmoothedCrossentropy(label_smoothing)
 
@@ -169,7 +176,7 @@ def make_metrics(kind: str, num_classes: int) -> list[keras.metrics.Metric]:
         kind: the task's kind.
         num_classes: the model's outputs (classes or vocabulary).
     """
-    if kind in SEQUENCE_KINDS:
+    if _sequence(kind):
         return [TokenAccuracy(), Perplexity()]
     return [keras.metrics.SparseCategoricalAccuracy(name="accuracy"), TopClassShare(num_classes)]
 
@@ -181,4 +188,4 @@ def monitor(kind: str) -> tuple[str, str]:
     Args:
         kind: the task's kind.
     """
-    return ("val_perplexity", "min") if kind in SEQUENCE_KINDS else ("val_accuracy", "max")
+    return ("val_perplexity", "min") if _sequence(kind) else ("val_accuracy", "max")

@@ -95,6 +95,24 @@ RECIPES: dict[str, TrainConfig] = {
         sequence_length=64,
         vocabulary_size=50_000,
     ),
+    # Translation: a 3+3-layer pre-LN transformer, 256 wide, shared and tied embeddings over
+    # one joint SentencePiece vocabulary of 8,000 pieces, AdamW with warm-up and a cosine
+    # decay, label smoothing 0.1 (Vaswani et al. 2017), sentences up to 64 tokens.
+    # Conventional values, not yet chosen by measuring across data sizes.
+    "translation": TrainConfig(
+        model="transformer_seq2seq3",
+        optimizer="adamw",
+        lr=1e-3,
+        schedule="cosine",
+        warmup_epochs=1,
+        epochs=10,
+        min_steps=600,
+        batch_size=64,
+        label_smoothing=0.1,
+        augment=False,
+        sequence_length=64,
+        vocabulary_size=8_000,
+    ),
     # Fine-tuning a keras-hub preset (``--model hub:PRESET``): the BERT paper's regime (Devlin
     # et al. 2019: AdamW at 2e-5..5e-5, batch 32, 2-4 epochs, linear warm-up), the sequence
     # length the preset's preprocessor has, and at least 300 steps, as small data needs more

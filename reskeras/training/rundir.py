@@ -46,6 +46,8 @@ CONFIG = "config.json"
 LABELS = "labels.json"
 MODEL = "model.keras"
 PREPROCESSOR = "preprocessor.keras"
+#: A translation run's subword vocabulary (a SentencePiece model, reskeras.data.subword).
+SUBWORDS = "subwords.model"
 METRICS = "metrics.csv"
 TENSORBOARD = "tb"
 CHECKPOINTS = "checkpoints"
@@ -244,6 +246,7 @@ class RunDir:
         self.labels_path = self.path / LABELS
         self.model_path = self.path / MODEL
         self.preprocessor_path = self.path / PREPROCESSOR
+        self.subwords_path = self.path / SUBWORDS
         self.metrics_path = self.path / METRICS
         self.tensorboard_dir = self.path / TENSORBOARD
         self.checkpoints_dir = self.path / CHECKPOINTS

@@ -1,0 +1,139 @@
+"""Scoring finished translation runs: corpus BLEU and chrF by sacrebleu on detokenized text,
+and a report with the best and worst translations by sentence BLEU."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+
+from reskeras import data as data_lib
+from reskeras.data.corpus import read_lines
+from reskeras.decoding.seq2seq import BEAM_WIDTH, LENGTH_PENALTY, load_translator, translate
+from reskeras.evaluation.report import REPORT_HTML, REPORT_JSON
+from reskeras.training.recipes import resolve
+from reskeras.training.rundir import RunDir, atomic_write
+
+__all__ = ["REPORT_EXAMPLES", "evaluate_translation"]
+
+#: The best and the worst translations (by sentence BLEU) the report shows, each.
+REPORT_EXAMPLES = 10
+
+
+def _pairs(run: RunDir, data, reference) -> tuple[list[str], list[str], str, str]:
+    if (data is None) != (reference is None):
+        raise data_lib.DataError(
+            "a translation is scored against its references: give both data=SOURCE_FILE and "
+            "reference=TARGET_FILE, or neither (the run's test pairs)"
+        )
+    if data is None:
+        cfg = resolve(run.read_config().train).config
+        task = data_lib.load_task(cfg.task, cfg.data, seed=cfg.seed, languages=cfg.languages)
+        pairs = [(s.decode(), t.decode()) for s, t in task.test.as_numpy_iterator()]
+        sources, references = [p[0] for p in pairs], [p[1] for p in pairs]
+        return sources, references, task.source, task.source
+    sources, references = read_lines(data), read_lines(reference)
+    if len(sources) != len(references):
+        raise data_lib.DataError(
+            f"{data} has {len(sources):,} lines but {reference} has {len(references):,}: "
+            "line i of the references translates line i of the sources"
+        )
+    return sources, references, str(data), str(reference)
+
+
+def evaluate_translation(
+    run_dir: str | os.PathLike,
+    data: str | os.PathLike | None = None,
+    reference: str | os.PathLike | None = None,
+    *,
+    beam_width: int = BEAM_WIDTH,
+    length_penalty: float = LENGTH_PENALTY,
+    report_dir: str | os.PathLike | None = None,
+) -> dict:
+    """Translates every source sentence and scores the translations against the references
+    with sacrebleu's corpus BLEU and chrF (on detokenized text, sacrebleu's own 13a
+    tokenization), with their signature strings.
+
+    Args:
+        run_dir: the run directory.
+        data: the source sentences, a line each (``.gz`` too); ``None``: the run's test
+            pairs (its validation pairs where the task has no test split).
+        reference: the reference translations, line for line.
+        beam_width: beams (1: greedy decoding).
+        length_penalty: GNMT's alpha.
+        report_dir: where to write ``report.html`` (the best and worst translations by
+            sentence BLEU) and ``report.json``; ``None``: nothing.
+
+    Returns:
+        ``{"bleu", "chrf", "bleu_signature", "chrf_signature", "sentences", "source",
+        "reference", "beam_width", "length_penalty", "checkpoint"}``.
+
+    Raises:
+        RunError: the run directory is missing or incomplete.
+        DataError: the files cannot be read, are empty, or differ in length.
+    """
+    import sacrebleu
+
+    run = RunDir.open(run_dir)
+    sources, references, source, reference_name = _pairs(run, data, reference)
+    translator = load_translator(run.path)
+    hypotheses = translate(
+        translator, sources, beam_width=beam_width, length_penalty=length_penalty
+    )
+    bleu, chrf = sacrebleu.metrics.BLEU(), sacrebleu.metrics.CHRF()
+    report = {
+        "bleu": bleu.corpus_score(hypotheses, [references]).score,
+        "chrf": chrf.corpus_score(hypotheses, [references]).score,
+        "bleu_signature": str(bleu.get_signature()),
+        "chrf_signature": str(chrf.get_signature()),
+        "sentences": len(hypotheses),
+        "source": source,
+        "reference": reference_name,
+        "beam_width": beam_width,
+        "length_penalty": length_penalty,
+        "checkpoint": {"file": run.model_path.name, "epoch": run.read_config().epochs_done},
+    }
+    if report_dir is not None:
+        _write_report(run, report, sources, references, hypotheses, Path(report_dir))
+    return report
+
+
+def _write_report(run, report, sources, references, hypotheses, out: Path) -> None:
+    import sacrebleu
+
+    scored = sorted(
+        (sacrebleu.sentence_bleu(h, [r]).score, s, r, h)
+        for s, r, h in zip(sources, references, hypotheses, strict=True)
+    )
+    n = min(REPORT_EXAMPLES, len(scored) // 2 or len(scored))
+    sections = {"Best": scored[::-1][:n], "Worst": scored[:n]}
+
+    def table(rows) -> str:
+        cells = "".join(
+            f"<tr><td>{b:.1f}</td><td>{html.escape(s)}</td><td>{html.escape(r)}</td>"
+            f"<td>{html.escape(h)}</td></tr>"
+            for b, s, r, h in rows
+        )
+        return (
+            "<table><tr><th>BLEU</th><th>source</th><th>reference</th><th>translation</th>"
+            f"</tr>{cells}</table>"
+        )
+
+    title = f"{run.path.name}: BLEU {report['bleu']:.2f}, chrF {report['chrf']:.2f}"
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td{padding:4px 8px;vertical-align:top}"
+        "</style></head>"
+        f"<body><h2>{html.escape(title)}</h2>"
+        f"<p>{report['sentences']} sentences of {html.escape(report['source'])}; "
+        f"{html.escape(report['bleu_signature'])}</p>"
+        + "".join(f"<h4>{k} by sentence BLEU</h4>{table(v)}" for k, v in sections.items())
+        + "</body></html>"
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    examples = {k: [dict(zip(("bleu", "source", "reference", "translation"), row, strict=True))
+                    for row in v] for k, v in sections.items()}  # fmt: skip
+    atomic_write(out / REPORT_JSON, json.dumps({**report, "examples": examples}, indent=1))
+    atomic_write(out / REPORT_HTML, page)

@@ -1,0 +1,111 @@
+"""Translation end to end: train() on parallel files, rk.translate greedy and beam, BLEU and
+chrF from evaluate() and the CLI, the report, resume, and bad input in one line."""
+
+import json
+import random
+
+import pytest
+
+import reskeras as rk
+from reskeras.cli import main
+from reskeras.errors import DataError
+
+pytestmark = pytest.mark.slow  # a training run
+
+# A word-for-word "language" pair: the model has to learn a dictionary and copy the order.
+DICTIONARY = {
+    "ein": "a", "hund": "dog", "katze": "cat", "mann": "man", "frau": "woman", "läuft": "runs",
+    "schläft": "sleeps", "singt": "sings", "liest": "reads", "rot": "red", "klein": "small",
+    "groß": "big", "und": "and", "hier": "here", "dort": "there", "heute": "today",
+}  # fmt: skip
+
+
+def _sentence(rng):
+    words = [rng.choice(list(DICTIONARY)) for _ in range(rng.randint(2, 6))]
+    return " ".join(words), " ".join(DICTIONARY[w] for w in words)
+
+
+@pytest.fixture(scope="module")
+def mt_run(tmp_path_factory):
+    rng = random.Random(0)
+    pairs = [_sentence(rng) for _ in range(1_200)]
+    root = tmp_path_factory.mktemp("mt")
+    data = root / "data"
+    data.mkdir()
+    for split, rows in (("train", pairs[:1_100]), ("val", pairs[1_100:])):
+        (data / f"{split}.xx").write_text("\n".join(s for s, _ in rows) + "\n")
+        (data / f"{split}.yy").write_text("\n".join(t for _, t in rows) + "\n")
+    result = rk.train(
+        "translation",
+        "transformer_seq2seq1",
+        data=str(data),
+        languages="xx-yy",
+        out=str(root / "run"),
+        epochs=15,
+        min_steps=0,
+        batch_size=32,
+        lr=2e-3,
+        warmup_epochs=0,
+        vocabulary_size=64,
+        sequence_length=16,
+        model_kwargs={"width": 48, "num_heads": 2, "dropout": 0.0},
+        verbose=0,
+        jit_compile=False,
+    )
+    return result, pairs[1_100:], root
+
+
+def test_training_learns_and_records_the_vocabulary(mt_run):
+    result, _, _ = mt_run
+    history = result.history
+    assert history[-1]["val_perplexity"] < history[0]["val_perplexity"] / 2
+    assert (result.run_dir / "subwords.model").is_file()
+    assert json.loads((result.run_dir / "labels.json").read_text())[:3] == [
+        "<pad>", "<unk>", "</s>",
+    ]  # fmt: skip
+
+
+def test_translate_greedy_and_beam(mt_run):
+    result, held_out, _ = mt_run
+    sources = [s for s, _ in held_out[:20]]
+    greedy = rk.translate(result.run_dir, sources, beam_width=1)
+    beam = rk.translate(result.run_dir, sources, beam_width=3)
+    assert len(greedy) == len(beam) == 20 and all(isinstance(t, str) for t in greedy)
+    right = sum(g == t for g, (_, t) in zip(greedy, held_out[:20], strict=True))
+    assert right >= 10, list(zip(greedy, held_out[:20], strict=True))
+    assert rk.translate(result.run_dir, sources[0], beam_width=1) == greedy[0]
+    for bad, match in (({"beam_width": 0}, "beam_width=0"), ({"length_penalty": -1}, "0 or more")):
+        with pytest.raises(DataError, match=match):
+            rk.translate(result.run_dir, sources, **bad)
+
+
+def test_evaluate_scores_every_sentence_with_sacrebleu(mt_run, capsys):
+    result, held_out, root = mt_run
+    report = rk.evaluate(result.run_dir, report_dir=root / "report")
+    assert report["sentences"] == len(held_out)
+    assert report["bleu"] > 30 and report["chrf"] > 50
+    assert report["bleu_signature"].startswith("nrefs:1|case:mixed")
+    assert "tok:13a" in report["bleu_signature"] and "chrf_signature" in report
+    page = (root / "report" / "report.html").read_text()
+    assert "Best by sentence BLEU" in page and "Worst by sentence BLEU" in page
+    (root / "src.txt").write_text("\n".join(s for s, _ in held_out[:30]) + "\n")
+    (root / "ref.txt").write_text("\n".join(t for _, t in held_out[:30]) + "\n")
+    args = ["evaluate", "--run", str(result.run_dir), "--data", str(root / "src.txt")]
+    assert main([*args, "--reference", str(root / "ref.txt")]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["sentences"] == 30 and line["bleu"] > 30
+    (root / "short.txt").write_text("one line\n")
+    assert main([*args, "--reference", str(root / "short.txt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("reskeras: error:") and "has 30 lines but" in err
+    assert "\n" not in err
+    assert main(args) == 2  # no references
+    assert "give both data=SOURCE_FILE and reference=TARGET_FILE" in capsys.readouterr().err
+
+
+def test_resuming_keeps_the_subwords(mt_run):
+    result, _, _ = mt_run
+    before = (result.run_dir / "subwords.model").read_bytes()
+    resumed = rk.train(resume=str(result.run_dir), epochs=16, verbose=0)
+    assert len(resumed.history) == 16
+    assert (result.run_dir / "subwords.model").read_bytes() == before
