@@ -65,3 +65,55 @@ def make_image_folder(root: Path, classes=("cat", "dog"), per_class: int = 12, s
                 png = tf.io.encode_png(pixels.astype(np.uint8)).numpy()
                 (folder / f"{i:03d}.png").write_bytes(png)
     return root
+
+
+# A word-for-word "language" pair: a translation model has to learn a dictionary and keep the
+# order, which a tiny transformer does in a few hundred steps.
+DICTIONARY = {
+    "ein": "a", "hund": "dog", "katze": "cat", "mann": "man", "frau": "woman", "läuft": "runs",
+    "schläft": "sleeps", "singt": "sings", "liest": "reads", "rot": "red", "klein": "small",
+    "groß": "big", "und": "and", "hier": "here", "dort": "there", "heute": "today",
+}  # fmt: skip
+
+
+def make_parallel_dir(root: Path, n_train: int = 1_100, n_val: int = 100, seed: int = 0):
+    """``train.xx``/``train.yy`` and ``val.xx``/``val.yy`` of :data:`DICTIONARY` sentences;
+    returns the folder and the validation pairs."""
+    import random
+
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(n_train + n_val):
+        words = [rng.choice(list(DICTIONARY)) for _ in range(rng.randint(2, 6))]
+        pairs.append((" ".join(words), " ".join(DICTIONARY[w] for w in words)))
+    root.mkdir(parents=True, exist_ok=True)
+    for split, rows in (("train", pairs[:n_train]), ("val", pairs[n_train:])):
+        (root / f"{split}.xx").write_text("\n".join(s for s, _ in rows) + "\n")
+        (root / f"{split}.yy").write_text("\n".join(t for _, t in rows) + "\n")
+    return root, pairs[n_train:]
+
+
+def train_translation(root: Path, epochs: int = 15):
+    """A tiny transformer trained on :func:`make_parallel_dir`'s pairs: the run and the
+    validation pairs (it translates most of them right)."""
+    import reskeras as rk
+
+    data, held_out = make_parallel_dir(root / "data")
+    result = rk.train(
+        "translation",
+        "transformer_seq2seq1",
+        data=str(data),
+        languages="xx-yy",
+        out=str(root / "run"),
+        epochs=epochs,
+        min_steps=0,
+        batch_size=32,
+        lr=2e-3,
+        warmup_epochs=0,
+        vocabulary_size=64,
+        sequence_length=16,
+        model_kwargs={"width": 48, "num_heads": 2, "dropout": 0.0},
+        verbose=0,
+        jit_compile=False,
+    )
+    return result, held_out

@@ -9,10 +9,11 @@ keras-hub's samplers (greedy, random, top-k, top-p, all with a temperature and a
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,13 @@ __all__ = [
     "LanguageModel",
     "call_with_cache",
     "check_sampling",
+    "compiled",
     "generate",
     "load_language_model",
     "make_sampler",
     "perplexity",
     "sample_ids",
+    "step_masks_ignored",
 ]
 
 
@@ -131,8 +134,7 @@ def call_with_cache(
         float32 logits ``[batch, steps, vocabulary]`` and the updated caches.
     """
     embedding, blocks, norm, dense = _parts(model)
-    with warnings.catch_warnings():  # the embedding's padding mask means nothing one step at a time
-        warnings.filterwarnings("ignore", "Layer .* was passed an input with a mask")
+    with step_masks_ignored():
         if hasattr(embedding, "position_embeddings"):
             x = embedding(token_ids, start_index=index)
         else:
@@ -145,6 +147,16 @@ def call_with_cache(
             x = norm(x)
         logits = dense(x) if dense is not None else embedding(x, reverse=True)
     return ops.cast(logits, "float32"), tuple(updated)
+
+
+@contextlib.contextmanager
+def step_masks_ignored() -> Iterator[None]:
+    """Silences Keras' warning that a layer drops the padding mask its input carries: one
+    decoding step at a time the embedding's mask means nothing (padding is handled by the
+    caches and explicit attention masks)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Layer .* was passed an input with a mask")
+        yield
 
 
 def make_sampler(temperature: float = 1.0, top_p: float | None = None, seed: int | None = None):
@@ -277,9 +289,13 @@ def sample_ids(
     return ids
 
 
-def _compiled(fn):
+def compiled(fn: Any) -> Any:
     """``fn`` as one TensorFlow graph on the TensorFlow backend (as keras-hub compiles its
-    generate step), without TensorFlow's warning that a new function traces again."""
+    generate step), without TensorFlow's warning that a new function traces again.
+
+    Args:
+        fn: the function to trace.
+    """
     if keras.backend.backend() != "tensorflow":
         return fn
     import tensorflow as tf
@@ -361,7 +377,7 @@ def generate(
         )
 
     # A fresh loop each call: its sampler's seed generator starts from ``seed`` again.
-    out = ops.convert_to_numpy(_compiled(run)(buffer, given))
+    out = ops.convert_to_numpy(compiled(run)(buffer, given))
     texts = []
     for row, ids in enumerate(encoded):
         new = list(out[row, len(ids) : len(ids) + max_length])  # shorter prompts sample more
@@ -383,7 +399,7 @@ def token_log_likelihoods(lm: LanguageModel, lines: Sequence[str], batch_size: i
     """
     x, y = windows(lm.vocabulary.stream(lines), lm.sequence_length)
 
-    @_compiled
+    @compiled
     def score(x, y):
         logits = ops.cast(lm.model(x, training=False), "float32")
         nll = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from reskeras.decoding.causal import _compiled, make_sampler, sample_ids
+from reskeras.decoding.causal import compiled, make_sampler, sample_ids, step_masks_ignored
 from reskeras.errors import DataError
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "Seq2SeqState",
     "Translator",
     "beam_search",
+    "decode_limit",
     "decode_step",
     "encode",
     "greedy_search",
@@ -80,14 +81,15 @@ def encode(model: keras.Model, source_ids: Any, max_length: int) -> Seq2SeqState
         max_length: the longest target decoded (the caches' length), ``<eos>`` start included.
     """
     names = _layers(model)
-    memory = _encoder(model)(source_ids, training=False)
-    mask = ops.not_equal(source_ids, 0)
-    batch = ops.shape(source_ids)[0]
-    blocks = _blocks(names)
-    caches = tuple(block.init_cache(batch, max_length) for block in blocks)
-    cross = ()
-    if getattr(blocks[0], "cross_attention", None) is not None:
-        cross = tuple(block.project_memory(memory) for block in blocks)
+    with step_masks_ignored():  # the source's padding mask is passed on explicitly
+        memory = _encoder(model)(source_ids, training=False)
+        mask = ops.not_equal(source_ids, 0)
+        batch = ops.shape(source_ids)[0]
+        blocks = _blocks(names)
+        caches = tuple(block.init_cache(batch, max_length) for block in blocks)
+        cross = ()
+        if getattr(blocks[0], "cross_attention", None) is not None:
+            cross = tuple(block.project_memory(memory) for block in blocks)
     return caches, cross, memory, mask
 
 
@@ -109,29 +111,30 @@ def decode_step(
     names = _layers(model)
     blocks = _blocks(names)
     caches, cross, memory, mask = state
-    embedding = names["decoder_embedding"]
-    if hasattr(embedding, "position_embeddings"):
-        x = embedding(token_ids, start_index=index)
-    else:
-        x = embedding(token_ids)
-    updated = []
-    if cross:  # a transformer: every block attends to the encoder's cached keys and values
-        for block, cache, memory_cache in zip(blocks, caches, cross, strict=True):
-            x, cache = block.call_cached(
-                x, cache, index, cross_cache=memory_cache, encoder_padding_mask=mask
-            )
+    with step_masks_ignored():  # one step at a time Keras' masks mean nothing
+        embedding = names["decoder_embedding"]
+        if hasattr(embedding, "position_embeddings"):
+            x = embedding(token_ids, start_index=index)
+        else:
+            x = embedding(token_ids)
+        updated = []
+        if cross:  # a transformer: every block attends to the encoder's cached keys and values
+            for block, cache, memory_cache in zip(blocks, caches, cross, strict=True):
+                x, cache = block.call_cached(
+                    x, cache, index, cross_cache=memory_cache, encoder_padding_mask=mask
+                )
+                updated.append(cache)
+            if "decoder_final_norm" in names:
+                x = names["decoder_final_norm"](x)
+        else:  # GNMT: the first layer's output queries the attention, whose context feeds the rest
+            x, cache = blocks[0].call_cached(x, caches[0])
             updated.append(cache)
-        if "decoder_final_norm" in names:
-            x = names["decoder_final_norm"](x)
-    else:  # GNMT: the first layer's output queries the attention, whose context feeds the rest
-        x, cache = blocks[0].call_cached(x, caches[0])
-        updated.append(cache)
-        context = names["attention"]([x, memory], mask=[None, mask])
-        for block, cache in zip(blocks[1:], caches[1:], strict=True):
-            x, cache = block.call_cached(x, cache, context=context)
-            updated.append(cache)
-    dense = names.get("logits")
-    logits = dense(x) if dense is not None else embedding(x, reverse=True)
+            context = names["attention"]([x, memory], mask=[None, mask])
+            for block, cache in zip(blocks[1:], caches[1:], strict=True):
+                x, cache = block.call_cached(x, cache, context=context)
+                updated.append(cache)
+        dense = names.get("logits")
+        logits = dense(x) if dense is not None else embedding(x, reverse=True)
     return ops.cast(logits, "float32"), (tuple(updated), cross, memory, mask)
 
 
@@ -231,6 +234,22 @@ def beam_search(
     return ops.take(ids, best, axis=0)
 
 
+def decode_limit(longest_source: Any, positions: int | None = None) -> Any:
+    """The most target tokens decoded for sources of up to ``longest_source`` tokens
+    (``</s>`` included): 1.5 times that plus 10, within a transformer's positions. A Python
+    int for an int, a tensor for a tensor (the serving graph's).
+
+    Args:
+        longest_source: the longest source's length.
+        positions: the model's positions (``None``: no limit, an LSTM).
+    """
+    if isinstance(longest_source, int):
+        limit = int(1.5 * longest_source) + 10
+        return limit if positions is None else min(limit, positions - 1)
+    limit = ops.cast(1.5 * ops.cast(longest_source, "float32"), "int32") + 10
+    return limit if positions is None else ops.minimum(limit, positions - 1)
+
+
 def translate_ids(
     model: keras.Model,
     sources: Sequence[np.ndarray],
@@ -249,17 +268,15 @@ def translate_ids(
         eos_id: the id of ``<eos>``.
         beam_width: 1 for greedy decoding, else beam search.
         length_penalty: GNMT's alpha (beam search only).
-        max_length: the most target tokens (default: 1.5 x the longest source in the batch
-            plus 10, within a transformer's positions).
+        max_length: the most target tokens (default: :func:`decode_limit` of the longest
+            source).
         batch_size: sentences decoded together.
     """
     longest = getattr(model.get_layer("decoder_embedding"), "sequence_length", None)
     sources = [np.append(np.asarray(s, np.int32), eos_id) for s in sources]
     if longest is not None:
         sources = [s[:longest] for s in sources]
-    limit = max_length or int(1.5 * max((len(s) for s in sources), default=1)) + 10
-    if longest is not None:
-        limit = min(limit, longest - 1)
+    limit = max_length or decode_limit(max((len(s) for s in sources), default=1), longest)
     if beam_width > 1:
         search = functools.partial(
             beam_search, model, max_length=limit, eos_id=eos_id, beam_width=beam_width,
@@ -267,7 +284,7 @@ def translate_ids(
         )  # fmt: skip
     else:
         search = functools.partial(greedy_search, model, max_length=limit, eos_id=eos_id)
-    run = _compiled(search)  # one graph for the call (it generalizes over source lengths)
+    run = compiled(search)  # one graph for the call (it generalizes over source lengths)
     out: list[np.ndarray] = []
     for start in range(0, len(sources), batch_size):
         chunk = sources[start : start + batch_size]

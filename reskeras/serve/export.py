@@ -9,7 +9,7 @@ Layout written under ``base_dir``::
         VERSION/                    # integer, never overwritten
           saved_model.pb
           variables/
-          assets/labels.txt         # class names (a language model: its tokens), one a line
+          assets/labels.txt         # class names (a sequence model: its tokens), one a line
           assets.extra/tf_serving_warmup_requests
           assets.extra/ops.txt      # the op types the graph needs, one a line
 
@@ -22,7 +22,9 @@ produces (``token_ids``,
 needs tensorflow-text ops, and is exported only when TF Serving has them all
 (:data:`TF_SERVING_TEXT_OPS`), since a SavedModel with an op the server lacks does not load.
 A language model answers with text: a prompt in, its continuation out, the sampling loop in
-the graph, plus a ``score`` signature (:mod:`reskeras.serve.language`).
+the graph, plus a ``score`` signature (:mod:`reskeras.serve.language`); a translation model
+a source string in, its translation out, tokenizing, beam or greedy decoding and detokenizing
+in the graph (:mod:`reskeras.serve.translation`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ import numpy as np
 import tensorflow as tf
 
 from reskeras.decoding.causal import LanguageModel, load_language_model
+from reskeras.decoding.seq2seq import Translator, load_translator
 from reskeras.errors import one_line
 from reskeras.serve.keras_hub import (
     ExportError,
@@ -62,6 +65,7 @@ from reskeras.serve.keys import (
     SIGNATURE_TOKEN_IDS,
 )
 from reskeras.serve.language import language_archive
+from reskeras.serve.translation import translation_archive
 from reskeras.serve.warmup import warmup_requests, write_warmup
 from reskeras.training.rundir import RunDir, RunError, atomic_write, fsync_dir
 
@@ -430,8 +434,10 @@ def export_for_serving(
         model_or_run: a ``keras.Model`` (raw-pixel image model or token-id / string text
             model producing float32 logits), a training run directory (``model.keras``,
             ``labels.json``, ``config.json``, ``preprocessor.keras`` for text), or a
-            :class:`~reskeras.decoding.causal.LanguageModel` (a language-model run is one).
-            A language model gets the signatures of :mod:`reskeras.serve.language`.
+            :class:`~reskeras.decoding.causal.LanguageModel` (a language-model run is one)
+            or a :class:`~reskeras.decoding.seq2seq.Translator` (a translation run is one).
+            They get the signatures of :mod:`reskeras.serve.language` and
+            :mod:`reskeras.serve.translation`.
         name: the model's name on the server (see :func:`validate_model_name`).
         base_dir: the export root.
         version: a positive version number; ``None``: the next free integer. An existing
@@ -456,18 +462,22 @@ def export_for_serving(
     if version is not None:
         version = _validate_version(version)
 
-    lm = _language_model(model_or_run)
-    if lm is not None:
+    sequence_model = _sequence_model(model_or_run)
+    if sequence_model is not None:
         if class_names is not None or preprocessor is not None or raw_text is not None:
             raise ExportError(
                 "class_names=, preprocessor= and raw_text= apply to classifiers; a language "
-                "model's export reads its vocabulary"
+                "or translation model's export reads its vocabulary"
             )
-        archive, concrete, kind, info = language_archive(lm)
+        if isinstance(sequence_model, Translator):
+            archive, concrete, kind, info = translation_archive(sequence_model)
+            tokens = sequence_model.vocabulary.pieces
+        else:
+            archive, concrete, kind, info = language_archive(sequence_model)
+            tokens = list(sequence_model.vocabulary.tokens)
         return _write_export(
-            archive, concrete, kind, info, list(lm.vocabulary.tokens), name, base_dir, version,
-            warmup_examples,
-        )  # fmt: skip
+            archive, concrete, kind, info, tokens, name, base_dir, version, warmup_examples
+        )
 
     kind = None  # the run's task kind, when exporting a run directory
     if isinstance(model_or_run, (str, os.PathLike)):
@@ -519,15 +529,19 @@ def export_for_serving(
     )
 
 
-def _language_model(model_or_run: Any) -> LanguageModel | None:
-    """The language model to export, when ``model_or_run`` is one or a run of one."""
-    if isinstance(model_or_run, LanguageModel):
+def _sequence_model(model_or_run: Any) -> LanguageModel | Translator | None:
+    """The language or translation model to export, when ``model_or_run`` is one or a run
+    of one."""
+    if isinstance(model_or_run, (LanguageModel, Translator)):
         return model_or_run
     if isinstance(model_or_run, (str, os.PathLike)) and Path(model_or_run).is_dir():
         try:
             run = RunDir.open(Path(model_or_run))
-            if run.read_config().kind == "language_model":
+            kind = run.read_config().kind
+            if kind == "language_model":
                 return load_language_model(run.path)
+            if kind == "translation":
+                return load_translator(run.path)
         except RunError as err:
             raise ExportError(str(err)) from err
     return None
@@ -593,11 +607,16 @@ def _write_export(
     nonstock = tuple(op for op in ops if not is_stock_op(op))
     notes = list(info.get("notes", ()))
     if nonstock:
+        how = (  # a translation's subword model is in the graph whatever the signature
+            ""
+            if kind == "translation"
+            else f"; {SIGNATURE_TOKEN_IDS} takes token ids (export with raw_text=False for a "
+            "SavedModel that needs stock ops only)"
+        )
         notes.append(
             f"the graph needs ops outside stock TensorFlow: {list(nonstock)}; TF Serving has "
             "them (TF Text), a plain TensorFlow process must `import tensorflow_text` before "
-            f"loading; {SIGNATURE_TOKEN_IDS} takes token ids (export with raw_text=False for "
-            "a SavedModel that needs stock ops only)"
+            f"loading{how}"
         )
     for note in notes:
         warnings.warn(f"export {name!r}: {note}", UserWarning, stacklevel=2)

@@ -14,6 +14,7 @@ __all__ = [
     "INPUT_SEED",
     "INPUT_TEMPERATURE",
     "INPUT_TEXT",
+    "INPUT_TOKEN_IDS",
     "INPUT_TOP_K",
     "LABELS_FILE",
     "LM_OUTPUT_KEYS",
@@ -23,8 +24,10 @@ __all__ = [
     "SIGNATURE_BYTES",
     "SIGNATURE_DEFAULT",
     "SIGNATURE_GENERATE",
+    "SIGNATURE_GREEDY",
     "SIGNATURE_SCORE",
     "SIGNATURE_TOKEN_IDS",
+    "TRANSLATION_OUTPUT_KEYS",
     "WARMUP_FILE",
 ]
 
@@ -32,12 +35,15 @@ __all__ = [
 SIGNATURE_DEFAULT = "serving_default"
 #: Encoded image files (PNG/JPEG/GIF/BMP bytes).
 SIGNATURE_BYTES = "serve_bytes"
-#: What a keras-hub model's preprocessor produces (token ids and masks).
+#: Token ids in: what a keras-hub model's preprocessor produces (token ids and masks), or a
+#: translation's subword ids.
 SIGNATURE_TOKEN_IDS = "serve_token_ids"
 #: Language models: sampling with every option an input (``serving_default`` takes the
 #: prompt only), and scoring sentences.
 SIGNATURE_GENERATE = "generate"
 SIGNATURE_SCORE = "score"
+#: Translation models: greedy decoding (``serving_default`` searches with beams).
+SIGNATURE_GREEDY = "greedy"
 INPUT_IMAGES = "images"
 INPUT_IMAGE_BYTES = "image_bytes"
 INPUT_TEXT = "text"
@@ -46,10 +52,14 @@ INPUT_MAX_LENGTH = "max_length"
 INPUT_TEMPERATURE = "temperature"
 INPUT_TOP_K = "top_k"
 INPUT_SEED = "seed"
+#: A translation's subword ids (``serve_token_ids`` takes and returns them).
+INPUT_TOKEN_IDS = "token_ids"
 #: A language model's sampling signatures return the continuation; ``score`` returns each
 #: sentence's summed log-likelihood, perplexity and tokens scored (its ``<eos>`` included).
 LM_OUTPUT_KEYS = ("text",)
 SCORE_OUTPUT_KEYS = ("log_likelihood", "perplexity", "tokens")
+#: A translation model's text signatures return the translation.
+TRANSLATION_OUTPUT_KEYS = ("translation",)
 #: Every classifier signature returns these: float32 softmax, int64 class id, class name.
 OUTPUT_KEYS = ("probabilities", "class_id", "class_name")
 #: ``assets.extra/`` files: TF Serving's warm-up records, the op types the graph needs.

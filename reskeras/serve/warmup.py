@@ -21,6 +21,7 @@ from reskeras.serve.keys import (
     INPUT_TEXT,
     SIGNATURE_BYTES,
     SIGNATURE_DEFAULT,
+    SIGNATURE_GREEDY,
     SIGNATURE_SCORE,
     SIGNATURE_TOKEN_IDS,
     WARMUP_FILE,
@@ -53,13 +54,13 @@ def warmup_requests(
     """The warm-up requests of an export: (signature, inputs) pairs.
 
     Args:
-        kind: ``"image"``, ``"text"`` or ``"language_model"``.
+        kind: ``"image"``, ``"text"``, ``"language_model"`` or ``"translation"``.
         info: what the exporter learnt of the model: ``input_shape`` (images), and for text
             ``raw_text``, ``preprocessor`` and ``input_dtypes`` (keras-hub models).
         warmup_examples: uint8 images ``[n, H, W, C]`` or strings; ``None``: mid-grey
             images or two short sentences.
     """
-    if kind in ("text", "language_model"):
+    if kind in ("text", "language_model", "translation"):
         if warmup_examples is None:
             texts = list(_DEFAULT_TEXT_WARMUP)
         else:
@@ -77,6 +78,8 @@ def warmup_requests(
         )
         if kind == "language_model":
             return [(SIGNATURE_DEFAULT, {INPUT_PROMPT: arr}), (SIGNATURE_SCORE, {INPUT_TEXT: arr})]
+        if kind == "translation":
+            return [(SIGNATURE_DEFAULT, {INPUT_TEXT: arr}), (SIGNATURE_GREEDY, {INPUT_TEXT: arr})]
         requests = []
         if info.get("raw_text", True):
             requests.append((SIGNATURE_DEFAULT, {INPUT_TEXT: arr}))

@@ -398,8 +398,6 @@ def _language_model_data(
         num_test=counts[2],
     )
     data = _pipelines(settings, task, tuple(splits), None, None)
-    if given.languages is None:  # config.json says which way the run translates
-        given = given.replace(languages="-".join(task.languages))
     return replace(data, vocabulary=vocabulary), given
 
 

@@ -2,9 +2,9 @@
 chrF from evaluate() and the CLI, the report, resume, and bad input in one line."""
 
 import json
-import random
 
 import pytest
+from synthetic import train_translation
 
 import reskeras as rk
 from reskeras.cli import main
@@ -12,47 +12,12 @@ from reskeras.errors import DataError
 
 pytestmark = pytest.mark.slow  # a training run
 
-# A word-for-word "language" pair: the model has to learn a dictionary and copy the order.
-DICTIONARY = {
-    "ein": "a", "hund": "dog", "katze": "cat", "mann": "man", "frau": "woman", "läuft": "runs",
-    "schläft": "sleeps", "singt": "sings", "liest": "reads", "rot": "red", "klein": "small",
-    "groß": "big", "und": "and", "hier": "here", "dort": "there", "heute": "today",
-}  # fmt: skip
-
-
-def _sentence(rng):
-    words = [rng.choice(list(DICTIONARY)) for _ in range(rng.randint(2, 6))]
-    return " ".join(words), " ".join(DICTIONARY[w] for w in words)
-
 
 @pytest.fixture(scope="module")
 def mt_run(tmp_path_factory):
-    rng = random.Random(0)
-    pairs = [_sentence(rng) for _ in range(1_200)]
     root = tmp_path_factory.mktemp("mt")
-    data = root / "data"
-    data.mkdir()
-    for split, rows in (("train", pairs[:1_100]), ("val", pairs[1_100:])):
-        (data / f"{split}.xx").write_text("\n".join(s for s, _ in rows) + "\n")
-        (data / f"{split}.yy").write_text("\n".join(t for _, t in rows) + "\n")
-    result = rk.train(
-        "translation",
-        "transformer_seq2seq1",
-        data=str(data),
-        languages="xx-yy",
-        out=str(root / "run"),
-        epochs=15,
-        min_steps=0,
-        batch_size=32,
-        lr=2e-3,
-        warmup_epochs=0,
-        vocabulary_size=64,
-        sequence_length=16,
-        model_kwargs={"width": 48, "num_heads": 2, "dropout": 0.0},
-        verbose=0,
-        jit_compile=False,
-    )
-    return result, pairs[1_100:], root
+    result, held_out = train_translation(root)
+    return result, held_out, root
 
 
 def test_training_learns_and_records_the_vocabulary(mt_run):

@@ -85,8 +85,14 @@ RECIPE_RUNS = {
     "keras_hub": ("sst2", "hub:bert_tiny_en_uncased", None),
     "image_finetune": ("fashion_mnist", None, "imagenet"),
     "language_model": ("wikitext2", None, None),
+    "translation": ("multi30k", None, None),
 }
-KINDS = {"fashion_mnist": "image", "sst2": "text", "wikitext2": "language_model"}
+KINDS = {
+    "fashion_mnist": "image",
+    "sst2": "text",
+    "wikitext2": "language_model",
+    "multi30k": "translation",
+}
 
 
 def test_recipes_fill_the_unset_options():
