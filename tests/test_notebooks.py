@@ -14,6 +14,7 @@ import nbformat
 import numpy as np
 import pytest
 from support import FASHION_DIR, REPO, SST2_DIR, in_ci, require_data, write_kernelspec
+from synthetic import make_parallel_dir
 
 NOTEBOOKS = REPO / "notebooks"
 FASHION_MNIST = FASHION_DIR / "train-images-idx3-ubyte.gz"
@@ -22,6 +23,7 @@ NAMES = [
     "02_text_classification.ipynb",
     "03_why_residual.ipynb",
     "04_export_and_serve.ipynb",
+    "05_translation.ipynb",
     "06_language_model.ipynb",
 ]
 #: The notebooks that train on Fashion-MNIST.
@@ -103,6 +105,28 @@ def tiny_parameters(name: str, tmp_path: Path) -> dict:
             "EPOCHS": 1,
             "OPEN_TENSORBOARD": False,
         },
+        "05_translation.ipynb": {
+            **{k: v for k, v in common.items() if k != "LIMIT_TEST"},
+            "TASK": "translation",
+            "DATA": str(make_parallel_dir(tmp_path / "parallel", n_train=400, n_val=40)[0]),
+            "LANGUAGES": "xx-yy",
+            "DEPTH": 1,
+            "WIDTH": 16,
+            "BATCH_SIZE": 32,
+            "LIMIT": 0,
+            "SEQUENCE_LENGTH": 16,
+            "VOCABULARY_SIZE": 64,
+            "SENTENCE": "ein hund läuft",
+            "RUN_TRAINING": True,
+            "RUN_EXPORT": True,
+            "EXPORT_DIR": str(tmp_path / "serving"),
+            "RUN_COMPARISON": True,
+            "COMPARE_DEPTHS": [2],
+            "COMPARE_EPOCHS": 1,
+            "COMPARE_LIMIT": 0,
+            "COMPARE_UNITS": 16,
+            "COMPARE_VOCABULARY": 64,
+        },
         "06_language_model.ipynb": {
             **{k: v for k, v in common.items() if k != "LIMIT_TEST"},
             "TASK": "language_model",
@@ -175,6 +199,15 @@ def test_notebook_runs_end_to_end(name, jupyter_env):
         if SST2_DIR.is_dir():
             assert "SST-2 found in" in text and "macro_f1" in text
             assert "word vectors: {'path'" in text and "'coverage'" in text
+    elif name == "05_translation.ipynb":
+        assert "application/vnd.jupyter.widget-view+json" in mimes
+        assert "test perplexity" in text and "BLEU" in text and "'val_perplexity'" in text
+        assert "greedy: ein hund läuft ->" in text and "beam 4: ein hund läuft ->" in text
+        assert "'bleu'" in text and "nrefs:1" in text
+        assert "Exported version 1" in text
+        assert (tmp_path / "serving" / "translation" / "1" / "saved_model.pb").exists()
+        assert "residual-2" in text and "plain-2" in text and "validation perplexity" in text
+        assert "image/png" in mimes  # residual vs plain, plotted
     elif name == "06_language_model.ipynb":
         assert "application/vnd.jupyter.widget-view+json" in mimes
         assert "Finished: test perplexity" in text and "'val_perplexity'" in text

@@ -15,7 +15,12 @@ from reskeras.data.load import (
     local_search_dirs,
     training_splits,
 )
-from reskeras.data.pipeline import MAX_SHUFFLE_BUFFER, augment_batch, make_pipeline
+from reskeras.data.pipeline import (
+    MAX_SHUFFLE_BUFFER,
+    augment_batch,
+    bucketed_pairs,
+    make_pipeline,
+)
 from reskeras.data.readers.cifar import SafeUnpickler, safe_unpickle
 from reskeras.data.spec import (
     DataError,
@@ -39,6 +44,7 @@ __all__ = [
     "TaskSpec",
     "TestSet",
     "augment_batch",
+    "bucketed_pairs",
     "describe_tasks",
     "get_task",
     "list_tasks",

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from reskeras.data.spec import DataError
 
-__all__ = ["MAX_SHUFFLE_BUFFER", "augment_batch", "make_pipeline", "sample_batches"]
+__all__ = [
+    "LENGTH_BUCKETS",
+    "MAX_SHUFFLE_BUFFER",
+    "augment_batch",
+    "bucketed_pairs",
+    "make_pipeline",
+    "sample_batches",
+]
 
 AUTOTUNE = tf.data.AUTOTUNE
 MAX_SHUFFLE_BUFFER = 60_000
+#: The lengths sentence-pair batches are padded to (:func:`bucketed_pairs`): a batch holds
+#: sentences of similar length, and a model compiled with XLA meets a handful of shapes
+#: (``bench/translation.py`` measures what it saves against padding to the longest).
+LENGTH_BUCKETS = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 
 
 def augment_batch(
@@ -134,3 +146,49 @@ def sample_batches(
     buffer = min(n, MAX_SHUFFLE_BUFFER) if n > 0 else 10_000
     ds = ds.shuffle(max(buffer, 1), seed=int(seed), reshuffle_each_iteration=False)
     return ds.take(int(examples)).batch(int(batch_size)).cache()
+
+
+def bucketed_pairs(
+    ds: tf.data.Dataset, batch_size: int, *, max_length: int, training: bool, seed: int = 0
+) -> tf.data.Dataset:
+    """Batches of sentence pairs of similar length: each batch is padded with 0 to the first
+    of :data:`LENGTH_BUCKETS` (or ``max_length``) that holds its longest side.
+
+    Training: cache -> seeded shuffle (reshuffled every pass) -> repeated without end ->
+    whole batches -> prefetch. Otherwise every pair once, in length buckets.
+
+    Args:
+        ds: ``((source, decoder input), labels)`` int32 vectors of their own lengths, none
+            longer than ``max_length`` (:func:`reskeras.data.subword.sentence_pairs`).
+        batch_size: pairs per batch.
+        max_length: the longest side.
+        training: shuffle, repeat, and drop the batches a bucket leaves unfilled.
+        seed: seed of the shuffle.
+
+    Returns:
+        The batched, prefetched dataset.
+    """
+    def longest(x, y):
+        return tf.maximum(tf.shape(x[0])[0], tf.shape(x[1])[0])
+
+    ds, batch_size = ds.cache(), int(batch_size)
+    bounds = sorted({b for b in LENGTH_BUCKETS if b < max_length} | {int(max_length)})
+    batches = None
+    if training:
+        n = int(ds.cardinality())
+        buffer = min(n, MAX_SHUFFLE_BUFFER) if n > 0 else 10_000
+        ds = ds.shuffle(max(buffer, 1), seed=int(seed), reshuffle_each_iteration=True).repeat()
+    else:  # Keras warns of "running out of data" where it does not know the batches
+        lengths = np.fromiter(ds.map(longest).as_numpy_iterator(), np.int64)
+        per_bucket = np.bincount(np.searchsorted(bounds, lengths), minlength=len(bounds))
+        batches = int(sum(-(-count // batch_size) for count in per_bucket))
+    ds = ds.bucket_by_sequence_length(
+        longest,
+        [b + 1 for b in bounds],  # a bucket holds lengths up to b and pads to b
+        [batch_size] * (len(bounds) + 1),
+        pad_to_bucket_boundary=True,
+        drop_remainder=training,
+    )
+    if batches is not None:
+        ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
+    return ds.prefetch(AUTOTUNE)

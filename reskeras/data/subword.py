@@ -1,5 +1,6 @@
 """Subword vocabularies for translation: one SentencePiece model learned from the training
-pairs only, both languages together (shared embeddings need one vocabulary).
+pairs only, both languages together (shared embeddings need one vocabulary), and the
+examples it makes of sentence pairs.
 
 SentencePiece rather than keras-hub's WordPiece: its pieces keep the spaces (``▁``), so
 decoding is the exact inverse of encoding on any text it covers and translations come out
@@ -19,10 +20,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
 from reskeras.errors import DataError
 
-__all__ = ["EOS_ID", "PAD_ID", "UNK_ID", "SubwordVocabulary"]
+__all__ = ["EOS_ID", "PAD_ID", "UNK_ID", "SubwordVocabulary", "sentence_pairs"]
 
 PAD_ID, UNK_ID, EOS_ID = 0, 1, 2
 
@@ -143,3 +145,40 @@ class SubwordVocabulary:
             ids: piece ids.
         """
         return self._sp.decode([int(i) for i in ids if int(i) not in (PAD_ID, EOS_ID)])
+
+
+def sentence_pairs(
+    vocabulary: SubwordVocabulary, pairs: Sequence[tuple[str, str]], length: int
+) -> tuple[tf.data.Dataset, int]:
+    """A translation's examples: ``((source, decoder input), labels)`` int32 vectors of their
+    own lengths, the source followed by ``</s>``, the decoder input ``</s>`` then the target,
+    the labels the target then ``</s>``; each side cut to ``length`` tokens.
+
+    Args:
+        vocabulary: the subword vocabulary.
+        pairs: ``(source, target)`` sentences.
+        length: the most tokens of a side, ``</s>`` included.
+
+    Returns:
+        The dataset (batch it with :func:`reskeras.data.pipeline.bucketed_pairs`) and how
+        many sentences were cut.
+    """
+    sources = vocabulary.encode([s for s, _ in pairs])
+    targets = vocabulary.encode([t for _, t in pairs])
+    cut = sum(len(ids) > length - 1 for ids in (*sources, *targets))
+    sides = (
+        [np.append(ids[: length - 1], EOS_ID) for ids in sources],
+        [np.concatenate([[EOS_ID], ids[: length - 1]]) for ids in targets],
+        [np.append(ids[: length - 1], EOS_ID) for ids in targets],
+    )
+    widths = [max((len(r) for r in side), default=1) for side in sides]
+    padded = [np.zeros((len(pairs), w), np.int32) for w in widths]
+    for array, side in zip(padded, sides, strict=True):
+        for i, row in enumerate(side):
+            array[i, : len(row)] = row
+    lengths = (
+        np.array([len(r) for r in sides[0]], np.int32),
+        np.array([len(r) for r in sides[2]], np.int32),
+    )
+    ds = tf.data.Dataset.from_tensor_slices((*padded, *lengths))
+    return ds.map(lambda s, d, y, ns, nt: ((s[:ns], d[:nt]), y[:nt])), cut

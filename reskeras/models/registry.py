@@ -402,5 +402,5 @@ for _d in (2, 4, 8):
     register_model(f"plain_lm_lstm{_d}", "lm_lstm", _d, residual=False)
     register_model(f"plain_lm_transformer{_d}", "lm_transformer", _d, residual=False)
     register_model(f"plain_gnmt{_d}", "gnmt", _d, residual=False)
-for _d in (1, 2, 4, 6, 8):
+for _d in translation.SEQ2SEQ_DEPTHS.offered:
     register_model(f"plain_transformer_seq2seq{_d}", "transformer_seq2seq", _d, residual=False)

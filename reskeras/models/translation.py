@@ -30,7 +30,7 @@ from reskeras.models.depths import DepthRange
 __all__ = ["GNMT_DEPTHS", "SEQ2SEQ_DEPTHS", "gnmt", "transformer_seq2seq"]
 
 #: Layers per side of a transformer encoder-decoder.
-SEQ2SEQ_DEPTHS = DepthRange(1, 24, (1, 2, 4, 6, 8))
+SEQ2SEQ_DEPTHS = DepthRange(1, 24, (1, 2, 3, 4, 6, 8))
 #: LSTM layers per side of GNMT: the decoder's attention feeds the layers above the first.
 GNMT_DEPTHS = DepthRange(2, 24, (2, 4, 8))
 

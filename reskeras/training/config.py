@@ -198,7 +198,7 @@ class TrainConfig:
     )  # fmt: skip
     languages: str | None = _option(
         None, "a translation's direction, source-target language codes, e.g. de-en (default: "
-        "the task's, else what the file names leave)", kind="translation",
+        "the task's, else what the file names leave)", kind="translation", label="languages",
     )  # fmt: skip
     embeddings: str | None = _option(
         None, "pretrained word vectors for the token embedding: a GloVe / word2vec / fastText "

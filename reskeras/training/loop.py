@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from reskeras import data as data_lib
@@ -401,35 +400,13 @@ def _language_model_data(
     return replace(data, vocabulary=vocabulary), given
 
 
-def _sentence_pairs(vocabulary, pairs: list[tuple[str, str]], length: int):
-    """Encoder inputs (the source, ``<eos>``), decoder inputs (``<eos>``, the target) and
-    labels (the target, ``<eos>``), each side cut to ``length`` tokens and padded to the
-    split's longest; and how many sentences were cut."""
-    sources = vocabulary.encode([s for s, _ in pairs])
-    targets = vocabulary.encode([t for _, t in pairs])
-    cut = sum(len(ids) > length - 1 for ids in (*sources, *targets))
-    eos = vocabulary.eos_id
-    rows = {
-        "source": [np.append(ids[: length - 1], eos) for ids in sources],
-        "decoder": [np.concatenate([[eos], ids[: length - 1]]) for ids in targets],
-        "labels": [np.append(ids[: length - 1], eos) for ids in targets],
-    }
-    padded = {}
-    for key, seqs in rows.items():
-        out = np.zeros((len(seqs), max((len(r) for r in seqs), default=1)), np.int32)
-        for i, r in enumerate(seqs):
-            out[i, : len(r)] = r
-        padded[key] = out
-    return (padded["source"], padded["decoder"]), padded["labels"], cut
-
-
 def _translation_data(
     settings: RunSettings, given: TrainConfig, task: data_lib.LoadedTask, saved: RunDir | None
 ) -> tuple[_Data, TrainConfig]:
     """Sentence pairs as subword ids (:mod:`reskeras.data.subword`): one vocabulary of
     ``vocabulary_size`` pieces learned from both sides of the training pairs (a resumed run
     keeps its own); sentences longer than ``sequence_length`` tokens are cut, and counted."""
-    from reskeras.data.subword import SubwordVocabulary
+    from reskeras.data.subword import SubwordVocabulary, sentence_pairs
 
     config = settings.config
 
@@ -445,9 +422,9 @@ def _translation_data(
         )
     splits, counts, cut = [], [], 0
     for split_pairs in (train_pairs, pairs(task.validation), pairs(task.test)):
-        x, y, n = _sentence_pairs(vocabulary, split_pairs, config.sequence_length)
-        splits.append(tf.data.Dataset.from_tensor_slices((x, y)))
-        counts.append(len(y))
+        examples, n = sentence_pairs(vocabulary, split_pairs, config.sequence_length)
+        splits.append(examples)
+        counts.append(len(split_pairs))
         cut += n
     if cut:
         _warn(
@@ -466,10 +443,22 @@ def _translation_data(
         test=splits[2],
         num_test=counts[2],
     )
-    data = _pipelines(settings, task, tuple(splits), None, None)
+    train_ds, val_ds, test_ds = (
+        shard_by_data(
+            data_lib.bucketed_pairs(
+                split,
+                settings.global_batch,
+                max_length=config.sequence_length,
+                training=training,
+                seed=config.seed,
+            )
+        )
+        for split, training in zip(splits, (True, False, False), strict=True)
+    )
+    data = _Data(task, train_ds, val_ds, test_ds, val_ds.take(0), None, None, vocabulary)
     if given.languages is None:  # config.json says which way the run translates
         given = given.replace(languages="-".join(task.languages))
-    return replace(data, vocabulary=vocabulary), given
+    return data, given
 
 
 def _pipelines(

@@ -15,7 +15,9 @@ tests and notebooks drive the app by setting values and calling ``button.click()
 runs in a background thread; **Stop** sets the ``threading.Event`` given to
 ``train(stop_event=...)``, and any exception ends up as a one-line message in the status area.
 For a language-model task the curves plot perplexity, and **Sample** continues a prompt with
-the model as it trains (:mod:`reskeras.ui.sampling`).
+the model as it trains (:mod:`reskeras.ui.sampling`); for a translation task **Translate**
+translates what you type with the model as it trains, and BLEU on the validation pairs ends
+the run.
 """
 
 from __future__ import annotations
@@ -34,9 +36,11 @@ import ipywidgets as widgets
 import keras
 
 from reskeras import data as rdata
+from reskeras.data.spec import SEQUENCE_KINDS
 from reskeras.errors import one_line
 from reskeras.evaluation.report import Results
 from reskeras.evaluation.scores import score_run
+from reskeras.evaluation.translation import evaluate_translation
 from reskeras.models.keras_hub import HUB_FAMILY
 from reskeras.models.registry import MODELS
 from reskeras.training.loop import train
@@ -49,8 +53,14 @@ from reskeras.ui.render import (
     history_svg,
     perplexity_html,
     summary_html,
+    translation_html,
 )
-from reskeras.ui.sampling import live_language_model, sample_continuation
+from reskeras.ui.sampling import (
+    live_language_model,
+    live_translator,
+    sample_continuation,
+    translate_text,
+)
 from reskeras.ui.widgets import AppProgress, AppWidgets, build_widgets, is_number
 
 __all__ = ["TrainerApp"]
@@ -117,7 +127,8 @@ class TrainerApp:
         self._kind = spec.kind
         self._recipe: str | None = None  # the recipe the training settings were last set from
         self._progress: AppProgress | None = None  # the running (or last) run's callback
-        self._sample_run: Path | None = None  # the running (or last) language model's run
+        self._sample_run: Path | None = None  # the running (or last) sequence model's run
+        self._sample_kind: str | None = None  # its task kind
         self._sequence_length = 0  # and its windows
         self.controls: AppWidgets = build_widgets(spec, str(export_dir), s.kind_defaults(spec.name))
         for name, widget in self.controls.by_name().items():
@@ -240,6 +251,8 @@ class TrainerApp:
             if spec.kind == "image"
             else "a text file (.txt or .gz) or a folder of .txt files (or train/valid files)"
             if spec.kind == "language_model"
+            else "a folder of train.SRC/train.TGT files, a source file beside its target, or a TSV"
+            if spec.kind == "translation"
             else "CSV/TSV file (text, label) or a folder with train/dev files"
         )
         if self.export_name.value in rdata.list_tasks():
@@ -298,7 +311,9 @@ class TrainerApp:
                 show(widget, s.option_applies(field, option, spec.kind))
         text = self.controls.text_box.children
         show(self.controls.text_box, any(w.layout.display != "none" for w in text))
-        show(self.controls.sample_box, spec.kind == "language_model")
+        show(self.controls.sample_box, spec.kind in SEQUENCE_KINDS)
+        show(self.temperature, spec.kind == "language_model")  # translating is greedy
+        self.sample_button.description = "Translate" if spec.kind == "translation" else "Sample"
 
     def _task_changed(self, change=None) -> None:
         if self._syncing:
@@ -498,10 +513,11 @@ class TrainerApp:
         self.plot.value = history_svg([], metric=s.curve_metric(settings.task.kind))
         self.progress.value = 0
         self._stop_event = threading.Event()
-        language_model = settings.task.kind == "language_model"
-        self._sample_run = Path(config["out"]) if language_model else None
+        sequence = settings.task.kind in SEQUENCE_KINDS
+        self._sample_run = Path(config["out"]) if sequence else None
+        self._sample_kind = settings.task.kind
         self._sequence_length = settings.config.sequence_length or 0
-        self.sample_button.disabled = not language_model
+        self.sample_button.disabled = not sequence
         self.train_button.disabled = True
         self.stop_button.disabled = False
         model = config["model"]
@@ -528,7 +544,9 @@ class TrainerApp:
                 epochs=settings.config.epochs,
                 history=self.history,
                 global_batch=settings.global_batch,
-                unit={"image": "images", "language_model": "windows"}.get(kind, "examples"),
+                unit={"image": "images", "language_model": "windows", "translation": "pairs"}.get(
+                    kind, "examples"
+                ),
                 metric=s.curve_metric(kind),
             )
             result = train(
@@ -545,7 +563,7 @@ class TrainerApp:
                 self.plot.value = history_svg(
                     self.history, callback.batch_losses, metric=callback.metric
                 )
-            if kind == "language_model":
+            if kind in SEQUENCE_KINDS:
                 ppl = getattr(result, "test_perplexity", None)
                 acc_text = f" test perplexity {ppl:.2f};" if is_number(ppl) else ""
             else:
@@ -559,6 +577,14 @@ class TrainerApp:
             self.export_button.disabled = False
             if kind == "language_model":
                 self.results_view.value = perplexity_html(result)
+            elif kind == "translation":  # BLEU on the run's test (Multi30k: validation) pairs
+                self.show_status(f"{how}; translating the test pairs for BLEU...", "info")
+                scores = evaluate_translation(self.run_dir)
+                self.results_view.value = translation_html(result, scores)
+                self.show_status(
+                    f"{how}:{acc_text} BLEU {scores['bleu']:.2f}; run saved to {self.run_dir}",
+                    level,
+                )
             else:
                 self.results = score_run(self.run_dir)
                 self.results_view.value = self.results.html()
@@ -591,21 +617,28 @@ class TrainerApp:
 
     def sample(self) -> str | None:
         """Continues the prompt with the language model as it is now (during training: the
-        model being trained) at the chosen temperature, and shows it under the prompt.
+        model being trained) at the chosen temperature, or translates it with the
+        translation model (greedily), and shows it under the prompt.
 
         Returns:
-            The continuation (also :attr:`sample_text`), or ``None`` when there is no
-            language model yet or sampling failed (said under the prompt).
+            The continuation or translation (also :attr:`sample_text`), or ``None`` when
+            there is no model yet or sampling failed (said under the prompt).
         """
         prompt = " ".join(self.prompt.value.split())
+        kind = self._sample_kind or rdata.get_task(self.task.value).kind
         when = f"after {len(self.history)} epoch(s)" if self.is_training else "trained"
         try:
             live = self.is_training or self.result is None
             model = getattr(self._progress, "model", None) if live else self.result.model
-            lm = live_language_model(model, self._sample_run, self._sequence_length)
-            text = sample_continuation(
-                lm, prompt, max_length=self.sample_length.value, temperature=self.temperature.value
-            )
+            if kind == "translation":
+                translator = live_translator(model, self._sample_run, self._sequence_length)
+                text = translate_text(translator, prompt, max_length=self.sample_length.value)
+            else:
+                lm = live_language_model(model, self._sample_run, self._sequence_length)
+                text = sample_continuation(
+                    lm, prompt, max_length=self.sample_length.value,
+                    temperature=self.temperature.value,
+                )  # fmt: skip
         except Exception as err:
             self.sample_output.value = (
                 f"<div class='reskeras-error' style='color:{_STATUS_COLORS['error']}'>"
@@ -613,9 +646,13 @@ class TrainerApp:
             )
             return None
         self.sample_text = text
+        if kind == "translation":
+            shown, how = f"<b>{html.escape(prompt)}</b> → {html.escape(text)}", "greedy"
+        else:
+            shown = f"<b>{html.escape(prompt)}</b> {html.escape(text)}"
+            how = f"temperature {self.temperature.value:g}"
         self.sample_output.value = (
-            f"<div class='reskeras-sample'><b>{html.escape(prompt)}</b> {html.escape(text)}"
-            f" <span style='color:#888'>({when}, temperature {self.temperature.value:g})"
+            f"<div class='reskeras-sample'>{shown} <span style='color:#888'>({when}, {how})"
             "</span></div>"
         )
         return text

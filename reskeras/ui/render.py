@@ -19,6 +19,7 @@ __all__ = [
     "format_flops",
     "history_svg",
     "perplexity_html",
+    "translation_html",
     "summary_html",
 ]
 
@@ -242,4 +243,30 @@ def export_html(result: Any) -> str:
         "<table style='border-collapse:collapse;margin-top:4px'><thead><tr><th>signature</th>"
         "<th>inputs</th><th>outputs</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
         "</div>"
+    )
+
+
+def translation_html(result: Any, scores: dict) -> str:
+    """HTML of a translation run's test scores: perplexity, BLEU and chrF.
+
+    Args:
+        result: the run's :class:`~reskeras.training.loop.TrainResult` (``test_perplexity``,
+            ``run_dir``).
+        scores: :func:`reskeras.evaluate`'s dict of the run: ``bleu``, ``chrf``,
+            ``sentences``, ``source``, ``bleu_signature``.
+
+    Returns:
+        The HTML fragment.
+    """
+    ppl = getattr(result, "test_perplexity", None)
+    perplexity = f"perplexity <b>{float(ppl):,.2f}</b>, " if _finite(ppl) else ""
+    run = html.escape(str(getattr(result, "run_dir", "")))
+    return (
+        f"<div class='reskeras-mt-results'>Test pairs: {perplexity}"
+        f"BLEU <b class='reskeras-bleu'>{scores['bleu']:.2f}</b>, "
+        f"chrF <b>{scores['chrf']:.2f}</b> on {scores['sentences']:,} sentences of "
+        f"{html.escape(str(scores['source']))} "
+        f"<span style='color:#888'>({html.escape(scores['bleu_signature'])})</span>. "
+        f"<code>reskeras evaluate --run {run} --report DIR</code> shows the best and worst "
+        "translations.</div>"
     )

@@ -1,7 +1,9 @@
-"""The app's "try the model" area for language models, as plain functions (no widgets): the
+"""The app's "try the model" area for sequence models, as plain functions (no widgets): the
 model as it trains, or as it trained, with its run's vocabulary
-(:func:`live_language_model`), and a sampled continuation of a prompt that fits the model
-(:func:`sample_continuation`, :func:`reskeras.decoding.causal.generate` underneath)."""
+(:func:`live_language_model`, :func:`live_translator`), a sampled continuation of a prompt
+that fits a language model (:func:`sample_continuation`,
+:func:`reskeras.decoding.causal.generate` underneath) and a translation
+(:func:`translate_text`, :func:`reskeras.decoding.seq2seq.translate` underneath)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,19 @@ import os
 import keras
 
 from reskeras.data.corpus import Vocabulary
+from reskeras.data.subword import SubwordVocabulary
 from reskeras.decoding.causal import LanguageModel, generate
+from reskeras.decoding.seq2seq import Translator, translate
 from reskeras.errors import DataError
 from reskeras.training.rundir import RunDir
 
-__all__ = ["SAMPLE_TOKENS", "live_language_model", "sample_continuation"]
+__all__ = [
+    "SAMPLE_TOKENS",
+    "live_language_model",
+    "live_translator",
+    "sample_continuation",
+    "translate_text",
+]
 
 #: The most tokens the app samples by default.
 SAMPLE_TOKENS = 30
@@ -81,3 +91,45 @@ def sample_continuation(
         lm, prompt, max_length=int(max_length), temperature=float(temperature),
         top_k=top_k, seed=seed,
     )  # fmt: skip
+
+
+def live_translator(
+    model: keras.Model | None, run_dir: str | os.PathLike | None, sequence_length: int
+) -> Translator:
+    """The translation model being trained (or just trained), with the subword vocabulary
+    its run saved before training began (``subwords.model``).
+
+    Args:
+        model: the live Keras model (``None``: training has not built it yet).
+        run_dir: the run's directory (``None``: no run yet).
+        sequence_length: the longest source the run trains on.
+
+    Returns:
+        The :class:`~reskeras.decoding.seq2seq.Translator`.
+
+    Raises:
+        DataError: there is no model or no vocabulary yet (training has not begun).
+    """
+    subwords = RunDir(run_dir).subwords_path if run_dir is not None else None
+    if model is None or subwords is None or not subwords.is_file():
+        raise DataError(
+            "no translation model yet: press Train, and translate once training has begun"
+        )
+    return Translator(model, SubwordVocabulary.load(subwords), int(sequence_length))
+
+
+def translate_text(translator: Translator, text: str, *, max_length: int = SAMPLE_TOKENS) -> str:
+    """The greedy translation of ``text`` (quick enough to try while the model trains).
+
+    Args:
+        translator: the translation model.
+        text: the source sentence.
+        max_length: the most subword tokens of the translation.
+
+    Raises:
+        DataError: the text is empty.
+    """
+    text = " ".join(str(text).split())
+    if not text:
+        raise DataError("type a sentence to translate")
+    return translate(translator, text, beam_width=1, max_length=int(max_length))

@@ -19,6 +19,7 @@ from typing import Any
 import keras
 
 from reskeras import data as rdata
+from reskeras.data.spec import SEQUENCE_KINDS
 from reskeras.models.describe import describe_model
 from reskeras.models.image import VERSIONS, assemble
 from reskeras.models.keras_hub import (
@@ -82,9 +83,9 @@ PATH_SETTINGS = ("data", "embeddings", "weights")
 #: What Build assumes for a text model's length before training picks one from the data.
 PREVIEW_SEQUENCE_LENGTH = 64
 _PREFERRED_DEPTHS = (20, 18, 16)
-#: The options of text tasks that language-model tasks take too: the windows' length and
-#: the vocabulary cap (word vectors and text columns are the classifiers' alone).
-LANGUAGE_MODEL_TEXT_OPTIONS = ("sequence_length", "vocabulary_size")
+#: The options of text tasks that language models and translation take too: the longest
+#: sequence and the vocabulary cap (word vectors and text columns are the classifiers' alone).
+SEQUENCE_TEXT_OPTIONS = ("sequence_length", "vocabulary_size")
 #: The builder parameters the width widget sets, the first a family's builder takes
 #: (``lm_lstm`` and ``residual_lstm`` are as wide as their ``units``).
 WIDTH_PARAMETERS = ("width", "units")
@@ -121,17 +122,18 @@ def option_type(field: str) -> type:
 
 def option_applies(field: str, option: Option, kind: str) -> bool:
     """Whether a training option applies to tasks of a kind: options of no kind do; those of
-    a kind (``Option.kind``) apply to its tasks, and :data:`LANGUAGE_MODEL_TEXT_OPTIONS` to
-    language models too.
+    a kind (``Option.kind``) apply to its tasks, and :data:`SEQUENCE_TEXT_OPTIONS` to
+    language models and translation too.
 
     Args:
         field: the option's :class:`~reskeras.training.config.TrainConfig` field.
         option: its :class:`~reskeras.training.config.Option`.
-        kind: the task's kind (``"image"``, ``"text"`` or ``"language_model"``).
+        kind: the task's kind (``"image"``, ``"text"``, ``"language_model"`` or
+            ``"translation"``).
     """
     if option.kind is None or option.kind == kind:
         return True
-    return kind == "language_model" and field in LANGUAGE_MODEL_TEXT_OPTIONS
+    return kind in SEQUENCE_KINDS and field in SEQUENCE_TEXT_OPTIONS
 
 
 def curve_metric(kind: str) -> str:
@@ -581,8 +583,8 @@ def build_preview(
         (the model, its :func:`~reskeras.models.describe.describe_model` description, a note
         on what the preview had to assume, or ``""``).
     """
-    if rdata.get_task(values["task"]).kind == "language_model":
-        return _language_model_preview(values)
+    if rdata.get_task(values["task"]).kind in SEQUENCE_KINDS:
+        return _sequence_model_preview(values)
     spec, note = preview_spec(values["task"], values.get("data"), cache)
     family = _family(values["family"])
     check_kind(family.kind, spec.name, spec.kind, f"Model family {family.name!r}")
@@ -610,11 +612,11 @@ def build_preview(
     return built, describe_model(built), note
 
 
-def _language_model_preview(values: Mapping[str, Any]) -> tuple[keras.Model, dict, str]:
-    """A language model at the vocabulary cap (training sizes it to the training text's
-    words, up to the cap) and the windows' length; its depth is its blocks, its FLOPs per
-    token about twice its parameters (each weight one multiply-add; the embedding is the
-    output layer too)."""
+def _sequence_model_preview(values: Mapping[str, Any]) -> tuple[keras.Model, dict, str]:
+    """A language or translation model at the vocabulary cap (training sizes it to the
+    training text, up to the cap) and the longest sequence; its depth is its blocks (per
+    side), its FLOPs per token about twice its parameters (each weight one multiply-add;
+    the embedding is the output layer too)."""
     spec = rdata.get_task(values["task"])
     family = _family(values["family"])
     check_kind(family.kind, spec.name, spec.kind, f"Model family {family.name!r}")
@@ -622,9 +624,14 @@ def _language_model_preview(values: Mapping[str, Any]) -> tuple[keras.Model, dic
     config = default_settings(spec.name).config
     vocabulary = int(values.get("vocabulary_size") or config.vocabulary_size)
     length = int(values.get("sequence_length") or config.sequence_length)
+    sizes = (
+        {"source_vocabulary_size": vocabulary, "target_vocabulary_size": vocabulary}
+        if spec.kind == "translation"
+        else {"vocabulary_size": vocabulary}
+    )
     built = build_model(
-        model, depth=depth, num_classes=vocabulary, vocabulary_size=vocabulary,
-        sequence_length=length, **model_kwargs(values),
+        model, depth=depth, num_classes=vocabulary, sequence_length=length, **sizes,
+        **model_kwargs(values),
     )  # fmt: skip
     desc = describe_model(built)
     desc.update(depth=resolve_model(model, depth)[1], flops=2 * desc["params"], per="token")

@@ -23,7 +23,7 @@ from reskeras.ui.sampling import SAMPLE_TOKENS
 
 __all__ = [
     "STYLE",
-    "WIDE",
+    "wide",
     "AppProgress",
     "AppWidgets",
     "build_widgets",
@@ -32,7 +32,14 @@ __all__ = [
 ]
 
 STYLE = {"description_width": "110px"}
-WIDE = widgets.Layout(width="340px")
+
+
+def wide() -> widgets.Layout:
+    """A 340-pixel-wide layout; each widget gets its own, as hiding a widget sets its
+    layout's ``display`` (a shared layout would hide them all)."""
+    return widgets.Layout(width="340px")
+
+
 _ZERO_HELP = {
     "epochs": "0: the recipe's epochs, each long enough for small data",
     "limit_train": "0: all training examples",
@@ -56,11 +63,11 @@ def training_widget(setting: str, field: str, option: Option, value: Any) -> wid
     if setting == "lr":
         widget = widgets.FloatLogSlider(
             value=value, base=10, min=-5, max=0, step=0.1, readout_format=".1e",
-            continuous_update=False, layout=WIDE, **common,
+            continuous_update=False, layout=wide(), **common,
         )  # fmt: skip
     elif setting == "weights":  # the app offers what exists for the model; paths are typed
         widget = widgets.Combobox(
-            options=[], value=value or "", ensure_option=False, layout=WIDE,
+            options=[], value=value or "", ensure_option=False, layout=wide(),
             placeholder="none: from scratch (or a preset dir, a .weights.h5 file)", **common,
         )  # fmt: skip
     elif setting == "batch_size":
@@ -291,14 +298,14 @@ def build_widgets(spec: rdata.TaskSpec, export_dir: str, defaults: Mapping[str, 
     options = s.app_options()
     task = widgets.Dropdown(
         options=[(f"{n} ({rdata.get_task(n).kind})", n) for n in rdata.list_tasks()],
-        value=spec.name, description=options["task"][1].label, style=STYLE, layout=WIDE,
+        value=spec.name, description=options["task"][1].label, style=STYLE, layout=wide(),
     )  # fmt: skip
     data = widgets.Text(
         value="", description=options["data"][1].label, style=STYLE,
         layout=widgets.Layout(width="520px"),
     )  # fmt: skip
     family = widgets.Dropdown(options=[], description="model family", style=STYLE)
-    family.layout = WIDE
+    family.layout = wide()
     preset = widgets.Dropdown(options=[], description="preset", style=STYLE)
     preset.tooltip = "a named model of the family (its builder arguments), or none"
     depth = widgets.SelectionSlider(
@@ -306,7 +313,7 @@ def build_widgets(spec: rdata.TaskSpec, export_dir: str, defaults: Mapping[str, 
         description="depth",
         continuous_update=False,
         style=STYLE,
-        layout=widgets.Layout(width=WIDE.width),  # its own: it is hidden for presets
+        layout=wide(),
     )
     width = widgets.BoundedFloatText(
         value=1, min=0.125, max=4096, step=1, description="width", style=STYLE
@@ -314,7 +321,7 @@ def build_widgets(spec: rdata.TaskSpec, export_dir: str, defaults: Mapping[str, 
     residual = widgets.Checkbox(value=True, description="residual connections")
     drop_path_rate = widgets.FloatSlider(
         value=0.0, min=0.0, max=0.5, step=0.05, description="drop-path rate",
-        continuous_update=False, style=STYLE, layout=WIDE,
+        continuous_update=False, style=STYLE, layout=wide(),
     )  # fmt: skip
     training = {  # the TrainConfig-derived widgets, in declaration order
         setting: training_widget(setting, field, option, defaults[setting])
@@ -330,7 +337,7 @@ def build_widgets(spec: rdata.TaskSpec, export_dir: str, defaults: Mapping[str, 
     export_button = widgets.Button(description="Export", icon="upload", disabled=True)
     export_name = widgets.Text(value=spec.name, description="export name", style=STYLE)
     export_base = widgets.Text(
-        value=export_dir, description="export base", style=STYLE, layout=WIDE
+        value=export_dir, description="export base", style=STYLE, layout=wide()
     )
     summary = widgets.HTML(value="<i>Press Build to see the model.</i>")
     status = widgets.HTML(value="")
@@ -348,7 +355,7 @@ def build_widgets(spec: rdata.TaskSpec, export_dir: str, defaults: Mapping[str, 
     )  # fmt: skip
     temperature = widgets.FloatSlider(
         value=1.0, min=0.0, max=2.0, step=0.05, description="temperature",
-        continuous_update=False, style=STYLE, layout=WIDE,
+        continuous_update=False, style=STYLE, layout=wide(),
     )  # fmt: skip
     temperature.tooltip = "0: always the most likely word; higher: more surprising text"
     sample_length = widgets.BoundedIntText(

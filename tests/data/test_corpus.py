@@ -61,6 +61,7 @@ def test_a_file_a_gz_and_a_folder_split_into_train_and_validation(tmp_path):
     assert (task.num_train, task.num_validation) == (15, 5)
 
 
+@pytest.mark.slow  # reads all of WikiText-2
 def test_wikitext2_has_its_standard_vocabulary_and_token_counts(real_wikitext2):
     task = load_task("wikitext2")
     train = [s.decode() for s in task.train.as_numpy_iterator()]

@@ -41,6 +41,7 @@ def test_incremental_decoding_equals_the_whole_sequence(name, tie):
     np.testing.assert_allclose(np.concatenate(steps, axis=1), full, atol=1e-5)
 
 
+@pytest.mark.slow  # a whole model through save, load and XLA
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_save_load_mixed_precision_and_an_xla_step(name, tmp_path):
     model = _build(name)

@@ -117,6 +117,7 @@ def test_beam_search_finds_the_best_translation_when_it_keeps_every_candidate():
     assert tuple(int(t) for t in found if t != 0) == best
 
 
+@pytest.mark.slow  # a whole model through save, load and XLA
 @pytest.mark.parametrize("family", sorted(SMALL))
 def test_save_load_and_an_xla_step(family, tmp_path):
     model = _build(family)
