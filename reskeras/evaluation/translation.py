@@ -1,21 +1,24 @@
 """Scoring finished translation runs: corpus BLEU and chrF by sacrebleu on detokenized text,
-and a report with the best and worst translations by sentence BLEU."""
+the collapse check (one translation for nearly every source), and a report with the best and
+worst translations by sentence BLEU."""
 
 from __future__ import annotations
 
 import html
 import json
 import os
+from collections import Counter
 from pathlib import Path
 
 from reskeras import data as data_lib
 from reskeras.data.corpus import read_lines
 from reskeras.decoding.seq2seq import BEAM_WIDTH, LENGTH_PENALTY, load_translator, translate
+from reskeras.evaluation.collapse import find_collapse
 from reskeras.evaluation.report import REPORT_HTML, REPORT_JSON
 from reskeras.training.recipes import resolve
 from reskeras.training.rundir import RunDir, atomic_write
 
-__all__ = ["REPORT_EXAMPLES", "evaluate_translation"]
+__all__ = ["REPORT_EXAMPLES", "evaluate_translation", "find_translation_collapse"]
 
 #: The best and the worst translations (by sentence BLEU) the report shows, each.
 REPORT_EXAMPLES = 10
@@ -40,6 +43,28 @@ def _pairs(run: RunDir, data, reference) -> tuple[list[str], list[str], str, str
             "line i of the references translates line i of the sources"
         )
     return sources, references, str(data), str(reference)
+
+
+def find_translation_collapse(hypotheses: list[str], references: list[str]) -> dict | None:
+    """The classifiers' collapse check (:func:`~reskeras.evaluation.collapse.find_collapse`)
+    with each distinct translation as a class: a model that gives one translation to nearly
+    every source, which is not nearly every reference, has collapsed.
+
+    Args:
+        hypotheses: the translations.
+        references: their references.
+
+    Returns:
+        ``find_collapse``'s dict (its ``class`` is the translation), or ``None``.
+    """
+    counts, wanted = Counter(hypotheses), Counter(references)
+    names = list(counts)
+    matched = sum(wanted[n] for n in names)
+    return find_collapse(
+        [counts[n] for n in names] + [0],
+        [wanted[n] for n in names] + [len(references) - matched],
+        [*names, "<any other translation>"],
+    )
 
 
 def evaluate_translation(
@@ -67,7 +92,9 @@ def evaluate_translation(
 
     Returns:
         ``{"bleu", "chrf", "bleu_signature", "chrf_signature", "sentences", "source",
-        "reference", "beam_width", "length_penalty", "checkpoint"}``.
+        "reference", "beam_width", "length_penalty", "checkpoint"}``, and ``"collapsed"``
+        when one translation is given to nearly every source
+        (:func:`find_translation_collapse`).
 
     Raises:
         RunError: the run directory is missing or incomplete.
@@ -94,6 +121,9 @@ def evaluate_translation(
         "length_penalty": length_penalty,
         "checkpoint": {"file": run.model_path.name, "epoch": run.read_config().epochs_done},
     }
+    collapse = find_translation_collapse(hypotheses, references)
+    if collapse is not None:
+        report["collapsed"] = collapse
     if report_dir is not None:
         _write_report(run, report, sources, references, hypotheses, Path(report_dir))
     return report

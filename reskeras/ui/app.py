@@ -581,6 +581,8 @@ class TrainerApp:
                 self.show_status(f"{how}; translating the test pairs for BLEU...", "info")
                 scores = evaluate_translation(self.run_dir)
                 self.results_view.value = translation_html(result, scores)
+                if "collapsed" in scores:
+                    how, level = f"{how}, but nearly every source gets one translation", "error"
                 self.show_status(
                     f"{how}:{acc_text} BLEU {scores['bleu']:.2f}; run saved to {self.run_dir}",
                     level,
