@@ -177,7 +177,7 @@ def load_task(
             looked.append(str(cand))
             if cand.exists() and spec.reader.usable(cand):
                 return spec.reader.load(spec, cand, opts)
-    return load_tfds(spec, data_dir, looked)
+    return load_tfds(spec, data_dir, looked, opts.languages)
 
 
 def training_splits(

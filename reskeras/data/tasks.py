@@ -218,6 +218,21 @@ TASKS: dict[str, TaskSpec] = {
             reader=PARALLEL,
         ),
         TaskSpec(
+            name="wmt14",
+            kind="translation",
+            class_names=None,
+            input_shape=(),
+            tfds_name="wmt14_translate/de-en",
+            local_names=("wmt14",),
+            hint="put WMT14 parallel text as train.de/train.en, val.*, test.* (plain or .gz) in "
+            "$RESKERAS_DATA/wmt14, or let tensorflow-datasets download wmt14_translate/de-en "
+            "(needs internet and disk: 4.5M pairs)",
+            description="WMT14 news translation, 4.5M pairs; German to English "
+            "(languages='en-de' for the other way)",
+            languages=("de", "en"),
+            reader=PARALLEL,
+        ),
+        TaskSpec(
             name="translation",
             kind="translation",
             class_names=None,

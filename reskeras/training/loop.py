@@ -413,7 +413,8 @@ def _translation_data(
     def pairs(split: tf.data.Dataset) -> list[tuple[str, str]]:
         return [(s.decode("utf-8"), t.decode("utf-8")) for s, t in split.as_numpy_iterator()]
 
-    train_pairs = pairs(task.train)[: config.limit_train or None]
+    # limit_train keeps the first pairs (read no more: a tfds corpus can hold millions)
+    train_pairs = pairs(task.train.take(config.limit_train) if config.limit_train else task.train)
     if saved is not None:
         vocabulary = SubwordVocabulary.load(saved.subwords_path)
     else:

@@ -118,3 +118,18 @@ def test_multi30k_is_found_in_shared_both_ways():
     assert next(iter(back.validation.as_numpy_iterator()))[1].decode().split()[0] in (
         "Eine", "Ein", "Zwei", "Der", "Die", "Mehrere",
     )  # fmt: skip
+
+
+def test_wmt14_comes_from_tensorflow_datasets_in_either_direction():
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=5):
+        task = load_task("wmt14")
+        assert task.source.startswith("tfds:wmt14_translate/de-en")
+        assert (task.num_train, task.num_validation, task.num_test) == (5, 5, 5)
+        assert task.languages == ("de", "en")
+        source, target = next(iter(task.train.as_numpy_iterator()))
+        back = next(iter(load_task("wmt14", languages="en-de").train.as_numpy_iterator()))
+        assert back == (target, source)
+        with pytest.raises(DataError, match=r"has languages \['de', 'en'\], not fr-en"):
+            load_task("wmt14", languages="fr-en")

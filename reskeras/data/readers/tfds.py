@@ -14,16 +14,23 @@ __all__ = ["load_tfds"]
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-def load_tfds(spec: TaskSpec, data_dir: Any, looked: list[str]) -> LoadedTask:
+def load_tfds(
+    spec: TaskSpec,
+    data_dir: Any,
+    looked: list[str],
+    languages: tuple[str, str] | None = None,
+) -> LoadedTask:
     """A built-in task's splits from TensorFlow Datasets (``spec.tfds_name``).
 
     Args:
         spec: the task.
         data_dir: the tfds data directory (``None``: tfds' default).
         looked: the local copies looked for, for the error message.
+        languages: a translation's ``(source, target)`` (``None``: the task's).
 
     Returns:
-        The unbatched ``spec.tfds_splits``, as ``(x, int32 label)`` pairs.
+        The unbatched ``spec.tfds_splits``, as ``(x, int32 label)`` pairs; a translation
+        task's train, validation and test splits as ``(source, target)`` strings.
 
     Raises:
         DataError: tensorflow-datasets is missing or the load failed (e.g. offline); the
@@ -48,10 +55,12 @@ def load_tfds(spec: TaskSpec, data_dir: Any, looked: list[str]) -> LoadedTask:
         import tensorflow_datasets as tfds
     except ImportError as e:
         raise fail(f"tensorflow_datasets not importable: {e}") from None
-    supervised = spec.kind == "image" or spec.tfds_text_key is None
+    translation = spec.kind == "translation"
+    supervised = not translation and (spec.kind == "image" or spec.tfds_text_key is None)
+    names = ("train", "validation", "test") if translation else spec.tfds_splits
     splits = []
     try:
-        for split in spec.tfds_splits:
+        for split in names:
             ds = tfds.load(
                 spec.tfds_name,
                 split=split,
@@ -62,6 +71,8 @@ def load_tfds(spec: TaskSpec, data_dir: Any, looked: list[str]) -> LoadedTask:
     except Exception as e:  # noqa: BLE001 - offline, not found, missing deps: all one story
         raise fail(f"{type(e).__name__}: {e}") from None
 
+    if translation:
+        return _translation_pairs(spec, splits, languages or spec.languages)
     key = spec.tfds_text_key
 
     def to_pair(*args: Any) -> tuple[tf.Tensor, tf.Tensor]:
@@ -78,6 +89,34 @@ def load_tfds(spec: TaskSpec, data_dir: Any, looked: list[str]) -> LoadedTask:
         num_train=counts[0],
         num_test=counts[1],
         source=f"tfds:{spec.tfds_name} ({'/'.join(spec.tfds_splits)})",
+    )
+
+
+def _translation_pairs(spec: TaskSpec, splits: list, languages: tuple[str, str]) -> LoadedTask:
+    """``(source, target)`` strings of tfds' translation dicts (``{"de": ..., "en": ...}``)."""
+    available = set(splits[0].element_spec)
+    if not set(languages) <= available:
+        raise DataError(
+            f"{spec.name}: tfds {spec.tfds_name!r} has languages {sorted(available)}, not "
+            f"{'-'.join(languages)}"
+        )
+    source, target = languages
+    train, validation, test = (
+        ds.map(lambda d: (d[source], d[target]), num_parallel_calls=AUTOTUNE) for ds in splits
+    )
+    counts = [_count(ds) for ds in (train, validation, test)]
+    return LoadedTask(
+        spec=spec,
+        class_names=[],
+        train=train,
+        test=test,
+        num_train=counts[0],
+        num_test=counts[2],
+        source=f"tfds:{spec.tfds_name} (train/validation/test)",
+        validation=validation,
+        num_validation=counts[1],
+        validation_source=f"tfds:{spec.tfds_name} validation",
+        languages=tuple(languages),
     )
 
 
