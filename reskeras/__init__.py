@@ -68,6 +68,10 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "lm_lstm",
         "lm_transformer",
     ),
+    "reskeras.models.translation": (
+        "gnmt",
+        "transformer_seq2seq",
+    ),
     "reskeras.models.keras_hub": (
         "hub_classifier",
         "text_classifier_presets",
