@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from support import run_fresh
-from synthetic import train_translation
+from synthetic import make_parallel_dir, train_translation
 
 import reskeras as rk
 from reskeras.decoding.seq2seq import load_translator
@@ -76,3 +76,20 @@ def test_a_plain_tensorflow_process_translates_as_reskeras(mt_export, tmp_path):
     assert list(out["greedy.translation"]) == greedy
     right = sum(g == t for g, (_, t) in zip(greedy, held_out[:50], strict=False))
     assert right >= 25  # and the model did learn the pairs
+
+
+def test_a_gnmt_model_exports_and_translates_as_reskeras(tmp_path):
+    data, held_out = make_parallel_dir(tmp_path / "data", n_train=300, n_val=20)
+    result = rk.train(
+        "translation", "gnmt2", data=str(data), languages="xx-yy", out=str(tmp_path / "run"),
+        epochs=3, min_steps=0, batch_size=32, lr=3e-3, vocabulary_size=64, sequence_length=16,
+        model_kwargs={"units": 32}, verbose=0, jit_compile=False,
+    )  # fmt: skip
+    with pytest.warns(UserWarning, match="SentencepieceOp"):
+        exported = rk.export_for_serving(result.run_dir, "gnmt", base_dir=str(tmp_path / "saved"))
+    loaded = tf.saved_model.load(str(exported.path))
+    sources = [s for s, _ in held_out]
+    for signature, beams in (("serving_default", 4), ("greedy", 1)):
+        out = loaded.signatures[signature](text=tf.constant(sources))["translation"]
+        want = rk.translate(result.run_dir, sources, beam_width=beams)
+        assert [t.decode() for t in out.numpy()] == want, signature
