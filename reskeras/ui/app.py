@@ -445,7 +445,7 @@ class TrainerApp:
             if key not in settings:
                 continue
             value = settings[key]
-            if key in s.PATH_SETTINGS:
+            if key in s.BLANK_IS_UNSET:
                 value = "" if value is None else str(value)
             if key == "batch_size" and value not in self.batch_size.options:
                 self.batch_size.options = sorted({*self.batch_size.options, int(value)})

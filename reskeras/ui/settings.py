@@ -77,9 +77,9 @@ NO_PRESET = ""  # the preset dropdown's "family defaults" entry
 MODEL_SETTINGS = ("family", "preset", "depth", "width", "residual", "drop_path_rate")
 #: Training settings where 0 means "unset": the recipe decides (epochs) or all data (limits).
 ZERO_IS_UNSET = ("epochs", "limit_train", "limit_test", "sequence_length", "input_size")
-#: Path settings where an empty text box means "unset" (search local copies, no word
-#: vectors, train from scratch).
-PATH_SETTINGS = ("data", "embeddings", "weights")
+#: Text settings where an empty box means "unset" (search local copies, no word vectors,
+#: train from scratch, the task's translation direction).
+BLANK_IS_UNSET = ("data", "embeddings", "weights", "languages")
 #: What Build assumes for a text model's length before training picks one from the data.
 PREVIEW_SEQUENCE_LENGTH = 64
 _PREFERRED_DEPTHS = (20, 18, 16)
@@ -243,7 +243,7 @@ def kind_defaults(
         value = getattr(resolved[own], field)
         if setting in ZERO_IS_UNSET and (setting == "epochs" or value is None):
             value = 0  # left unset, resolve() decides (with the data)
-        values[setting] = "" if value is None and setting in PATH_SETTINGS else value
+        values[setting] = "" if value is None and setting in BLANK_IS_UNSET else value
     return values
 
 
@@ -511,7 +511,7 @@ def train_config(values: Mapping[str, Any], out: str | None = None) -> dict[str,
         if field == "task" or not option_applies(field, option, task.kind):
             continue
         value = values.get(setting)
-        if setting in PATH_SETTINGS:
+        if setting in BLANK_IS_UNSET:
             value = str(value or "").strip() or None
         elif setting in ZERO_IS_UNSET:
             value = int(value or 0) or None

@@ -34,6 +34,7 @@ def test_translation_task_in_the_app(tmp_path):
         recipe.vocabulary_size,
     )
     assert app.languages.layout.display is None and app.embeddings.layout.display == "none"
+    assert app.train_config()["languages"] is None  # an empty box: the task's direction
     assert app.controls.sample_box.layout.display is None
     assert app.temperature.layout.display == "none" and app.sample_button.description == "Translate"
     assert ">perplexity<" in app.plot.value
