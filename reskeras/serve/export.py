@@ -47,7 +47,7 @@ import tensorflow as tf
 
 from reskeras.decoding.causal import LanguageModel, load_language_model
 from reskeras.decoding.seq2seq import Translator, load_translator
-from reskeras.errors import one_line
+from reskeras.serve.archive import add_signatures
 from reskeras.serve.keras_hub import (
     ExportError,
     class_head,
@@ -397,15 +397,7 @@ def _build_archive(
 
         fns = {SIGNATURE_DEFAULT: serve_images, SIGNATURE_BYTES: serve_bytes}
 
-    try:
-        concrete = {k: f.get_concrete_function() for k, f in fns.items()}
-        for name, fn in fns.items():  # serving_default first
-            archive.add_endpoint(name, fn)
-    except Exception as err:  # a tracing failure deep in TF: say which signature and why
-        raise ExportError(
-            f"could not trace the {kind} serving signatures {sorted(fns)} around model "
-            f"{getattr(model, 'name', '?')!r}: {one_line(err)}"
-        ) from err
+    concrete = add_signatures(archive, fns, kind, model)  # serving_default first
     return archive, concrete, kind, info
 
 

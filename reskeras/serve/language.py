@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from reskeras.data.corpus import UNK
 from reskeras.decoding.causal import LanguageModel, generate, make_sampler, sample_ids
-from reskeras.errors import ExportError, one_line
+from reskeras.serve.archive import add_signatures
 from reskeras.serve.keys import (
     INPUT_MAX_LENGTH,
     INPUT_PROMPT,
@@ -184,13 +184,5 @@ def language_archive(lm: LanguageModel) -> tuple[Any, dict[str, Any], str, dict]
         SIGNATURE_GENERATE: serve_generate,
         SIGNATURE_SCORE: serve_score,
     }
-    try:
-        concrete = {k: f.get_concrete_function() for k, f in fns.items()}
-        for name, fn in fns.items():
-            archive.add_endpoint(name, fn)
-    except Exception as err:  # a tracing failure deep in TF: say which model and why
-        raise ExportError(
-            f"could not trace the language-model signatures {sorted(fns)} around model "
-            f"{getattr(model, 'name', '?')!r}: {one_line(err)}"
-        ) from err
+    concrete = add_signatures(archive, fns, "language-model", model)
     return archive, concrete, "language_model", {}

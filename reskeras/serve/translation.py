@@ -37,6 +37,7 @@ from reskeras.decoding.seq2seq import (
     greedy_search,
 )
 from reskeras.errors import ExportError, one_line
+from reskeras.serve.archive import add_signatures
 from reskeras.serve.keys import (
     INPUT_TEXT,
     INPUT_TOKEN_IDS,
@@ -119,13 +120,5 @@ def translation_archive(translator: Translator) -> tuple[Any, dict[str, Any], st
         SIGNATURE_GREEDY: serve_greedy,
         SIGNATURE_TOKEN_IDS: serve_token_ids,
     }
-    try:
-        concrete = {k: f.get_concrete_function() for k, f in fns.items()}
-        for name, fn in fns.items():
-            archive.add_endpoint(name, fn)
-    except Exception as err:  # a tracing failure deep in TF: say which model and why
-        raise ExportError(
-            f"could not trace the translation signatures {sorted(fns)} around model "
-            f"{getattr(model, 'name', '?')!r}: {one_line(err)}"
-        ) from err
+    concrete = add_signatures(archive, fns, "translation", model)
     return archive, concrete, "translation", {}

@@ -384,11 +384,25 @@ def _language_model_data(
         x, y = corpus_lib.windows(vocabulary.stream(split_lines), length)
         splits.append(tf.data.Dataset.from_tensor_slices((x, y)))
         counts.append(len(x))
-    if config.limit_test:
-        splits[2], counts[2] = splits[2].take(config.limit_test), min(counts[2], config.limit_test)
+    task, splits = _sequence_splits(task, vocabulary.tokens, splits, counts, config.limit_test)
+    data = _pipelines(settings, task, splits, None, None)
+    return replace(data, vocabulary=vocabulary), given
+
+
+def _sequence_splits(
+    task: data_lib.LoadedTask,
+    tokens: Any,
+    splits: list[tf.data.Dataset],
+    counts: list[int],
+    limit_test: int | None,
+) -> tuple[data_lib.LoadedTask, tuple[tf.data.Dataset, ...]]:
+    """``task`` with a sequence model's train, validation and test examples (the test split
+    cut to ``limit_test``), its vocabulary as its classes; and the three splits."""
+    if limit_test:
+        splits[2], counts[2] = splits[2].take(limit_test), min(counts[2], limit_test)
     task = replace(
         task,
-        class_names=list(vocabulary.tokens),
+        class_names=list(tokens),
         train=splits[0],
         num_train=counts[0],
         validation=splits[1],
@@ -396,8 +410,7 @@ def _language_model_data(
         test=splits[2],
         num_test=counts[2],
     )
-    data = _pipelines(settings, task, tuple(splits), None, None)
-    return replace(data, vocabulary=vocabulary), given
+    return task, tuple(splits)
 
 
 def _translation_data(
@@ -432,18 +445,7 @@ def _translation_data(
             f"{cut:,} sentences are longer than sequence_length={config.sequence_length} "
             "tokens and were cut to it (raise --sequence-length to keep them whole)"
         )
-    if config.limit_test:
-        splits[2], counts[2] = splits[2].take(config.limit_test), min(counts[2], config.limit_test)
-    task = replace(
-        task,
-        class_names=list(vocabulary.pieces),
-        train=splits[0],
-        num_train=counts[0],
-        validation=splits[1],
-        num_validation=counts[1],
-        test=splits[2],
-        num_test=counts[2],
-    )
+    task, splits = _sequence_splits(task, vocabulary.pieces, splits, counts, config.limit_test)
     train_ds, val_ds, test_ds = (
         shard_by_data(
             data_lib.bucketed_pairs(
