@@ -386,6 +386,10 @@ def translate(
         raise DataError(f"beam_width={beam_width!r} must be a positive number of beams")
     if not length_penalty >= 0:
         raise DataError(f"length_penalty={length_penalty!r} must be 0 or more")
+    if max_length is not None and (
+        isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1
+    ):
+        raise DataError(f"max_length={max_length!r} must be a positive number of tokens")
     vocab = translator.vocabulary
     sources = [ids[: translator.sequence_length - 1] for ids in vocab.encode(texts)]
     ids = translate_ids(

@@ -39,7 +39,11 @@ def test_translate_greedy_and_beam(mt_run):
     right = sum(g == t for g, (_, t) in zip(greedy, held_out[:20], strict=True))
     assert right >= 10, list(zip(greedy, held_out[:20], strict=True))
     assert rk.translate(result.run_dir, sources[0], beam_width=1) == greedy[0]
-    for bad, match in (({"beam_width": 0}, "beam_width=0"), ({"length_penalty": -1}, "0 or more")):
+    for bad, match in (
+        ({"beam_width": 0}, "beam_width=0"),
+        ({"length_penalty": -1}, "0 or more"),
+        ({"max_length": 0}, "max_length=0 must be a positive"),
+    ):
         with pytest.raises(DataError, match=match):
             rk.translate(result.run_dir, sources, **bad)
 
