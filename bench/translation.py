@@ -7,6 +7,7 @@ sub-command (``--markdown`` also prints the README's table).
     nice -n 19 python bench/translation.py recipe --sizes 3000,10000,all --languages en-de
     nice -n 19 python bench/translation.py residual --markdown      # gnmt 2/4/8 x residual
     nice -n 19 python bench/translation.py speed --markdown         # vs keras-hub
+    nice -n 19 python bench/translation.py subwords                 # SentencePiece vs WordPiece
 
 ``recipe`` trains through ``reskeras.train`` on task ``multi30k`` with the ``translation``
 recipe as ``resolve()`` decides it (only the first ``limit_train`` pairs change), then scores
@@ -24,6 +25,12 @@ wide) and reports each one's validation perplexity per epoch and its wall time.
 layers, same shapes, batch, loss and optimizer, the two alternating within every repeat; then
 beam-4 decoding sentences/s of reskeras' beam search against keras-hub's ``BeamSampler``
 driving the same model's cached decoding step.
+
+``subwords`` learns an 8,000-piece vocabulary from both sides of Multi30k's training pairs
+with SentencePiece (``reskeras.data.subword``) and with keras-hub's WordPiece
+(``compute_word_piece_vocabulary``, cased), and counts the validation sentences (both sides)
+that come back exactly from ``detokenize(tokenize(sentence))``: what a translation's
+detokenized output can be.
 
 On a shared machine run it under ``nice -n 19``: fixed-step comparisons hold, wall times are
 upper bounds.
@@ -57,6 +64,7 @@ from reskeras.training.recipes import RECIPES, WEIGHT_DECAY, resolve  # noqa: E4
 
 RECIPE = RECIPES["translation"]
 EOS = 2
+MULTI30K = Path(__file__).resolve().parents[2] / "shared/data/multi30k"
 
 
 # --------------------------------------------------------------------------- recipe
@@ -279,6 +287,54 @@ def markdown_speed(line: dict) -> None:
           f"| {line['beam4_ratio']} |")  # fmt: skip
 
 
+# --------------------------------------------------------------------------- subwords
+
+
+def run_subwords(args) -> dict:
+    import gzip
+
+    import keras_hub
+
+    from reskeras.data.subword import SubwordVocabulary
+
+    def read(name: str) -> list[str]:
+        with gzip.open(args.data / name, "rt", encoding="utf-8") as f:
+            return f.read().rstrip("\n").split("\n")
+
+    train = read("train.de.gz") + read("train.en.gz")
+    val = read("val.en.gz") + read("val.de.gz")
+    if args.quick:
+        train, val = train[:2000], val[:200]
+    start = time.perf_counter()
+    words = keras_hub.tokenizers.compute_word_piece_vocabulary(
+        tf.data.Dataset.from_tensor_slices(train).batch(1000), args.size,
+        reserved_tokens=["[PAD]", "[UNK]"], lowercase=False, strip_accents=False,
+    )  # fmt: skip
+    wordpiece = keras_hub.tokenizers.WordPieceTokenizer(
+        vocabulary=words, lowercase=False, strip_accents=False
+    )
+    back = wordpiece.detokenize(wordpiece.tokenize(tf.constant(val)))
+    back = [b.decode() if isinstance(b, bytes) else str(b) for b in back]
+    wordpiece_s = time.perf_counter() - start
+    start = time.perf_counter()
+    pieces = SubwordVocabulary.train(train, args.size)
+    again = [pieces.decode(ids) for ids in pieces.encode(val)]
+    return {
+        "bench": "translation.subwords", "size": args.size, "sentences": len(val),
+        "sentencepiece_exact": sum(a == b for a, b in zip(again, val, strict=True)),
+        "wordpiece_exact": sum(a == b for a, b in zip(back, val, strict=True)),
+        "sentencepiece_learn_s": round(time.perf_counter() - start, 1),
+        "wordpiece_learn_s": round(wordpiece_s, 1),
+    }  # fmt: skip
+
+
+def markdown_subwords(line: dict) -> None:
+    print(f"\n{line['size']:,} pieces, {line['sentences']:,} validation sentences\n")
+    print("| vocabulary | round trips exactly | learning s |\n|---|---:|---:|")
+    for name in ("sentencepiece", "wordpiece"):
+        print(f"| {name} | {line[name + '_exact']:,} | {line[name + '_learn_s']} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny shapes: check the bench runs")
@@ -303,11 +359,15 @@ def main() -> None:
     s.add_argument("--steps", type=int, default=10)
     s.add_argument("--repeats", type=int, default=3)
     s.add_argument("--sentences", type=int, default=32)
+    w = sub.add_parser("subwords")
+    w.add_argument("--data", type=Path, default=MULTI30K)
+    w.add_argument("--size", type=int, default=RECIPE.vocabulary_size)
     args = p.parse_args()
     run, table = {
         "recipe": (run_recipe, markdown_recipe),
         "residual": (run_residual, markdown_residual),
         "speed": (run_speed, markdown_speed),
+        "subwords": (run_subwords, markdown_subwords),
     }[args.command]
     line = run(args)
     print(json.dumps(line))

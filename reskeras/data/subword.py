@@ -6,7 +6,7 @@ SentencePiece rather than keras-hub's WordPiece: its pieces keep the spaces (``â
 decoding is the exact inverse of encoding on any text it covers and translations come out
 detokenized, as sacrebleu wants them; WordPiece splits off punctuation and loses where the
 spaces were. tensorflow-text runs the same model inside a SavedModel's graph, which the
-serving export needs. ``bench/translation.py`` measures the round trip of both.
+serving export needs. ``bench/translation.py subwords`` measures the round trip of both.
 
 Ids: 0 is padding (left out of the loss), 1 ``<unk>``, 2 ``<eos>`` (which also starts every
 decoder input); the pieces follow.
