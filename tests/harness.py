@@ -4,7 +4,9 @@
 which checks: output shape and float32 logits; ``get_config``/``from_config``; a ``.keras``
 save and ``load_model(safe_mode=True)`` round trip with identical outputs; a training step
 fed by ``tf.data`` under ``jit_compile=True``; and, under ``mixed_float16`` and
-``mixed_bfloat16``, float32 logits from low-precision layers and a training step.
+``mixed_bfloat16``, float32 logits from low-precision layers and a training step (eager:
+one step traces faster than it runs; graph-mode mixed precision is trained in
+tests/training/test_loop.py).
 A layer without weights of its own gets the mixed-precision forward checks but not the two
 mixed-precision training steps (nothing of its own would be trained; the tiny classifier's
 Dense head is trained by every other layer's test).
@@ -47,6 +49,7 @@ def _fit_one_step(model, x, y, jit_compile: bool) -> float:
         optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         jit_compile=jit_compile,
+        run_eagerly=not jit_compile,
     )
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(len(x))
     history = model.fit(ds, epochs=1, shuffle=False, verbose=0)

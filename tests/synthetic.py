@@ -94,12 +94,12 @@ def make_parallel_dir(root: Path, n_train: int = 1_100, n_val: int = 100, seed: 
 
 
 def train_translation(root: Path, epochs: int = 15):
-    """A tiny transformer trained on :func:`make_parallel_dir`'s pairs: the run and the
-    validation pairs (it translates most of them right)."""
+    """A tiny transformer trained on :func:`make_parallel_dir`'s pairs: the run's directory and
+    the validation pairs (it translates most of them right)."""
     import reskeras as rk
 
     data, held_out = make_parallel_dir(root / "data")
-    result = rk.train(
+    rk.train(
         "translation",
         "transformer_seq2seq1",
         data=str(data),
@@ -116,4 +116,19 @@ def train_translation(root: Path, epochs: int = 15):
         verbose=0,
         jit_compile=False,
     )
-    return result, held_out
+    return root / "run", held_out
+
+
+def shared_translation_run(tmp_path_factory) -> tuple[Path, list[tuple[str, str]]]:
+    """:func:`train_translation` once per test session, however many test files (and pytest-xdist
+    workers) ask for it; the run directory must not be changed (copy it to resume it)."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    if base.name.startswith("popen-gw"):  # a pytest-xdist worker: the session's folder is above
+        base = base.parent
+    root = base / "shared_translation"
+    with FileLock(str(root) + ".lock"):
+        if not (root / "run" / "model.keras").is_file():
+            return train_translation(root)
+    return root / "run", make_parallel_dir(root / "data")[1]

@@ -59,8 +59,10 @@ def test_verbose_and_a_users_log_level_are_honoured(tmp_path):
     untouched = subprocess.run([sys.executable, "-c", plain], capture_output=True, text=True,
                                env=_quiet_env(), cwd=tmp_path)  # fmt: skip
     assert untouched.stdout.strip() == "None"
-    code = ("from reskeras.console import quiet_tensorflow; quiet_tensorflow(); import os, "
-            "reskeras; reskeras.cifar_resnet(8); print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'))")
+    code = (
+        "from reskeras.console import quiet_tensorflow; quiet_tensorflow(); import os, "
+        "reskeras; reskeras.cifar_resnet(8); print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'))"
+    )
     quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            env=_quiet_env(), cwd=tmp_path)  # fmt: skip
     assert quiet.stdout.strip() == "3" and not CHATTER.search(quiet.stderr)

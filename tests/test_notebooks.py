@@ -96,7 +96,7 @@ def tiny_parameters(name: str, tmp_path: Path) -> dict:
             "RUN_TRAINING": SST2_DIR.is_dir(),
             "WORD_VECTORS": _word_vectors(tmp_path) if SST2_DIR.is_dir() else None,
         },
-        "03_why_residual.ipynb": {**common, "DEPTHS": [8, 14], "BATCH": 32},
+        "03_why_residual.ipynb": {**common, "DEPTHS": [14], "BATCH": 32},
         "04_export_and_serve.ipynb": {
             "RUNS_DIR": runs,
             "EXPORT_BASE": str(tmp_path / "serving"),

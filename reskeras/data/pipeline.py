@@ -168,6 +168,7 @@ def bucketed_pairs(
     Returns:
         The batched, prefetched dataset.
     """
+
     def longest(x, y):
         return tf.maximum(tf.shape(x[0])[0], tf.shape(x[1])[0])
 

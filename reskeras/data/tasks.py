@@ -239,8 +239,7 @@ TASKS: dict[str, TaskSpec] = {
             input_shape=(),
             hint="pass data=a folder of train.SRC/train.TGT[.gz] files (val.*, test.* too), a "
             "source file beside its target (news.de with news.en), or a two-column TSV",
-            description="your parallel text: line i of the source translates line i of the "
-            "target",
+            description="your parallel text: line i of the source translates line i of the target",
             reader=PARALLEL,
         ),
     )

@@ -138,8 +138,10 @@ class TrainConfig:
         flag="early-stopping",
     )  # fmt: skip
     limit_train: int | None = _option(
-        None, "train on N of the training examples (a seeded sample, each class with its "
-        "share)", low=1, label="limit train"
+        None,
+        "train on N of the training examples (a seeded sample, each class with its share)",
+        low=1,
+        label="limit train",
     )
     limit_test: int | None = _option(
         None, "evaluate on only the first N test examples", low=1, label="limit test"

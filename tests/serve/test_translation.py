@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from support import run_fresh
-from synthetic import make_parallel_dir, train_translation
+from synthetic import make_parallel_dir, shared_translation_run
 
 import reskeras as rk
 from reskeras.decoding.seq2seq import load_translator
@@ -19,11 +19,11 @@ pytestmark = pytest.mark.slow  # a training run and a fresh process
 
 @pytest.fixture(scope="module")
 def mt_export(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mt_export")
-    result, held_out = train_translation(root)
+    run_dir, held_out = shared_translation_run(tmp_path_factory)
+    saved = tmp_path_factory.mktemp("mt_export") / "saved"
     with pytest.warns(UserWarning, match="SentencepieceOp"):
-        exported = rk.export_for_serving(result.run_dir, "mt", base_dir=str(root / "saved"))
-    return result.run_dir, exported, held_out
+        exported = rk.export_for_serving(run_dir, "mt", base_dir=str(saved))
+    return run_dir, exported, held_out
 
 
 def test_the_export_translates_strings_in_the_graph(mt_export):
