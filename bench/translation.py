@@ -8,6 +8,8 @@ sub-command (``--markdown`` also prints the README's table).
     nice -n 19 python bench/translation.py residual --markdown      # gnmt 2/4/8 x residual
     nice -n 19 python bench/translation.py speed --markdown         # vs keras-hub
     nice -n 19 python bench/translation.py subwords                 # SentencePiece vs WordPiece
+    nice -n 19 python bench/translation.py recipe --sizes 10000 --keep runs/mt
+    nice -n 19 python bench/translation.py latency --run runs/mt/run-10000 --markdown
 
 ``recipe`` trains through ``reskeras.train`` on task ``multi30k`` with the ``translation``
 recipe as ``resolve()`` decides it (only the first ``limit_train`` pairs change), then scores
@@ -31,6 +33,11 @@ with SentencePiece (``reskeras.data.subword``) and with keras-hub's WordPiece
 (``compute_word_piece_vocabulary``, cased), and counts the validation sentences (both sides)
 that come back exactly from ``detokenize(tokenize(sentence))``: what a translation's
 detokenized output can be.
+
+``latency`` exports a translation run (``--run``) for TF Serving and, in a fresh process that
+imports only TensorFlow and tensorflow-text (as TF Serving links its ops), times batch-1
+requests of a 15-word Multi30k validation sentence through the ``greedy`` and the
+``serving_default`` (beam 4) signatures: the median of ``--repeats`` after a warm-up.
 
 On a shared machine run it under ``nice -n 19``: fixed-step comparisons hold, wall times are
 upper bounds.
@@ -103,7 +110,7 @@ def run_recipe(args) -> dict:
             "cells": []}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
-            line["cells"].append(recipe_cell(size, args, Path(tmp)))
+            line["cells"].append(recipe_cell(size, args, Path(args.keep or tmp)))
     return line
 
 
@@ -287,6 +294,61 @@ def markdown_speed(line: dict) -> None:
           f"| {line['beam4_ratio']} |")  # fmt: skip
 
 
+# --------------------------------------------------------------------------- latency
+
+#: The fresh process of ``latency``: no reskeras, no keras-hub.
+TIMED = """
+import json, statistics, sys, time
+import tensorflow as tf, tensorflow_text  # noqa: F401  (TF Serving links its ops)
+path, sentence, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
+loaded = tf.saved_model.load(path)
+line = {"modules": sorted(m for m in sys.modules if m.split(".")[0] in ("reskeras", "keras_hub"))}
+for name in ("greedy", "serving_default"):
+    fn = loaded.signatures[name]
+    out = fn(text=tf.constant([sentence]))["translation"].numpy()[0].decode()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(text=tf.constant([sentence]))
+        times.append(time.perf_counter() - start)
+    line[name] = {"ms": round(1000 * statistics.median(times), 1), "translation": out}
+print(json.dumps(line))
+"""
+
+
+def run_latency(args) -> dict:
+    import gzip
+    import subprocess
+    import sys
+
+    with gzip.open(MULTI30K / "val.de.gz", "rt", encoding="utf-8") as f:
+        sentence = next(s for s in f.read().split("\n") if len(s.split()) == 15)
+    run = args.run
+    with tempfile.TemporaryDirectory() as tmp:
+        if run is None:  # --quick: a tiny model, to check the bench runs
+            run = rk.train(
+                task="multi30k", model="transformer_seq2seq1", limit_train=500, epochs=1,
+                min_steps=0, vocabulary_size=500, model_kwargs={"width": 32, "num_heads": 2},
+                out=str(Path(tmp) / "run"), verbose=0,
+            ).run_dir  # fmt: skip
+        exported = rk.export_for_serving(run, "latency", base_dir=str(Path(tmp) / "saved"))
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        proc = subprocess.run(
+            [sys.executable, "-c", TIMED, str(exported.path), sentence, str(args.repeats)],
+            capture_output=True, text=True, env=env, cwd=tmp, check=True,
+        )  # fmt: skip
+    line = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"bench": "translation.latency", "run": str(run), "sentence": sentence,
+            "words": 15, "cpus": os.cpu_count(), **line}  # fmt: skip
+
+
+def markdown_latency(line: dict) -> None:
+    print(f"\nbatch 1, a 15-word sentence: {line['sentence']}\n")
+    print("| signature | ms | translation |\n|---|---:|---|")
+    for name in ("greedy", "serving_default"):
+        print(f"| `{name}` | {line[name]['ms']} | {line[name]['translation']} |")
+
+
 # --------------------------------------------------------------------------- subwords
 
 
@@ -343,6 +405,7 @@ def main() -> None:
     r = sub.add_parser("recipe")
     r.add_argument("--sizes", default="all", help="training pairs per cell, 'all' for 29,000")
     r.add_argument("--languages", default="de-en")
+    r.add_argument("--keep", type=Path, help="keep the runs in this folder (default: deleted)")
     g = sub.add_parser("residual")
     g.add_argument("--depths", default="2,4,8")
     g.add_argument("--pairs", type=int, default=10_000)
@@ -359,6 +422,9 @@ def main() -> None:
     s.add_argument("--steps", type=int, default=10)
     s.add_argument("--repeats", type=int, default=3)
     s.add_argument("--sentences", type=int, default=32)
+    lat = sub.add_parser("latency")
+    lat.add_argument("--run", type=Path, help="a translation run (--quick: a tiny one)")
+    lat.add_argument("--repeats", type=int, default=20)
     w = sub.add_parser("subwords")
     w.add_argument("--data", type=Path, default=MULTI30K)
     w.add_argument("--size", type=int, default=RECIPE.vocabulary_size)
@@ -368,6 +434,7 @@ def main() -> None:
         "residual": (run_residual, markdown_residual),
         "speed": (run_speed, markdown_speed),
         "subwords": (run_subwords, markdown_subwords),
+        "latency": (run_latency, markdown_latency),
     }[args.command]
     line = run(args)
     print(json.dumps(line))

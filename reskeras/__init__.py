@@ -130,6 +130,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
     ),
     "reskeras.decoding.seq2seq": (
         "Translator",
+        "cross_attention",
         "translate",
     ),
     "reskeras.data.subword": ("SubwordVocabulary",),

@@ -16,9 +16,10 @@ returned. ``beam_width=1`` is greedy decoding (keras-hub's ``GreedySampler``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,11 +37,16 @@ __all__ = [
     "Seq2SeqState",
     "Translator",
     "beam_search",
+    "cross_attention",
     "decode_limit",
     "decode_step",
     "encode",
     "greedy_search",
     "load_translator",
+    "padded",
+    "searcher",
+    "source_ids",
+    "strip_ids",
     "translate",
     "translate_ids",
 ]
@@ -250,6 +256,74 @@ def decode_limit(longest_source: Any, positions: int | None = None) -> Any:
     return limit if positions is None else ops.minimum(limit, positions - 1)
 
 
+def searcher(
+    model: keras.Model,
+    eos_id: int,
+    max_length: int,
+    *,
+    beam_width: int = 1,
+    length_penalty: float = 0.6,
+) -> Any:
+    """Greedy or beam search as one compiled function of a padded ``[batch, length]`` source
+    array (it generalizes over source lengths); call it again and again without tracing anew.
+
+    Args:
+        model: a translation model.
+        eos_id: the id of ``<eos>``.
+        max_length: the most target tokens, the final ``<eos>`` included.
+        beam_width: 1 for greedy decoding, else beam search.
+        length_penalty: GNMT's alpha (beam search only).
+    """
+    if beam_width > 1:
+        search = functools.partial(
+            beam_search, model, max_length=max_length, eos_id=eos_id, beam_width=beam_width,
+            length_penalty=length_penalty,
+        )  # fmt: skip
+    else:
+        search = functools.partial(greedy_search, model, max_length=max_length, eos_id=eos_id)
+    return compiled(search)
+
+
+def source_ids(model: keras.Model, sources: Sequence[Any], eos_id: int) -> list[np.ndarray]:
+    """Each source's ids with ``<eos>`` appended, cut to a transformer's positions.
+
+    Args:
+        model: a translation model.
+        sources: each source's ids, without ``<eos>``.
+        eos_id: the id of ``<eos>``.
+    """
+    longest = getattr(model.get_layer("decoder_embedding"), "sequence_length", None)
+    ids = [np.append(np.asarray(s, np.int32), eos_id) for s in sources]
+    return ids if longest is None else [s[:longest] for s in ids]
+
+
+def padded(rows: Sequence[np.ndarray]) -> np.ndarray:
+    """``rows`` as one ``[batch, longest]`` int32 array, 0 after each row's end.
+
+    Args:
+        rows: token id arrays.
+    """
+    out = np.zeros((len(rows), max(len(r) for r in rows)), np.int32)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
+
+
+def strip_ids(searched: Any, eos_id: int) -> list[np.ndarray]:
+    """The translations' ids in a search's output: after the starting ``<eos>``, up to the
+    next.
+
+    Args:
+        searched: ``[batch, length]`` ids from :func:`greedy_search` or :func:`beam_search`.
+        eos_id: the id of ``<eos>``.
+    """
+    out = []
+    for row in ops.convert_to_numpy(searched):
+        row = list(row[1:])
+        out.append(np.asarray(row[: row.index(eos_id)] if eos_id in row else row, np.int32))
+    return out
+
+
 def translate_ids(
     model: keras.Model,
     sources: Sequence[np.ndarray],
@@ -273,27 +347,12 @@ def translate_ids(
         batch_size: sentences decoded together.
     """
     longest = getattr(model.get_layer("decoder_embedding"), "sequence_length", None)
-    sources = [np.append(np.asarray(s, np.int32), eos_id) for s in sources]
-    if longest is not None:
-        sources = [s[:longest] for s in sources]
+    sources = source_ids(model, sources, eos_id)
     limit = max_length or decode_limit(max((len(s) for s in sources), default=1), longest)
-    if beam_width > 1:
-        search = functools.partial(
-            beam_search, model, max_length=limit, eos_id=eos_id, beam_width=beam_width,
-            length_penalty=length_penalty,
-        )  # fmt: skip
-    else:
-        search = functools.partial(greedy_search, model, max_length=limit, eos_id=eos_id)
-    run = compiled(search)  # one graph for the call (it generalizes over source lengths)
+    run = searcher(model, eos_id, limit, beam_width=beam_width, length_penalty=length_penalty)
     out: list[np.ndarray] = []
     for start in range(0, len(sources), batch_size):
-        chunk = sources[start : start + batch_size]
-        source = np.zeros((len(chunk), max(len(s) for s in chunk)), np.int32)
-        for row, ids in enumerate(chunk):
-            source[row, : len(ids)] = ids
-        for row in ops.convert_to_numpy(run(source)):
-            row = list(row[1:])
-            out.append(np.asarray(row[: row.index(eos_id)] if eos_id in row else row, np.int32))
+        out.extend(strip_ids(run(padded(sources[start : start + batch_size])), eos_id))
     return out
 
 
@@ -398,3 +457,71 @@ def translate(
     )  # fmt: skip
     out = [vocab.decode(row) for row in ids]
     return out[0] if isinstance(sentences, str) else out
+
+
+@contextlib.contextmanager
+def _recording(layer: keras.layers.Layer) -> Iterator[list]:
+    """Records the attention weights ``[batch, queries, keys]`` that ``layer`` (a
+    ``MultiHeadAttention``, averaged over its heads, or an ``AdditiveAttention``) computes in
+    eager calls made inside the block."""
+    rows: list[np.ndarray] = []
+    if isinstance(layer, keras.layers.MultiHeadAttention):
+        name, original = "_compute_attention", layer._compute_attention
+
+        def wrapped(*args, **kwargs):
+            out, scores = original(*args, **{**kwargs, "return_attention_scores": True})
+            rows.append(ops.convert_to_numpy(ops.mean(ops.cast(scores, "float32"), axis=1)))
+            return out, scores
+
+    else:
+        name, original = "_apply_scores", layer._apply_scores
+
+        def wrapped(*args, **kwargs):
+            out, weights = original(*args, **kwargs)
+            rows.append(ops.convert_to_numpy(ops.cast(weights, "float32")))
+            return out, weights
+
+    object.__setattr__(layer, name, wrapped)
+    try:
+        yield rows
+    finally:
+        object.__delattr__(layer, name)
+
+
+def cross_attention(
+    run_or_model: str | os.PathLike | keras.Model | Translator,
+    source: str,
+    translation: str,
+    *,
+    vocabulary: Any = None,
+) -> tuple[list[str], list[str], np.ndarray]:
+    """Where the model looks in ``source`` as it writes ``translation`` (teacher-forced): the
+    top decoder block's cross-attention averaged over its heads (a transformer), or the
+    attention weights (GNMT). What a report's heat map shows.
+
+    Args:
+        run_or_model: a translation run directory, a :class:`Translator`, or a Keras model
+            (with ``vocabulary``).
+        source: a source sentence.
+        translation: its translation (usually the model's own).
+        vocabulary: the subword vocabulary of a bare Keras model.
+
+    Returns:
+        The source's pieces and the translation's (each ending in ``</s>``), and the
+        weights ``[target pieces, source pieces]``; each row sums to 1.
+    """
+    translator = load_translator(run_or_model, vocabulary)
+    model, vocab = translator.model, translator.vocabulary
+    names = _layers(model)
+    top = _blocks(names)[-1]
+    layer = getattr(top, "cross_attention", None) or names["attention"]
+    src = source_ids(model, [vocab.encode([source])[0][: translator.sequence_length - 1]],
+                     vocab.eos_id)[0]  # fmt: skip
+    target = [*vocab.encode([translation])[0].tolist(), vocab.eos_id]
+    state = encode(model, src[None], len(target) + 1)
+    with _recording(layer) as rows:
+        for index, token in enumerate([vocab.eos_id, *target[:-1]]):
+            _, state = decode_step(model, np.array([[token]], np.int32), state, index)
+    pieces = vocab.pieces
+    weights = np.concatenate([r[0] for r in rows], axis=0)
+    return [pieces[i] for i in src], [pieces[i] for i in target], weights

@@ -65,14 +65,15 @@ def collapse_message(collapse: dict, where: str) -> str:
     """One line telling the user that accuracy figures of a collapsed model mean nothing.
 
     Args:
-        collapse: what :func:`find_collapse` found.
+        collapse: what :func:`find_collapse` found (with ``unit``, what one output is
+            called where it is not a class, e.g. ``"translation"``).
         where: what was evaluated, starts the line (e.g. ``"epoch 3 validation"``).
     """
-    name = collapse["class"]
+    name, unit = collapse["class"], collapse.get("unit", "class")
     return (
         f"{where}: the model predicts {name!r} for {collapse['predicted_share']:.0%} of the "
         f"{collapse['examples']} examples, but only {collapse['true_share']:.0%} of them are "
-        f"{name!r}: it has collapsed to one class."
+        f"{name!r}: it has collapsed to one {unit}."
     )
 
 
@@ -159,6 +160,16 @@ class CollapseGuard(keras.callbacks.Callback):
             keras.ops.convert_to_numpy(metric.actual),
             self.class_names,
         )
+        self.record(epoch, logs, collapse)
+
+    def record(self, epoch: int, logs: dict, collapse: dict | None) -> None:
+        """Adds ``collapsed`` to the epoch's logs; keeps and reports a collapse.
+
+        Args:
+            epoch: the epoch's index (from 0).
+            logs: the epoch's logs.
+            collapse: what :func:`find_collapse` found, or ``None``.
+        """
         logs["collapsed"] = float(collapse is not None)
         if collapse is not None:
             self.collapses.append({"epoch": epoch + 1, **collapse})

@@ -1,6 +1,6 @@
-"""Scoring finished translation runs: corpus BLEU and chrF by sacrebleu on detokenized text,
-the collapse check (one translation for nearly every source), and a report with the best and
-worst translations by sentence BLEU."""
+"""Scoring translation runs: corpus BLEU and chrF by sacrebleu on detokenized text, the
+collapse check (one translation for nearly every source) after each epoch and at the end,
+and a report with the best and worst translations by sentence BLEU and attention heat maps."""
 
 from __future__ import annotations
 
@@ -12,16 +12,38 @@ from pathlib import Path
 
 from reskeras import data as data_lib
 from reskeras.data.corpus import read_lines
-from reskeras.decoding.seq2seq import BEAM_WIDTH, LENGTH_PENALTY, load_translator, translate
-from reskeras.evaluation.collapse import find_collapse
+from reskeras.decoding.seq2seq import (
+    BEAM_WIDTH,
+    LENGTH_PENALTY,
+    cross_attention,
+    decode_limit,
+    load_translator,
+    padded,
+    searcher,
+    source_ids,
+    strip_ids,
+    translate,
+)
+from reskeras.evaluation.collapse import CollapseGuard, find_collapse
 from reskeras.evaluation.report import REPORT_HTML, REPORT_JSON
 from reskeras.training.recipes import resolve
 from reskeras.training.rundir import RunDir, atomic_write
 
-__all__ = ["REPORT_EXAMPLES", "evaluate_translation", "find_translation_collapse"]
+__all__ = [
+    "COLLAPSE_SAMPLE",
+    "HEAT_MAPS",
+    "REPORT_EXAMPLES",
+    "TranslationCollapseGuard",
+    "evaluate_translation",
+    "find_translation_collapse",
+]
 
 #: The best and the worst translations (by sentence BLEU) the report shows, each.
 REPORT_EXAMPLES = 10
+#: Attention heat maps in the report: of the best translations, the first this many.
+HEAT_MAPS = 3
+#: Validation pairs the collapse check translates (greedily) after each epoch.
+COLLAPSE_SAMPLE = 64
 
 
 def _pairs(run: RunDir, data, reference) -> tuple[list[str], list[str], str, str]:
@@ -60,11 +82,59 @@ def find_translation_collapse(hypotheses: list[str], references: list[str]) -> d
     counts, wanted = Counter(hypotheses), Counter(references)
     names = list(counts)
     matched = sum(wanted[n] for n in names)
-    return find_collapse(
+    found = find_collapse(
         [counts[n] for n in names] + [0],
         [wanted[n] for n in names] + [len(references) - matched],
         [*names, "<any other translation>"],
     )
+    return None if found is None else {**found, "unit": "translation"}
+
+
+class TranslationCollapseGuard(CollapseGuard):
+    """The collapse guard of a translation run: after each epoch's validation it translates
+    the first :data:`COLLAPSE_SAMPLE` validation sources greedily (one compiled search, traced
+    once) and runs :func:`find_translation_collapse` on them; ``collapsed`` goes into the
+    epoch's logs, a collapse into one line (``report``).
+
+    Args:
+        pairs: validation ``(source, reference)`` sentence pairs (the first
+            :data:`COLLAPSE_SAMPLE` are used).
+        vocabulary: the run's :class:`~reskeras.data.subword.SubwordVocabulary`.
+        sequence_length: the longest source, in tokens.
+        report: receives the one-line warning (default: printed to stderr).
+    """
+
+    def __init__(self, pairs, vocabulary, sequence_length: int, report=None):
+        super().__init__([], report)
+        self.pairs = list(pairs)[:COLLAPSE_SAMPLE]
+        self.vocabulary = vocabulary
+        self.sequence_length = int(sequence_length)
+        self._search = self._sources = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None):
+        """Translates the sample and checks it; a no-op for epochs without validation.
+
+        Args:
+            epoch: the epoch's index (from 0).
+            logs: the epoch's logs; ``collapsed`` is added to them.
+        """
+        if logs is None or "val_loss" not in logs or not self.pairs:
+            return
+        vocab = self.vocabulary
+        if self._search is None:
+            cut = [
+                ids[: self.sequence_length - 1] for ids in vocab.encode([s for s, _ in self.pairs])
+            ]
+            rows = source_ids(self.model, cut, vocab.eos_id)
+            positions = getattr(self.model.get_layer("decoder_embedding"), "sequence_length", None)
+            limit = decode_limit(max(len(r) for r in rows), positions)
+            self._sources = padded(rows)
+            self._search = searcher(self.model, vocab.eos_id, limit)
+        hypotheses = [
+            vocab.decode(ids) for ids in strip_ids(self._search(self._sources), vocab.eos_id)
+        ]
+        collapse = find_translation_collapse(hypotheses, [t for _, t in self.pairs])
+        self.record(epoch, logs, collapse)
 
 
 def evaluate_translation(
@@ -125,11 +195,26 @@ def evaluate_translation(
     if collapse is not None:
         report["collapsed"] = collapse
     if report_dir is not None:
-        _write_report(run, report, sources, references, hypotheses, Path(report_dir))
+        _write_report(translator, run, report, sources, references, hypotheses, Path(report_dir))
     return report
 
 
-def _write_report(run, report, sources, references, hypotheses, out: Path) -> None:
+def _heat_map(source: list[str], target: list[str], weights) -> str:
+    """An HTML table: a row per translation piece, a column per source piece, each cell as
+    dark as the attention weight."""
+    head = "".join(f"<th class='src'>{html.escape(p)}</th>" for p in source)
+    rows = "".join(
+        f"<tr><th>{html.escape(piece)}</th>"
+        + "".join(
+            f"<td title='{w:.2f}' style='background:rgba(31,119,180,{w:.2f})'></td>" for w in row
+        )
+        + "</tr>"
+        for piece, row in zip(target, weights, strict=True)
+    )
+    return f"<table class='heat'><tr><th></th>{head}</tr>{rows}</table>"
+
+
+def _write_report(translator, run, report, sources, references, hypotheses, out: Path) -> None:
     import sacrebleu
 
     scored = sorted(
@@ -150,20 +235,41 @@ def _write_report(run, report, sources, references, hypotheses, out: Path) -> No
             f"</tr>{cells}</table>"
         )
 
+    maps = []
+    for _, source, _, hypothesis in sections["Best"]:
+        if len(maps) == HEAT_MAPS:
+            break
+        if hypothesis:
+            pieces, target, weights = cross_attention(translator, source, hypothesis)
+            maps.append({"source": pieces, "translation": target,
+                         "weights": weights.round(3).tolist()})  # fmt: skip
+    attention = "".join(_heat_map(m["source"], m["translation"], m["weights"]) for m in maps)
     title = f"{run.path.name}: BLEU {report['bleu']:.2f}, chrF {report['chrf']:.2f}"
     page = (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title>"
         "<style>body{font-family:sans-serif;margin:2em}td{padding:4px 8px;vertical-align:top}"
-        "</style></head>"
+        ".heat{border-collapse:collapse;margin:1em 0}.heat td{width:18px;height:18px;"
+        "padding:0;border:1px solid #eee}.heat th{font-weight:normal;font-size:12px;"
+        "text-align:right;padding:0 4px}.heat th.src{writing-mode:vertical-rl;"
+        "text-align:left}</style></head>"
         f"<body><h2>{html.escape(title)}</h2>"
         f"<p>{report['sentences']} sentences of {html.escape(report['source'])}; "
         f"{html.escape(report['bleu_signature'])}</p>"
         + "".join(f"<h4>{k} by sentence BLEU</h4>{table(v)}" for k, v in sections.items())
+        + (
+            "<h4>Attention</h4><p>Where the model looks in the source (columns) as it writes "
+            "each piece of its translation (rows), for the best translations above.</p>" + attention
+            if attention
+            else ""
+        )
         + "</body></html>"
     )
     out.mkdir(parents=True, exist_ok=True)
     examples = {k: [dict(zip(("bleu", "source", "reference", "translation"), row, strict=True))
                     for row in v] for k, v in sections.items()}  # fmt: skip
-    atomic_write(out / REPORT_JSON, json.dumps({**report, "examples": examples}, indent=1))
+    atomic_write(
+        out / REPORT_JSON,
+        json.dumps({**report, "examples": examples, "attention": maps}, indent=1),
+    )
     atomic_write(out / REPORT_HTML, page)

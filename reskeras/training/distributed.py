@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -81,6 +82,15 @@ def localhost_tf_configs(n: int) -> list[str]:
     ]
 
 
+@functools.cache
+def _mirrored(devices: tuple[str, ...]) -> tf.distribute.Strategy:
+    """One MirroredStrategy per set of devices for the whole process: the collective ops of
+    a second strategy would reuse the first one's instance keys, and a run after a run of a
+    model with other gradient shapes fails with "Shape mismatch in the collective instance"
+    (tests/training/two_replicas.py trains a classifier, then a translation model)."""
+    return tf.distribute.MirroredStrategy(list(devices))
+
+
 def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     """The ``tf.distribute`` strategy called ``name`` (one of :data:`STRATEGIES`).
 
@@ -103,12 +113,16 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     check_choice("strategy", name, STRATEGIES)
     if name == "auto":
         gpus = tf.config.list_logical_devices("GPU")
-        return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+        return (
+            _mirrored(tuple(g.name for g in gpus))
+            if len(gpus) > 1
+            else tf.distribute.get_strategy()
+        )
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy([d.name for d in devices])
+        return _mirrored(tuple(d.name for d in devices))
     if name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
             raise ValueError(

@@ -31,6 +31,7 @@ from reskeras.data import vectors as vectors_lib
 from reskeras.data.pipeline import sample_batches
 from reskeras.errors import TrainingError
 from reskeras.evaluation.collapse import CollapseGuard
+from reskeras.evaluation.translation import TranslationCollapseGuard
 from reskeras.models.keras_hub import HUB_FAMILY
 from reskeras.models.registry import build_model
 from reskeras.training.callbacks import (
@@ -107,6 +108,7 @@ class _Data:
     vectorizer: keras.layers.Layer | None
     vectors: object | None
     vocabulary: Any = None  # a sequence model's: corpus.Vocabulary or subword.SubwordVocabulary
+    validation_pairs: list = field(default_factory=list)  # a translation's, as text
 
 
 def _warn(line: str) -> None:
@@ -227,7 +229,12 @@ def _run(
         net = _build_or_resume(settings, data, run, state, record, writer, strategy, xla_ok)
         history = list(state.get("history", []))
         saver = RunCheckpoint(writer, history, stop_event, settings.global_batch)
-        guard = CollapseGuard(data.task.class_names, report)
+        if settings.task.kind == "translation":
+            guard = TranslationCollapseGuard(
+                data.validation_pairs, data.vocabulary, settings.config.sequence_length, report
+            )
+        else:
+            guard = CollapseGuard(data.task.class_names, report)
         extra = list(callbacks) + ([watchdog] if watchdog is not None else [])
         if replicas > 1:  # before validation reads the statistics
             extra.insert(0, AverageReplicaStatistics(strategy))
@@ -435,7 +442,8 @@ def _translation_data(
             [text for pair in train_pairs for text in pair], config.vocabulary_size
         )
     splits, counts, cut = [], [], 0
-    for split_pairs in (train_pairs, pairs(task.validation), pairs(task.test)):
+    validation_pairs = pairs(task.validation)
+    for split_pairs in (train_pairs, validation_pairs, pairs(task.test)):
         examples, n = sentence_pairs(vocabulary, split_pairs, config.sequence_length)
         splits.append(examples)
         counts.append(len(split_pairs))
@@ -458,7 +466,9 @@ def _translation_data(
         )
         for split, training in zip(splits, (True, False, False), strict=True)
     )
-    data = _Data(task, train_ds, val_ds, test_ds, val_ds.take(0), None, None, vocabulary)
+    data = _Data(
+        task, train_ds, val_ds, test_ds, val_ds.take(0), None, None, vocabulary, validation_pairs
+    )
     if given.languages is None:  # config.json says which way the run translates
         given = given.replace(languages="-".join(task.languages))
     return data, given

@@ -61,7 +61,13 @@ from reskeras.ui.sampling import (
     sample_continuation,
     translate_text,
 )
-from reskeras.ui.widgets import AppProgress, AppWidgets, build_widgets, is_number
+from reskeras.ui.widgets import (
+    AppProgress,
+    AppWidgets,
+    build_widgets,
+    is_number,
+    results_placeholder,
+)
 
 __all__ = ["TrainerApp"]
 
@@ -314,6 +320,8 @@ class TrainerApp:
         show(self.controls.sample_box, spec.kind in SEQUENCE_KINDS)
         show(self.temperature, spec.kind == "language_model")  # translating is greedy
         self.sample_button.description = "Translate" if spec.kind == "translation" else "Sample"
+        if self.result is None:  # nothing trained yet: say what the results area will show
+            self.results_view.value = results_placeholder(spec.kind)
 
     def _task_changed(self, change=None) -> None:
         if self._syncing:

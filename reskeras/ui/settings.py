@@ -635,5 +635,13 @@ def _sequence_model_preview(values: Mapping[str, Any]) -> tuple[keras.Model, dic
     )  # fmt: skip
     desc = describe_model(built)
     desc.update(depth=resolve_model(model, depth)[1], flops=2 * desc["params"], per="token")
-    note = f"Preview at the vocabulary cap ({vocabulary:,}); training takes the words of the "
-    return built, desc, note + "training text up to it."
+    learned = (
+        "subword pieces learned from the training pairs"
+        if spec.kind == "translation"
+        else "words of the training text"
+    )
+    return (
+        built,
+        desc,
+        f"Preview at the vocabulary cap ({vocabulary:,}); training takes the {learned} up to it.",
+    )

@@ -279,6 +279,23 @@ class AppWidgets:
         return {**named, **self.training}
 
 
+#: What the results area will show once a run of each task kind ends.
+_RESULTS = {
+    "language_model": "the test perplexity",
+    "translation": "BLEU and chrF on the test pairs",
+}
+
+
+def results_placeholder(kind: str) -> str:
+    """The results area's text before a run of a ``kind`` task ends.
+
+    Args:
+        kind: the task kind.
+    """
+    shown = _RESULTS.get(kind, "the confusion matrix and the most confidently wrong test examples")
+    return f"<i>After training: {shown}.</i>"
+
+
 def build_widgets(spec: rdata.TaskSpec, export_dir: str, defaults: Mapping[str, Any]) -> AppWidgets:
     """Creates the app's widgets and lays them out: one widget per training option (from
     ``TrainConfig``), the model controls, the buttons, and the status, summary, curves,
@@ -344,10 +361,7 @@ def build_widgets(spec: rdata.TaskSpec, export_dir: str, defaults: Mapping[str, 
     progress = widgets.IntProgress(value=0, min=0, max=1, description="epoch -")
     progress.style = STYLE
     plot = widgets.HTML(value=history_svg([]))
-    results_view = widgets.HTML(
-        value="<i>After training: the confusion matrix and "
-        "the most confidently wrong test examples.</i>"
-    )
+    results_view = widgets.HTML(value=results_placeholder(spec.kind))
     export_info = widgets.HTML(value="")
     prompt = widgets.Text(
         value="the", description="prompt", style=STYLE, layout=widgets.Layout(width="520px"),

@@ -4,6 +4,7 @@ chrF from evaluate() and the CLI, the report, resume, and bad input in one line.
 import json
 import shutil
 
+import numpy as np
 import pytest
 from synthetic import shared_translation_run
 
@@ -24,6 +25,9 @@ def test_training_learns_and_records_the_vocabulary(mt_run):
     run_dir, _, _ = mt_run
     history = json.loads((run_dir / "checkpoints" / "state.json").read_text())["history"]
     assert history[-1]["val_perplexity"] < history[0]["val_perplexity"] / 2
+    # The collapse guard translated validation sources after each epoch: no collapse.
+    assert [h["collapsed"] for h in history] == [0.0] * len(history)
+    assert json.loads((run_dir / "config.json").read_text())["collapse"] is None
     assert (run_dir / "subwords.model").is_file()
     assert json.loads((run_dir / "labels.json").read_text())[:3] == [
         "<pad>", "<unk>", "</s>",
@@ -57,6 +61,11 @@ def test_evaluate_scores_every_sentence_with_sacrebleu(mt_run, capsys):
     assert "tok:13a" in report["bleu_signature"] and "chrf_signature" in report
     page = (root / "report" / "report.html").read_text()
     assert "Best by sentence BLEU" in page and "Worst by sentence BLEU" in page
+    assert "<h4>Attention</h4>" in page and page.count("class='heat'") == 3
+    maps = json.loads((root / "report" / "report.json").read_text())["attention"]
+    best = maps[0]
+    assert best["source"][-1] == best["translation"][-1] == "</s>"
+    assert np.allclose(np.sum(best["weights"], axis=1), 1.0, atol=1e-3)
     (root / "src.txt").write_text("\n".join(s for s, _ in held_out[:30]) + "\n")
     (root / "ref.txt").write_text("\n".join(t for _, t in held_out[:30]) + "\n")
     args = ["evaluate", "--run", str(run_dir), "--data", str(root / "src.txt")]

@@ -242,4 +242,4 @@ def test_mirrored_on_two_logical_cpus():
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-5000:]
-    assert "3 passed" in proc.stdout
+    assert "4 passed" in proc.stdout

@@ -39,6 +39,8 @@ def test_translation_task_in_the_app(tmp_path):
     assert app.temperature.layout.display == "none" and app.sample_button.description == "Translate"
     assert ">perplexity<" in app.plot.value
     assert app.model.name == "transformer_seq2seq3" and "FLOPs per token" in app.status_text
+    assert "subword pieces learned from the training pairs" in app.summary.value
+    assert "BLEU and chrF on the test pairs" in app.results_view.value  # what training ends with
     app.residual.value = False
     assert app.model.name == "plain_transformer_seq2seq3"
     app.set(family="gnmt", depth=2, width=32)
@@ -52,6 +54,7 @@ def test_translation_task_in_the_app(tmp_path):
     }
     app.task.value = "fashion_mnist"  # back to images: no translate box, no languages
     assert app.controls.sample_box.layout.display == "none"
+    assert "confusion matrix" in app.results_view.value
     assert app.languages.layout.display == "none"
 
 

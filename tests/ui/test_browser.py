@@ -1,9 +1,10 @@
 """The app in a real browser: JupyterLab + headless Chromium (Playwright, no browser download).
 
-Starts ``jupyter lab`` on 127.0.0.1 with a random port and token on a copy of
-``01_image_classification.ipynb`` in tmp_path, runs all cells from the Run menu, moves the
-depth slider with the keyboard, clicks Build and checks that the parameter count shown changes.
-A screenshot goes to tmp_path and to ``/tmp/rk/browser_screenshot.png``.
+Starts ``jupyter lab`` on 127.0.0.1 with a random port and token on a copy of a notebook in
+tmp_path and runs all cells from the Run menu. In ``01_image_classification.ipynb`` it moves
+the depth slider with the keyboard, clicks Build and checks that the parameter count shown
+changes, then trains; in ``05_translation.ipynb`` it trains a tiny translation model, types a
+sentence and presses Translate. Screenshots go to tmp_path and to ``/tmp/rk/``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from support import REPO, write_kernelspec
+from synthetic import make_parallel_dir
 
 NOTEBOOKS = REPO / "notebooks"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -36,7 +38,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-NOTEBOOK = "01_image_classification.ipynb"
+IMAGES, TRANSLATION = "01_image_classification.ipynb", "05_translation.ipynb"
 SCREENSHOT_COPY = Path("/tmp/rk/browser_screenshot.png")
 # Upper bounds that only stop a hang; nothing here asserts on speed.
 SERVER_START_S = 90
@@ -75,10 +77,20 @@ def _wait_for_server(url: str, proc: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"jupyter lab did not answer {url}:\n{log.read_text()[-3000:]}")
 
 
-def _start_session(base: str, token: str) -> None:
+def _tiny(name: str, tmp_path: Path) -> dict:
+    """The parameters that make the notebook's run tiny."""
+    if name == IMAGES:
+        return TINY_TRAINING
+    data, _ = make_parallel_dir(tmp_path / "parallel", n_train=400, n_val=40)
+    return {"TASK": "translation", "DATA": str(data), "LANGUAGES": "xx-yy", "DEPTH": 1,
+            "WIDTH": 16, "EPOCHS": 2, "BATCH_SIZE": 32, "LIMIT": 0, "SEQUENCE_LENGTH": 16,
+            "VOCABULARY_SIZE": 64, "XLA": False, "OPEN_TENSORBOARD": False}  # fmt: skip
+
+
+def _start_session(base: str, token: str, notebook: str) -> None:
     """Starts the notebook's kernel through the REST API, so the page finds it running (and
     JupyterLab never asks which kernel to use)."""
-    body = {"path": NOTEBOOK, "type": "notebook", "name": NOTEBOOK, "kernel": {"name": "python3"}}
+    body = {"path": notebook, "type": "notebook", "name": notebook, "kernel": {"name": "python3"}}
     request = urllib.request.Request(
         f"{base}/api/sessions",
         data=json.dumps(body).encode(),
@@ -134,20 +146,22 @@ def _stop_group(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def jupyter_lab(tmp_path):
-    """A JupyterLab server on a tmp copy of the notebook; yields (base url, token)."""
+def jupyter_lab(tmp_path, request):
+    """A JupyterLab server on a tmp copy of the notebook (the test's ``notebook`` parameter);
+    yields (base url, token)."""
+    notebook = request.node.callspec.params["notebook"]
     root = tmp_path / "notebooks"
     root.mkdir()
     # The notebook as shipped, but training a tiny run when the test presses Train.
-    book = nbformat.read(NOTEBOOKS / NOTEBOOK, as_version=4)
+    book = nbformat.read(NOTEBOOKS / notebook, as_version=4)
     params = next(c for c in book.cells if "parameters" in c.metadata.get("tags", []))
-    for name, value in TINY_TRAINING.items():
+    for name, value in _tiny(notebook, tmp_path).items():
         params.source, n = re.subn(
             rf"^{name} = .*$", f"{name} = {value!r}", params.source, count=1, flags=re.M
         )
         assert n == 1, name
     params.source += f"\nRUNS_DIR = {str(tmp_path / 'runs')!r}"
-    nbformat.write(book, root / NOTEBOOK)
+    nbformat.write(book, root / notebook)
     config = tmp_path / "config"
     (config / "labconfig").mkdir(parents=True)
     # No "get Jupyter news?" toast over the notebook.
@@ -190,25 +204,35 @@ def jupyter_lab(tmp_path):
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_for_server(f"{base}/api/status?token={token}", proc, log)
-        _start_session(base, token)
+        _start_session(base, token, notebook)
         yield base, token
     finally:
         _stop_group(proc)
 
 
-def test_app_builds_in_jupyterlab(jupyter_lab, tmp_path):
+def _browser(sync_api):
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium; `make test` does it as root)")
+    return sync_api.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+def _open(browser, base: str, token: str, notebook: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    page.goto(f"{base}/lab/tree/{notebook}?token={token}")
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
+    return page
+
+
+@pytest.mark.parametrize("notebook", [IMAGES])
+def test_app_builds_in_jupyterlab(notebook, jupyter_lab, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     base, token = jupyter_lab
 
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = _browser(pw)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            page.set_default_timeout(UI_TIMEOUT_MS)
-            page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={token}")
-            page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
+            page = _open(browser, base, token, notebook)
             params = page.locator(".reskeras-app .reskeras-params")
             _run_all_cells(page, until=params)
             app = page.locator(".reskeras-app")
@@ -258,3 +282,40 @@ def test_app_builds_in_jupyterlab(jupyter_lab, tmp_path):
             browser.close()
     if SCREENSHOT_COPY.parent.is_dir():
         shutil.copy(shot, SCREENSHOT_COPY)
+
+
+@pytest.mark.parametrize("notebook", [TRANSLATION])
+def test_translation_app_trains_and_translates_in_jupyterlab(notebook, jupyter_lab, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    base, token = jupyter_lab
+
+    with sync_api.sync_playwright() as pw:
+        browser = _browser(pw)
+        try:
+            page = _open(browser, base, token, notebook)
+            app = page.locator(".reskeras-app")
+            _run_all_cells(page, until=app)
+            app.scroll_into_view_if_needed()
+            app.locator("button", has_text="Train").click()
+            # Training ends with the test perplexity and BLEU in the status line.
+            page.wait_for_function(
+                "() => { const e = document.querySelector('.reskeras-app .reskeras-status');"
+                " return e && e.textContent.includes('test perplexity'); }",
+                timeout=300_000,
+            )
+            assert "BLEU" in app.locator(".reskeras-status").inner_text()
+            assert app.locator(".reskeras-bleu").count() >= 1  # the results: BLEU and chrF
+            assert app.locator("[id^='curve-val_perplexity']").count() >= 1
+            prompt = app.locator(".widget-text", has=page.locator("label", has_text="prompt"))
+            prompt.locator("input").fill("der hund läuft")
+            app.locator("button", has_text="Translate").click()
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.reskeras-app .widget-html')]"
+                ".some(e => e.textContent.includes('greedy'))"
+            )
+            app.screenshot(path=str(tmp_path / "translation_app.png"))
+        finally:
+            browser.close()
+    if SCREENSHOT_COPY.parent.is_dir():
+        shot = tmp_path / "translation_app.png"
+        shutil.copy(shot, SCREENSHOT_COPY.parent / shot.name)
