@@ -210,112 +210,102 @@ def jupyter_lab(tmp_path, request):
         _stop_group(proc)
 
 
-def _browser(sync_api):
+@pytest.fixture
+def lab_page(jupyter_lab, request):
+    """Chromium on the notebook in JupyterLab, all its cells run; yields the page."""
+    sync_api = pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium; `make test` does it as root)")
-    return sync_api.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    base, token = jupyter_lab
+    notebook = request.node.callspec.params["notebook"]
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            page.goto(f"{base}/lab/tree/{notebook}?token={token}")
+            page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
+            _run_all_cells(page, until=page.locator(".reskeras-app .reskeras-params"))
+            page.locator(".reskeras-app").scroll_into_view_if_needed()
+            yield page
+        finally:
+            browser.close()
 
 
-def _open(browser, base: str, token: str, notebook: str):
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    page.set_default_timeout(UI_TIMEOUT_MS)
-    page.goto(f"{base}/lab/tree/{notebook}?token={token}")
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
-    return page
+def _keep(shot: Path) -> None:
+    """A copy of the screenshot in /tmp/rk/ when that folder exists."""
+    if SCREENSHOT_COPY.parent.is_dir():
+        shutil.copy(shot, SCREENSHOT_COPY.parent / shot.name)
 
 
 @pytest.mark.parametrize("notebook", [IMAGES])
-def test_app_builds_in_jupyterlab(notebook, jupyter_lab, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    base, token = jupyter_lab
+def test_app_builds_in_jupyterlab(notebook, lab_page, tmp_path):
+    page = lab_page
+    app = page.locator(".reskeras-app")
+    params = app.locator(".reskeras-params")
+    before = params.inner_text()
+    assert page.locator(".reskeras-app .reskeras-depth").inner_text() == "20"
 
-    with sync_api.sync_playwright() as pw:
-        browser = _browser(pw)
-        try:
-            page = _open(browser, base, token, notebook)
-            params = page.locator(".reskeras-app .reskeras-params")
-            _run_all_cells(page, until=params)
-            app = page.locator(".reskeras-app")
-            app.scroll_into_view_if_needed()
-            before = params.inner_text()
-            assert page.locator(".reskeras-app .reskeras-depth").inner_text() == "20"
+    # Three steps right on the depth slider (20 -> 26 -> 32 -> 38), from the keyboard.
+    depth_slider = app.locator(".widget-hslider", has=page.locator("label", has_text="depth"))
+    handle = depth_slider.first.locator(".noUi-handle")
+    handle.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    app.locator("button", has_text="Build").click()
 
-            # Three steps right on the depth slider (20 -> 26 -> 32 -> 38), from the keyboard.
-            depth_slider = app.locator(
-                ".widget-hslider", has=page.locator("label", has_text="depth")
-            )
-            handle = depth_slider.first.locator(".noUi-handle")
-            handle.focus()
-            for _ in range(3):
-                page.keyboard.press("ArrowRight")
-            app.locator("button", has_text="Build").click()
+    # Wait for the build at 38: a debounced rebuild at an intermediate depth may
+    # land first while the last key press is still on its way to the kernel.
+    page.wait_for_function(
+        "() => { const e = document.querySelector('.reskeras-app .reskeras-depth');"
+        " return e && e.textContent === '38'; }"
+    )
+    after = params.inner_text()
+    depth = page.locator(".reskeras-app .reskeras-depth").inner_text()
+    assert depth == "38" and after != before
+    assert int(after.replace(",", "")) > int(before.replace(",", ""))
+    assert "Built cifar_resnet38" in app.locator(".reskeras-status").inner_text()
 
-            # Wait for the build at 38: a debounced rebuild at an intermediate depth may
-            # land first while the last key press is still on its way to the kernel.
-            page.wait_for_function(
-                "() => { const e = document.querySelector('.reskeras-app .reskeras-depth');"
-                " return e && e.textContent === '38'; }"
-            )
-            after = params.inner_text()
-            depth = page.locator(".reskeras-app .reskeras-depth").inner_text()
-            assert depth == "38" and after != before
-            assert int(after.replace(",", "")) > int(before.replace(",", ""))
-            assert "Built cifar_resnet38" in app.locator(".reskeras-status").inner_text()
+    # Train (1 epoch, 256 images): the results appear under the curves.
+    app.locator("button", has_text="Train").click()
+    confusion = app.locator("img.reskeras-confusion")
+    confusion.wait_for(state="visible", timeout=300_000)
+    gallery = app.locator(".reskeras-gallery")
+    assert gallery.is_visible()
+    assert "Finished" in app.locator(".reskeras-status").inner_text()
+    headline = app.locator(".reskeras-headline").inner_text()
+    assert "128 test examples" in headline, headline
+    assert app.locator(".reskeras-per-class tbody tr").count() == 10
+    assert app.locator("#curve-batch_loss, [id^='curve-batch_loss']").count() >= 1
 
-            # Train (1 epoch, 256 images): the results appear under the curves.
-            app.locator("button", has_text="Train").click()
-            confusion = app.locator("img.reskeras-confusion")
-            confusion.wait_for(state="visible", timeout=300_000)
-            gallery = app.locator(".reskeras-gallery")
-            assert gallery.is_visible()
-            assert "Finished" in app.locator(".reskeras-status").inner_text()
-            headline = app.locator(".reskeras-headline").inner_text()
-            assert "128 test examples" in headline, headline
-            assert app.locator(".reskeras-per-class tbody tr").count() == 10
-            assert app.locator("#curve-batch_loss, [id^='curve-batch_loss']").count() >= 1
-
-            confusion.scroll_into_view_if_needed()
-            shot = tmp_path / "browser_screenshot.png"
-            page.screenshot(path=str(shot))
-            app.screenshot(path=str(tmp_path / "app.png"))
-        finally:
-            browser.close()
-    if SCREENSHOT_COPY.parent.is_dir():
-        shutil.copy(shot, SCREENSHOT_COPY)
+    confusion.scroll_into_view_if_needed()
+    shot = tmp_path / SCREENSHOT_COPY.name
+    page.screenshot(path=str(shot))
+    app.screenshot(path=str(tmp_path / "app.png"))
+    _keep(shot)
 
 
 @pytest.mark.parametrize("notebook", [TRANSLATION])
-def test_translation_app_trains_and_translates_in_jupyterlab(notebook, jupyter_lab, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    base, token = jupyter_lab
-
-    with sync_api.sync_playwright() as pw:
-        browser = _browser(pw)
-        try:
-            page = _open(browser, base, token, notebook)
-            app = page.locator(".reskeras-app")
-            _run_all_cells(page, until=app)
-            app.scroll_into_view_if_needed()
-            app.locator("button", has_text="Train").click()
-            # Training ends with the test perplexity and BLEU in the status line.
-            page.wait_for_function(
-                "() => { const e = document.querySelector('.reskeras-app .reskeras-status');"
-                " return e && e.textContent.includes('test perplexity'); }",
-                timeout=300_000,
-            )
-            assert "BLEU" in app.locator(".reskeras-status").inner_text()
-            assert app.locator(".reskeras-bleu").count() >= 1  # the results: BLEU and chrF
-            assert app.locator("[id^='curve-val_perplexity']").count() >= 1
-            prompt = app.locator(".widget-text", has=page.locator("label", has_text="prompt"))
-            prompt.locator("input").fill("der hund läuft")
-            app.locator("button", has_text="Translate").click()
-            page.wait_for_function(
-                "() => [...document.querySelectorAll('.reskeras-app .widget-html')]"
-                ".some(e => e.textContent.includes('greedy'))"
-            )
-            app.screenshot(path=str(tmp_path / "translation_app.png"))
-        finally:
-            browser.close()
-    if SCREENSHOT_COPY.parent.is_dir():
-        shot = tmp_path / "translation_app.png"
-        shutil.copy(shot, SCREENSHOT_COPY.parent / shot.name)
+def test_translation_app_trains_and_translates_in_jupyterlab(notebook, lab_page, tmp_path):
+    page = lab_page
+    app = page.locator(".reskeras-app")
+    app.locator("button", has_text="Train").click()
+    # Training ends with the test perplexity and BLEU in the status line.
+    page.wait_for_function(
+        "() => { const e = document.querySelector('.reskeras-app .reskeras-status');"
+        " return e && e.textContent.includes('test perplexity'); }",
+        timeout=300_000,
+    )
+    assert "BLEU" in app.locator(".reskeras-status").inner_text()
+    app.locator(".reskeras-bleu").first.wait_for()  # the results: BLEU and chrF
+    assert app.locator("[id^='curve-val_perplexity']").count() >= 1
+    prompt = app.locator(".widget-text", has=page.locator("label", has_text="prompt"))
+    prompt.locator("input").fill("der hund läuft")
+    app.locator("button", has_text="Translate").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.reskeras-app .widget-html')]"
+        ".some(e => e.textContent.includes('greedy'))"
+    )
+    shot = tmp_path / "translation_app.png"
+    app.screenshot(path=str(shot))
+    _keep(shot)
