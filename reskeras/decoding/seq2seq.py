@@ -439,7 +439,6 @@ def translate(
     Raises:
         DataError: an option is out of range.
     """
-    translator = load_translator(run_or_model, vocabulary)
     texts = [sentences] if isinstance(sentences, str) else list(sentences)
     if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
         raise DataError(f"beam_width={beam_width!r} must be a positive number of beams")
@@ -449,6 +448,7 @@ def translate(
         isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1
     ):
         raise DataError(f"max_length={max_length!r} must be a positive number of tokens")
+    translator = load_translator(run_or_model, vocabulary)  # after the checks: they fail fast
     vocab = translator.vocabulary
     sources = [ids[: translator.sequence_length - 1] for ids in vocab.encode(texts)]
     ids = translate_ids(

@@ -109,9 +109,10 @@ def test_a_plain_tensorflow_process_samples_and_scores_as_reskeras(lm_export, tm
     spec = {"inputs": str(tmp_path / "in.npz"), "out": str(tmp_path / "out.npz"), "calls": calls}
     report, out = run_fresh(spec, tmp_path)
     assert report["forbidden"] == []
+    model = load_language_model(run_dir)  # the run's model and vocabulary, loaded once
     for key, (temperature, top_k, seed) in settings.items():
         want = rk.generate(
-            run_dir,
+            model,
             list(prompts),
             max_length=6,
             temperature=temperature,
@@ -120,7 +121,7 @@ def test_a_plain_tensorflow_process_samples_and_scores_as_reskeras(lm_export, tm
         )
         assert list(out[f"{key}.text"]) == want, key
         assert all(len(text.split()) <= 6 for text in want)  # each row its own max_length
-    want = [rk.perplexity(run_dir, [p]) for p in prompts]
+    want = [rk.perplexity(model, [p]) for p in prompts]
     np.testing.assert_allclose(out["score.perplexity"], want, rtol=1e-4)
     assert list(out["score.tokens"]) == [len(p.split()) + 1 for p in prompts]
     np.testing.assert_allclose(

@@ -35,21 +35,23 @@ def test_the_export_translates_strings_in_the_graph(mt_export):
     assert exported.signatures["serve_token_ids"]["outputs"] == {"token_ids": "int32[None, None]"}
     assert set(exported.nonstock_ops) <= {"SentencepieceOp", "SentencepieceTokenizeOp",
                                           "SentencepieceDetokenizeOp"}  # fmt: skip
+    translator = load_translator(run_dir)  # the run's model and vocabulary, loaded once
     pieces = (exported.path / "assets" / LABELS_FILE).read_text().split("\n")[:-1]
-    assert pieces == load_translator(run_dir).vocabulary.pieces
+    assert pieces == translator.vocabulary.pieces
     assert "While" in (exported.path / "assets.extra" / OPS_FILE).read_text()  # the loop
     assert len(read_warmup_requests(exported.path)) == 2
     loaded = tf.saved_model.load(str(exported.path))
     sources = [s for s, _ in held_out[:8]]
     served = loaded.signatures["serving_default"](text=tf.constant(sources))["translation"]
-    assert [t.decode() for t in served.numpy()] == rk.translate(run_dir, sources)
-    vocab = load_translator(run_dir).vocabulary
+    want = rk.translate(translator, sources)
+    assert [t.decode() for t in served.numpy()] == want
+    vocab = translator.vocabulary
     ids = vocab.encode(sources)
     padded = np.zeros((len(ids), max(map(len, ids))), np.int32)
     for row, i in enumerate(ids):
         padded[row, : len(i)] = i
     out = loaded.signatures["serve_token_ids"](token_ids=tf.constant(padded))["token_ids"]
-    assert [vocab.decode(row) for row in out.numpy()] == rk.translate(run_dir, sources)
+    assert [vocab.decode(row) for row in out.numpy()] == want
     with pytest.raises(ExportError, match="class_names="):
         rk.export_for_serving(run_dir, "mt", base_dir=str(exported.path.parent.parent),
                               class_names=["a"])  # fmt: skip
@@ -71,8 +73,9 @@ def test_a_plain_tensorflow_process_translates_as_reskeras(mt_export, tmp_path):
     }
     report, out = run_fresh(spec, tmp_path)
     assert report["forbidden"] == []
-    assert list(out["beam.translation"]) == rk.translate(run_dir, list(sources))
-    greedy = rk.translate(run_dir, list(sources), beam_width=1)
+    translator = load_translator(run_dir)
+    assert list(out["beam.translation"]) == rk.translate(translator, list(sources))
+    greedy = rk.translate(translator, list(sources), beam_width=1)
     assert list(out["greedy.translation"]) == greedy
     right = sum(g == t for g, (_, t) in zip(greedy, held_out[:50], strict=False))
     assert right >= 25  # and the model did learn the pairs
@@ -89,7 +92,8 @@ def test_a_gnmt_model_exports_and_translates_as_reskeras(tmp_path):
         exported = rk.export_for_serving(result.run_dir, "gnmt", base_dir=str(tmp_path / "saved"))
     loaded = tf.saved_model.load(str(exported.path))
     sources = [s for s, _ in held_out]
+    translator = load_translator(result.run_dir)
     for signature, beams in (("serving_default", 4), ("greedy", 1)):
         out = loaded.signatures[signature](text=tf.constant(sources))["translation"]
-        want = rk.translate(result.run_dir, sources, beam_width=beams)
+        want = rk.translate(translator, sources, beam_width=beams)
         assert [t.decode() for t in out.numpy()] == want, signature
