@@ -3,7 +3,7 @@
 ``run_layer_test`` wraps a layer in a tiny classifier and hands it to ``run_model_test``,
 which checks: output shape and float32 logits; ``get_config``/``from_config``; a ``.keras``
 save and ``load_model(safe_mode=True)`` round trip with identical outputs; a training step
-fed by ``tf.data`` under ``jit_compile=True``; and, under ``mixed_float16`` and
+fed by ``tf.data`` under ``jit_compile=True`` (unless ``xla=False``); and, under ``mixed_float16`` and
 ``mixed_bfloat16``, float32 logits from low-precision layers and a training step (eager:
 one step traces faster than it runs; graph-mode mixed precision is trained in
 tests/training/test_loop.py).
@@ -68,10 +68,12 @@ def run_model_test(
     mixed_precision: bool = True,
     mixed_fit: bool = True,
     atol: float = 1e-5,
+    xla: bool = True,
 ) -> keras.Model:
     """Runs a freshly built model through the whole harness; returns the float32 model.
     ``mixed_fit=False`` keeps the mixed-precision forward checks but skips their training
-    steps."""
+    steps; ``xla=False`` takes the float32 training step eagerly, for a variant of a model
+    compiled elsewhere whose blocks the layer harness compiles with XLA."""
     model = build()
     x = sample_inputs(input_shape, text_vocab=text_vocab)
     y = np.arange(len(x)) % num_classes
@@ -95,7 +97,7 @@ def run_model_test(
         rtol=atol,
     )
 
-    _fit_one_step(model, x, y, jit_compile=True)
+    _fit_one_step(model, x, y, jit_compile=xla)
 
     if mixed_precision:
         for policy in MIXED_POLICIES:
