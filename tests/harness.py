@@ -3,10 +3,10 @@
 ``run_layer_test`` wraps a layer in a tiny classifier and hands it to ``run_model_test``,
 which checks: output shape and float32 logits; ``get_config``/``from_config``; a ``.keras``
 save and ``load_model(safe_mode=True)`` round trip with identical outputs; a training step
-fed by ``tf.data`` under ``jit_compile=True`` (unless ``xla=False``); and, under ``mixed_float16`` and
-``mixed_bfloat16``, float32 logits from low-precision layers and a training step (eager:
-one step traces faster than it runs; graph-mode mixed precision is trained in
-tests/training/test_loop.py).
+fed by ``tf.data`` under ``jit_compile=True`` (unless ``xla=False``); and, under
+``mixed_float16`` and ``mixed_bfloat16``, float32 logits from low-precision layers and a
+training step (eager: one step traces faster than it runs; graph-mode mixed precision is
+trained in tests/training/test_loop.py).
 A layer without weights of its own gets the mixed-precision forward checks but not the two
 mixed-precision training steps (nothing of its own would be trained; the tiny classifier's
 Dense head is trained by every other layer's test).

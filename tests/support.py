@@ -92,9 +92,11 @@ FRESH = textwrap.dedent(
     for module in spec.get("imports", []):  # e.g. tensorflow_text: the ops TF Serving links in
         importlib.import_module(module)
     inputs = np.load(spec["inputs"], allow_pickle=True)
-    results = {}
+    results, exports = {}, {}
     for key, (path, sig, arg) in spec["calls"].items():
-        loaded = tf.saved_model.load(path)
+        if path not in exports:  # each export loaded once
+            exports[path] = tf.saved_model.load(path)
+        loaded = exports[path]
         assert type(loaded).__module__.startswith("tensorflow."), type(loaded)
         if isinstance(arg, str):
             feed = {arg: tf.constant(inputs[key])}

@@ -20,27 +20,40 @@ from reskeras.serve.warmup import read_warmup_requests
 WORDS = "the cat sat on a mat and dog ran to big red house".split()
 
 
-@pytest.fixture(scope="module", params=["lm_transformer1", "lm_lstm1"])
-def lm_export(request, tmp_path_factory):
+MODELS = ("lm_transformer1", "lm_lstm1")
+
+
+@pytest.fixture(scope="module")
+def lm_exports(tmp_path_factory) -> dict:
+    """Each of MODELS trained for an epoch on made-up lines and exported: the run, the export
+    and the lines, by model."""
     rng = random.Random(1)
     lines = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 8))) for _ in range(200)]
-    root = tmp_path_factory.mktemp("lm_export")
-    (root / "text.txt").write_text("\n".join(lines) + "\n")
-    wide = {"width": 16, "num_heads": 2} if "transformer" in request.param else {"units": 16}
-    result = rk.train(
-        "language_model",
-        request.param,
-        data=str(root / "text.txt"),
-        out=str(root / "run"),
-        epochs=1,
-        batch_size=8,
-        sequence_length=16,
-        model_kwargs=wide,
-        verbose=0,
-        jit_compile=False,
-    )
-    exported = rk.export_for_serving(result.run_dir, "lm", base_dir=str(root / "saved"))
-    return result.run_dir, exported, lines
+    exports = {}
+    for name in MODELS:
+        root = tmp_path_factory.mktemp("lm_export")
+        (root / "text.txt").write_text("\n".join(lines) + "\n")
+        wide = {"width": 16, "num_heads": 2} if "transformer" in name else {"units": 16}
+        result = rk.train(
+            "language_model",
+            name,
+            data=str(root / "text.txt"),
+            out=str(root / "run"),
+            epochs=1,
+            batch_size=8,
+            sequence_length=16,
+            model_kwargs=wide,
+            verbose=0,
+            jit_compile=False,
+        )
+        exported = rk.export_for_serving(result.run_dir, "lm", base_dir=str(root / "saved"))
+        exports[name] = (result.run_dir, exported, lines)
+    return exports
+
+
+@pytest.fixture(params=MODELS)
+def lm_export(request, lm_exports):
+    return lm_exports[request.param]
 
 
 def test_the_export_serves_text_on_stock_ops(lm_export):
@@ -86,47 +99,53 @@ def test_the_export_serves_text_on_stock_ops(lm_export):
 
 
 @pytest.mark.slow
-def test_a_plain_tensorflow_process_samples_and_scores_as_reskeras(lm_export, tmp_path):
-    run_dir, exported, lines = lm_export
+def test_a_plain_tensorflow_process_samples_and_scores_as_reskeras(lm_exports, tmp_path):
+    # Both models' exports in one fresh process.
+    _, _, lines = lm_exports[MODELS[0]]
     prompts = np.array(lines[:20] + ["", "zebra the"], dtype=object)  # empty, unknown word
     settings = {"greedy": (0.0, 0, 0), "sampled": (1.0, 0, 5), "top_k": (0.7, 3, 11)}
-    inputs = {"score.text": prompts}
-    calls = {"score": [str(exported.path), "score", ["text"]]}
-    for key, (temperature, top_k, seed) in settings.items():
-        inputs |= {
-            f"{key}.prompt": prompts,
-            f"{key}.max_length": np.int32(6),
-            f"{key}.temperature": np.float32(temperature),
-            f"{key}.top_k": np.int32(top_k),
-            f"{key}.seed": np.int32(seed),
-        }
-        calls[key] = [
-            str(exported.path),
-            "generate",
-            ["prompt", "max_length", "temperature", "top_k", "seed"],
-        ]
+    inputs, calls = {}, {}
+    for name, (_, exported, _) in lm_exports.items():
+        inputs[f"{name}-score.text"] = prompts
+        calls[f"{name}-score"] = [str(exported.path), "score", ["text"]]
+        for key, (temperature, top_k, seed) in settings.items():
+            inputs |= {
+                f"{name}-{key}.prompt": prompts,
+                f"{name}-{key}.max_length": np.int32(6),
+                f"{name}-{key}.temperature": np.float32(temperature),
+                f"{name}-{key}.top_k": np.int32(top_k),
+                f"{name}-{key}.seed": np.int32(seed),
+            }
+            calls[f"{name}-{key}"] = [
+                str(exported.path),
+                "generate",
+                ["prompt", "max_length", "temperature", "top_k", "seed"],
+            ]
     np.savez(tmp_path / "in.npz", **inputs)
     spec = {"inputs": str(tmp_path / "in.npz"), "out": str(tmp_path / "out.npz"), "calls": calls}
     report, out = run_fresh(spec, tmp_path)
     assert report["forbidden"] == []
-    model = load_language_model(run_dir)  # the run's model and vocabulary, loaded once
-    for key, (temperature, top_k, seed) in settings.items():
-        want = rk.generate(
-            model,
-            list(prompts),
-            max_length=6,
-            temperature=temperature,
-            top_k=top_k or None,
-            seed=seed,
+    for name, (run_dir, _, _) in lm_exports.items():
+        model = load_language_model(run_dir)  # the run's model and vocabulary, loaded once
+        for key, (temperature, top_k, seed) in settings.items():
+            want = rk.generate(
+                model,
+                list(prompts),
+                max_length=6,
+                temperature=temperature,
+                top_k=top_k or None,
+                seed=seed,
+            )
+            assert list(out[f"{name}-{key}.text"]) == want, (name, key)
+            assert all(len(text.split()) <= 6 for text in want)  # each row its own max_length
+        want = [rk.perplexity(model, [p]) for p in prompts]
+        np.testing.assert_allclose(out[f"{name}-score.perplexity"], want, rtol=1e-4)
+        assert list(out[f"{name}-score.tokens"]) == [len(p.split()) + 1 for p in prompts]
+        np.testing.assert_allclose(
+            out[f"{name}-score.log_likelihood"],
+            -np.log(want) * out[f"{name}-score.tokens"],
+            rtol=1e-4,
         )
-        assert list(out[f"{key}.text"]) == want, key
-        assert all(len(text.split()) <= 6 for text in want)  # each row its own max_length
-    want = [rk.perplexity(model, [p]) for p in prompts]
-    np.testing.assert_allclose(out["score.perplexity"], want, rtol=1e-4)
-    assert list(out["score.tokens"]) == [len(p.split()) + 1 for p in prompts]
-    np.testing.assert_allclose(
-        out["score.log_likelihood"], -np.log(want) * out["score.tokens"], rtol=1e-4
-    )
 
 
 def _tf_serving_rest(loaded, body: dict) -> dict:
