@@ -33,6 +33,7 @@ __all__ = [
     "generate",
     "load_language_model",
     "make_sampler",
+    "open_run",
     "perplexity",
     "sample_ids",
     "step_masks_ignored",
@@ -84,14 +85,33 @@ def load_language_model(
             raise DataError("generate/perplexity of a bare Keras model need vocabulary=")
         tokens = vocabulary if isinstance(vocabulary, Vocabulary) else Vocabulary(tuple(vocabulary))
         return LanguageModel(run_or_model, tokens, sequence_length or 128)
+    run, length = open_run(run_or_model, "language_model", "a language model", sequence_length)
+    return LanguageModel(run.load_model(), Vocabulary(tuple(run.read_labels())), length)
+
+
+def open_run(
+    path: str | os.PathLike, kind: str, what: str, sequence_length: int | None = None
+) -> tuple[Any, int]:
+    """A finished run of task kind ``kind`` and its sequence length (``sequence_length``,
+    else the run's, else 128).
+
+    Args:
+        path: the run directory.
+        kind: the task kind the run must be.
+        what: what such a run is called in the error (``"a language model"``).
+        sequence_length: the length to use instead of the run's.
+
+    Raises:
+        RunError: the run directory is missing or incomplete.
+        DataError: the run is of another task kind.
+    """
     from reskeras.training.rundir import RunDir
 
-    run = RunDir.open(Path(run_or_model))
+    run = RunDir.open(Path(path))
     record = run.read_config()
-    if record.kind != "language_model":
-        raise DataError(f"{run.path} is a {record.kind} run, not a language model")
-    length = sequence_length or record.train.get("sequence_length") or 128
-    return LanguageModel(run.load_model(), Vocabulary(tuple(run.read_labels())), int(length))
+    if record.kind != kind:
+        raise DataError(f"{run.path} is a {record.kind} run, not {what}")
+    return run, int(sequence_length or record.train.get("sequence_length") or 128)
 
 
 def _parts(model: keras.Model) -> tuple[Any, list, Any, Any]:

@@ -21,14 +21,19 @@ import functools
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 from keras import ops
 
-from reskeras.decoding.causal import compiled, make_sampler, sample_ids, step_masks_ignored
+from reskeras.decoding.causal import (
+    compiled,
+    make_sampler,
+    open_run,
+    sample_ids,
+    step_masks_ignored,
+)
 from reskeras.errors import DataError
 
 __all__ = [
@@ -401,14 +406,9 @@ def load_translator(
             raise DataError("translate() of a bare Keras model needs vocabulary=")
         return Translator(run_or_model, vocabulary, sequence_length or 128)
     from reskeras.data.subword import SubwordVocabulary
-    from reskeras.training.rundir import RunDir
 
-    run = RunDir.open(Path(run_or_model))
-    record = run.read_config()
-    if record.kind != "translation":
-        raise DataError(f"{run.path} is a {record.kind} run, not a translation model")
-    length = sequence_length or record.train.get("sequence_length") or 128
-    return Translator(run.load_model(), SubwordVocabulary.load(run.subwords_path), int(length))
+    run, length = open_run(run_or_model, "translation", "a translation model", sequence_length)
+    return Translator(run.load_model(), SubwordVocabulary.load(run.subwords_path), length)
 
 
 def translate(

@@ -50,6 +50,8 @@ def test_translate_greedy_and_beam(mt_run):
     ):
         with pytest.raises(DataError, match=match):
             rk.translate(run_dir, sources, **bad)
+    with pytest.raises(DataError, match="is a translation run, not a language model"):
+        rk.generate(run_dir, "ein hund")
 
 
 def test_evaluate_scores_every_sentence_with_sacrebleu(mt_run, capsys):

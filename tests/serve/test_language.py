@@ -11,7 +11,7 @@ from support import run_fresh
 
 import reskeras as rk
 from reskeras.decoding.causal import load_language_model
-from reskeras.errors import ExportError
+from reskeras.errors import DataError, ExportError
 from reskeras.serve import client as serving
 from reskeras.serve.keys import LABELS_FILE, OPS_FILE
 from reskeras.serve.language import SERVING_DEFAULTS
@@ -178,6 +178,8 @@ def test_the_client_asks_and_reads_a_language_model(lm_export):
     assert texts == rk.generate(run_dir, prompts, max_length=4, temperature=0.9, top_k=5, seed=2)
     default = serving.parse_rest_response(_tf_serving_rest(loaded, serving.prompt_request("a")))
     assert isinstance(default[0]["text"], str)
+    with pytest.raises(DataError, match="is a language_model run, not a translation model"):
+        rk.translate(run_dir, "the cat")
     scores = serving.parse_rest_response(_tf_serving_rest(loaded, serving.score_request(prompts)))
     assert [s["tokens"] for s in scores] == [3, 3]
     assert scores[0]["perplexity"] == pytest.approx(rk.perplexity(run_dir, ["the cat"]), rel=1e-4)
