@@ -8,7 +8,9 @@ import html
 import json
 import os
 from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from reskeras import data as data_lib
 from reskeras.data.corpus import read_lines
@@ -104,7 +106,13 @@ class TranslationCollapseGuard(CollapseGuard):
         report: receives the one-line warning (default: printed to stderr).
     """
 
-    def __init__(self, pairs, vocabulary, sequence_length: int, report=None):
+    def __init__(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        vocabulary: Any,
+        sequence_length: int,
+        report: Callable[[str], None] | None = None,
+    ):
         super().__init__([], report)
         self.pairs = list(pairs)[:COLLAPSE_SAMPLE]
         self.vocabulary = vocabulary
