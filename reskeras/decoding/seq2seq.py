@@ -289,17 +289,23 @@ def searcher(
     return compiled(search)
 
 
-def source_ids(model: keras.Model, sources: Sequence[Any], eos_id: int) -> list[np.ndarray]:
-    """Each source's ids with ``<eos>`` appended, cut to a transformer's positions.
+def source_ids(
+    model: keras.Model, sources: Sequence[Any], eos_id: int, max_length: int | None = None
+) -> tuple[list[np.ndarray], int]:
+    """Each source's ids with ``<eos>`` appended, cut to a transformer's positions, and the
+    most target tokens to decode for them (``max_length``, else :func:`decode_limit` of the
+    longest).
 
     Args:
         model: a translation model.
         sources: each source's ids, without ``<eos>``.
         eos_id: the id of ``<eos>``.
+        max_length: the most target tokens, if given.
     """
     longest = getattr(model.get_layer("decoder_embedding"), "sequence_length", None)
     ids = [np.append(np.asarray(s, np.int32), eos_id) for s in sources]
-    return ids if longest is None else [s[:longest] for s in ids]
+    ids = ids if longest is None else [s[:longest] for s in ids]
+    return ids, max_length or decode_limit(max((len(s) for s in ids), default=1), longest)
 
 
 def padded(rows: Sequence[np.ndarray]) -> np.ndarray:
@@ -351,9 +357,7 @@ def translate_ids(
             source).
         batch_size: sentences decoded together.
     """
-    longest = getattr(model.get_layer("decoder_embedding"), "sequence_length", None)
-    sources = source_ids(model, sources, eos_id)
-    limit = max_length or decode_limit(max((len(s) for s in sources), default=1), longest)
+    sources, limit = source_ids(model, sources, eos_id, max_length)
     run = searcher(model, eos_id, limit, beam_width=beam_width, length_penalty=length_penalty)
     out: list[np.ndarray] = []
     for start in range(0, len(sources), batch_size):
@@ -380,6 +384,14 @@ class Translator:
     model: keras.Model
     vocabulary: Any
     sequence_length: int
+
+    def encode(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Each text's subword ids, cut to leave room for ``<eos>`` within the trained length.
+
+        Args:
+            texts: source sentences.
+        """
+        return [ids[: self.sequence_length - 1] for ids in self.vocabulary.encode(texts)]
 
 
 def load_translator(
@@ -450,7 +462,7 @@ def translate(
         raise DataError(f"max_length={max_length!r} must be a positive number of tokens")
     translator = load_translator(run_or_model, vocabulary)  # after the checks: they fail fast
     vocab = translator.vocabulary
-    sources = [ids[: translator.sequence_length - 1] for ids in vocab.encode(texts)]
+    sources = translator.encode(texts)
     ids = translate_ids(
         translator.model, sources, vocab.eos_id, beam_width=beam_width,
         length_penalty=length_penalty, max_length=max_length, batch_size=batch_size,
@@ -515,8 +527,7 @@ def cross_attention(
     names = _layers(model)
     top = _blocks(names)[-1]
     layer = getattr(top, "cross_attention", None) or names["attention"]
-    src = source_ids(model, [vocab.encode([source])[0][: translator.sequence_length - 1]],
-                     vocab.eos_id)[0]  # fmt: skip
+    src = source_ids(model, translator.encode([source]), vocab.eos_id)[0][0]
     target = [*vocab.encode([translation])[0].tolist(), vocab.eos_id]
     state = encode(model, src[None], len(target) + 1)
     with _recording(layer) as rows:

@@ -17,8 +17,8 @@ from reskeras.data.corpus import read_lines
 from reskeras.decoding.seq2seq import (
     BEAM_WIDTH,
     LENGTH_PENALTY,
+    Translator,
     cross_attention,
-    decode_limit,
     load_translator,
     padded,
     searcher,
@@ -130,12 +130,9 @@ class TranslationCollapseGuard(CollapseGuard):
             return
         vocab = self.vocabulary
         if self._search is None:
-            cut = [
-                ids[: self.sequence_length - 1] for ids in vocab.encode([s for s, _ in self.pairs])
-            ]
-            rows = source_ids(self.model, cut, vocab.eos_id)
-            positions = getattr(self.model.get_layer("decoder_embedding"), "sequence_length", None)
-            limit = decode_limit(max(len(r) for r in rows), positions)
+            translator = Translator(self.model, vocab, self.sequence_length)
+            sources = translator.encode([s for s, _ in self.pairs])
+            rows, limit = source_ids(self.model, sources, vocab.eos_id)
             self._sources = padded(rows)
             self._search = searcher(self.model, vocab.eos_id, limit)
         hypotheses = [
