@@ -43,6 +43,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "ResidualConv1DBlock",
         "ResidualRNNBlock",
     ),
+    "reskeras.layers.softmax": ("AdaptiveSoftmax",),
     "reskeras.layers.transformer": (
         "ReversibleEmbedding",
         "TokenAndPositionEmbedding",

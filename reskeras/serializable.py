@@ -33,6 +33,7 @@ SERIALIZABLE_MODULES = (
     "reskeras.layers.decoder",
     "reskeras.layers.norm",
     "reskeras.layers.sequence",
+    "reskeras.layers.softmax",
     "reskeras.layers.transformer",
     "reskeras.training.optim",  # OneCycle, SparseSmoothedCrossentropy
     "reskeras.evaluation.collapse",  # TopClassShare

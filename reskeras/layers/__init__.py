@@ -1,1 +1,1 @@
-"""Layers: normalization, residual image blocks, conv helpers, sequence and transformer blocks."""
+"""Layers: normalization, residual image blocks, sequence and transformer blocks, output layers."""

@@ -4,11 +4,14 @@ Both take ``[batch, length]`` token ids (0 = padding) and return ``[batch, lengt
 vocabulary_size]`` float32 logits of the next token at every position. Their layers follow
 one naming contract that incremental decoding (:mod:`reskeras.decoding.causal`) reads:
 ``embedding`` (called with ``reverse=True`` for the tied output), ``block1..blockN`` (each
-with ``init_cache``/``call_cached``), ``final_norm`` (optional) and ``logits`` (untied output
-only).
+with ``init_cache``/``call_cached``), ``final_norm`` (optional) and ``logits`` (an untied
+``Dense`` output or an :class:`~reskeras.layers.softmax.AdaptiveSoftmax`, whose log-probabilities
+serve as logits).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import keras
 from keras import layers
@@ -17,6 +20,7 @@ from reskeras.checks import check_choice, check_fraction, check_int, check_posit
 from reskeras.layers.decoder import TransformerDecoderBlock
 from reskeras.layers.norm import make_layer_norm
 from reskeras.layers.sequence import CELLS, ResidualRNNBlock
+from reskeras.layers.softmax import AdaptiveSoftmax, adaptive_cutoffs
 from reskeras.layers.transformer import ReversibleEmbedding, TokenAndPositionEmbedding
 from reskeras.models.depths import DepthRange
 
@@ -36,9 +40,24 @@ def _check_lm_args(num_classes: int | None, vocabulary_size: int, sequence_lengt
         )
 
 
-def _output(x, embedding: layers.Layer, vocabulary_size: int, tie: bool):
-    """Logits from the last hidden states: through the embedding (tied) or a Dense layer."""
-    if tie:
+def _output(
+    x,
+    embedding: layers.Layer,
+    vocabulary_size: int,
+    tie: bool | None,
+    adaptive: bool | Sequence[int],
+):
+    """Logits from the last hidden states: through the embedding (tied), an adaptive softmax
+    (``adaptive``: ``True`` for the default cutoffs, or the cutoffs) or a Dense layer."""
+    if adaptive is not False:
+        if tie:
+            raise ValueError(
+                "tie_embeddings=True needs the full softmax: an adaptive softmax has its own "
+                "output weights (leave tie_embeddings unset, or adaptive_softmax=False)."
+            )
+        cutoffs = adaptive_cutoffs(vocabulary_size) if adaptive is True else adaptive
+        return AdaptiveSoftmax(vocabulary_size, cutoffs, name="logits")(x)
+    if tie is None or tie:
         return embedding(x, reverse=True)
     return layers.Dense(vocabulary_size, name="logits")(x)
 
@@ -56,7 +75,8 @@ def lm_lstm(
     sequence_length: int = 64,
     units: int = 256,
     cell: str = "lstm",
-    tie_embeddings: bool = True,
+    tie_embeddings: bool | None = None,
+    adaptive_softmax: bool | Sequence[int] = False,
     residual: bool = True,
     embedding_dropout: float = 0.1,
     dropout: float = 0.3,
@@ -79,7 +99,11 @@ def lm_lstm(
         sequence_length: the training window's length (the model itself takes any length).
         units: width of the embedding and every block.
         cell: ``"lstm"`` or ``"gru"``.
-        tie_embeddings: share the input embedding with the output layer.
+        tie_embeddings: share the input embedding with the output layer (default: yes,
+            unless ``adaptive_softmax``).
+        adaptive_softmax: an :class:`~reskeras.layers.softmax.AdaptiveSoftmax` output layer
+            (Grave et al. 2017) for large vocabularies: ``True`` for the default cluster
+            boundaries, or the boundaries themselves; ``False``, the full softmax.
         residual: ``False`` builds the plain twin (a stacked LSTM).
         embedding_dropout: dropout after the embedding.
         dropout: dropout on each block's output.
@@ -107,7 +131,7 @@ def lm_lstm(
         )(x)  # fmt: skip
     if layer_norm:
         x = make_layer_norm("final_norm")(x)
-    logits = _output(x, embedding, vocabulary_size, tie_embeddings)
+    logits = _output(x, embedding, vocabulary_size, tie_embeddings, adaptive_softmax)
     return _model(inputs, logits, name or f"{'' if residual else 'plain_'}lm_{cell}{depth}")
 
 
@@ -121,7 +145,8 @@ def lm_transformer(
     num_heads: int = 4,
     intermediate_dim: int | None = None,
     dropout: float = 0.1,
-    tie_embeddings: bool = True,
+    tie_embeddings: bool | None = None,
+    adaptive_softmax: bool | Sequence[int] = False,
     residual: bool = True,
     name: str | None = None,
 ) -> keras.Model:
@@ -140,7 +165,10 @@ def lm_transformer(
         num_heads: attention heads per block (``width`` must be divisible by it).
         intermediate_dim: the feed-forward width (default ``4 * width``).
         dropout: dropout in the blocks and after the embeddings.
-        tie_embeddings: share the token embedding with the output layer.
+        tie_embeddings: share the token embedding with the output layer (default: yes,
+            unless ``adaptive_softmax``).
+        adaptive_softmax: an adaptive softmax output layer: ``True`` for the default
+            cluster boundaries, or the boundaries; ``False``, the full softmax.
         residual: ``False`` builds the plain twin (no residual additions).
         name: the model's name (default ``lm_transformer<depth>`` /
             ``plain_lm_transformer<depth>``).
@@ -164,5 +192,5 @@ def lm_transformer(
             residual=residual, name=f"block{b + 1}",
         )(x)  # fmt: skip
     x = make_layer_norm("final_norm")(x)
-    logits = _output(x, embedding, vocabulary_size, tie_embeddings)
+    logits = _output(x, embedding, vocabulary_size, tie_embeddings, adaptive_softmax)
     return _model(inputs, logits, name or f"{'' if residual else 'plain_'}lm_transformer{depth}")

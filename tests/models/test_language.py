@@ -28,9 +28,13 @@ def _build(name, depth=2, **kwargs):
 
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))
-@pytest.mark.parametrize("tie", [True, False])
-def test_incremental_decoding_equals_the_whole_sequence(name, tie):
-    model = _build(name, tie_embeddings=tie)
+@pytest.mark.parametrize(
+    "output",
+    [{"tie_embeddings": True}, {"tie_embeddings": False}, {"adaptive_softmax": [10, 25]}],
+    ids=["tied", "dense", "adaptive"],
+)
+def test_incremental_decoding_equals_the_whole_sequence(name, output):
+    model = _build(name, **output)
     ids = _ids()
     full = keras.ops.convert_to_numpy(model(ids, training=False))
     assert full.shape == (3, 8, VOCAB) and full.dtype == np.float32
@@ -75,6 +79,8 @@ def test_residual_and_plain_twins_and_the_registry():
         lm_transformer(2, num_classes=7, vocabulary_size=VOCAB)
     with pytest.raises(ValueError, match="depth"):
         lm_lstm(0, vocabulary_size=VOCAB)
+    with pytest.raises(ValueError, match="tie_embeddings=True needs the full softmax"):
+        lm_lstm(2, vocabulary_size=VOCAB, tie_embeddings=True, adaptive_softmax=[10])
 
 
 def test_transformer_lm_has_the_parameters_of_one_built_from_keras_hub():
