@@ -13,6 +13,7 @@ import contextlib
 import functools
 import os
 import warnings
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ __all__ = [
     "open_run",
     "perplexity",
     "sample_ids",
+    "sampling_loop",
     "step_masks_ignored",
 ]
 
@@ -331,7 +333,40 @@ def compiled(fn: Any) -> Any:
         finally:
             logger.setLevel(level)
 
+    run.tracing_count = graph.experimental_get_tracing_count  # how often it traced
     return run
+
+
+#: Each model's compiled sampling loops (:func:`sampling_loop`), dropped with the model.
+_LOOPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def sampling_loop(model: keras.Model, greedy: bool, top_p: float | None, eos_id: int):
+    """``model``'s decoding loop for one kind of sampler, compiled once and kept with the
+    model, and its sampler: ``loop(token_ids, given, temperature, top_k)``. The options that
+    change between calls are inputs, and the seed is the sampler's generator state, which
+    :func:`generate` sets before each call, so a call costs its steps, not a new trace.
+
+    Args:
+        model: a language model of :mod:`reskeras.models.language`.
+        greedy: greedy decoding (else sampling, with or without ``top_p``).
+        top_p: nucleus sampling's probability mass, or ``None``.
+        eos_id: the id of ``<eos>``, which ends a row.
+    """
+    loops = _LOOPS.setdefault(model, {})
+    key = (greedy, top_p, eos_id)
+    if key not in loops:
+        sampler = make_sampler(0.0 if greedy else 1.0, top_p, seed=0)
+        owner = weakref.ref(model)  # the loop must not keep its model (the key) alive
+
+        def run(token_ids, given, temperature, top_k):
+            return sample_ids(
+                owner(), sampler, token_ids, given, eos_id=eos_id, temperature=temperature,
+                top_k=top_k,
+            )  # fmt: skip
+
+        loops[key] = (compiled(run), sampler)
+    return loops[key]
 
 
 def generate(
@@ -371,7 +406,6 @@ def generate(
     if not prompts:
         raise DataError("generate needs at least one prompt")
     check_sampling(max_length, temperature, top_k, top_p)
-    sampler = make_sampler(float(temperature), top_p, seed)
     vocab = lm.vocabulary
     encoded = [vocab.stream([p])[:-1] for p in prompts]
     total = max(len(e) for e in encoded) + max_length
@@ -384,20 +418,13 @@ def generate(
     given = np.zeros((len(prompts), total), bool)
     for row, ids in enumerate(encoded):
         buffer[row, : len(ids)], given[row, : len(ids)] = ids, True
-
-    def run(buffer, given):
-        return sample_ids(
-            lm.model,
-            sampler,
-            buffer,
-            given,
-            eos_id=vocab.eos_id,
-            temperature=float(temperature) or 1.0,
-            top_k=top_k,
-        )
-
-    # A fresh loop each call: its sampler's seed generator starts from ``seed`` again.
-    out = ops.convert_to_numpy(compiled(run)(buffer, given))
+    loop, sampler = sampling_loop(lm.model, temperature == 0, top_p, vocab.eos_id)
+    if temperature != 0:  # the export's rule: the generator starts from [seed, 0]
+        start = np.random.randint(2**31 - 1) if seed is None else seed
+        state = sampler.seed_generator.state
+        state.assign(ops.cast(ops.convert_to_tensor([start, 0]), state.dtype))
+    temperature = np.float32(temperature or 1.0)
+    out = ops.convert_to_numpy(loop(buffer, given, temperature, np.int32(top_k or 0)))
     texts = []
     for row, ids in enumerate(encoded):
         new = list(out[row, len(ids) : len(ids) + max_length])  # shorter prompts sample more

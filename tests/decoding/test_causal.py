@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import reskeras as rk
-from reskeras.decoding.causal import LanguageModel, load_language_model
+from reskeras.decoding.causal import LanguageModel, load_language_model, sampling_loop
 from reskeras.errors import DataError
 
 WORDS = "the cat sat on a mat and dog ran to big red house".split()
@@ -72,6 +72,13 @@ def test_sampling_is_seeded_cached_and_stays_in_the_vocabulary(lm_run):
     assert greedy == lm.vocabulary.decode(want).strip()
     assert isinstance(rk.generate(lm, "a", max_length=3, top_k=3, seed=0), str)
     assert isinstance(rk.generate(lm, "a", max_length=3, top_p=0.9, seed=0), str)
+    # One loop per model and sampler kind, traced once: other seeds, temperatures, top-k
+    # and lengths are inputs (the second shape generalizes the first).
+    for seed, temperature, top_k, prompt in [(4, 0.5, 0, "the"), (5, 2.0, 2, "a red dog")]:
+        rk.generate(lm, prompt, max_length=5, temperature=temperature, top_k=top_k, seed=seed)
+    loop, _ = sampling_loop(lm.model, False, None, lm.vocabulary.eos_id)
+    assert 1 <= loop.tracing_count() <= 2
+    assert rk.generate(lm, "the cat", max_length=8, seed=3) == first
 
 
 def test_bad_options_get_one_line(lm_run):
