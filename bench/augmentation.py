@@ -14,7 +14,8 @@ files, as a user's folder would be). Each cell reports the test accuracy, the be
 validation accuracy and the test accuracy of that epoch's model, whether the final model
 collapsed onto one class, and what the rule (``augment`` left unset) would have chosen.
 Short-budget cells (``--budgets``: 30, 100, 300 steps at 2,000 examples) train exactly that
-many steps.
+many steps. ``--seeds 1,2`` repeats every cell with other seeds (initialization, sample,
+split and data order).
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kinds", default="grey,colour", help="grey (28x28), colour (32x32)")
     parser.add_argument("--models", default="cifar_resnet14_fast,cifar_resnet20")
     parser.add_argument("--budgets", default="30,100,300", help="short runs: steps in all")
+    parser.add_argument("--seeds", default="0", help="one run per seed and cell")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     tmp = Path(tempfile.mkdtemp(prefix="bench-augmentation-"))
@@ -119,24 +121,26 @@ def main(argv: list[str] | None = None) -> int:
     cells = []
     for kind in kinds:
         task, data = sources[kind]
-        for steps in _ints(args.budgets):
-            for augment in (False, True):
-                name = f"{kind}-budget{steps}-{augment}"
-                row = cell(
-                    task, data, tmp / name, limit_train=2000, augment=augment, epochs=1,
-                    min_steps=steps, batch_size=128,
-                )  # fmt: skip
-                cells.append({"kind": kind, "budget_steps": steps, **row})
-                print(json.dumps(cells[-1]), file=sys.stderr, flush=True)
-        for size in [s for s in _ints(args.sizes) if s]:
-            for model in [m for m in args.models.split(",") if m]:
+        for seed in _ints(args.seeds):
+            for steps in _ints(args.budgets):
                 for augment in (False, True):
-                    name = f"{kind}-{size}-{model}-{augment}"
+                    name = f"{kind}-budget{steps}-{augment}-{seed}"
                     row = cell(
-                        task, data, tmp / name, limit_train=size, model=model, augment=augment
-                    )
-                    cells.append({"kind": kind, **row})
+                        task, data, tmp / name, limit_train=2000, augment=augment, epochs=1,
+                        min_steps=steps, batch_size=128, seed=seed,
+                    )  # fmt: skip
+                    cells.append({"kind": kind, "budget_steps": steps, **row})
                     print(json.dumps(cells[-1]), file=sys.stderr, flush=True)
+            for size in [s for s in _ints(args.sizes) if s]:
+                for model in [m for m in args.models.split(",") if m]:
+                    for augment in (False, True):
+                        name = f"{kind}-{size}-{model}-{augment}-{seed}"
+                        row = cell(
+                            task, data, tmp / name, limit_train=size, model=model,
+                            augment=augment, seed=seed,
+                        )  # fmt: skip
+                        cells.append({"kind": kind, **row})
+                        print(json.dumps(cells[-1]), file=sys.stderr, flush=True)
     print(json.dumps({"bench": "augmentation", "cpus": os.cpu_count(), "cells": cells}))
     return 0
 

@@ -1,11 +1,18 @@
-"""Language models on WikiText-2: residual vs plain, speed against keras-hub, cached
-sampling, and the output softmax's share of a training step. Prints ONE JSON line per
-sub-command (``--markdown`` also prints the README's tables).
+"""Language models on WikiText-2: the default recipe, residual vs plain, speed against
+keras-hub, cached sampling, and the output softmax's share of a training step. Prints ONE JSON
+line per sub-command (``--markdown`` also prints the README's tables).
 
-    nice -n 19 python bench/language_model.py --quick all          # everything, ~2 minutes
+    python bench/language_model.py recipe --markdown               # the recipe, ~an hour
+    nice -n 19 python bench/language_model.py --quick all          # everything, ~3 minutes
     nice -n 19 python bench/language_model.py residual --markdown  # lm_lstm 2/4/8 x residual
     nice -n 19 python bench/language_model.py speed --markdown     # vs keras-hub; cached sampling
     nice -n 19 python bench/language_model.py softmax --markdown   # step time by vocabulary, width
+
+``recipe`` is ``reskeras train --task wikitext2`` with every default (the ``language_model``
+recipe as ``resolve()`` decides it; ``--epochs`` overrides only the epochs, ``--lines`` trains
+on the first N lines too): validation perplexity on the whole validation file after each
+epoch, and the wall time of the whole run (vocabulary, tracing and validations included).
+Time it on an otherwise idle machine.
 
 ``residual`` trains ``lm_lstm{2,4,8}`` and ``plain_lm_lstm{2,4,8}`` through
 ``reskeras.train`` on task ``wikitext2`` (the ``language_model`` recipe from ``resolve()``,
@@ -20,12 +27,13 @@ assembled from ``keras_hub.layers`` (``TokenAndPositionEmbedding`` with its tied
 shapes, batch, loss and optimizer, the two alternating within every repeat; then greedy
 sampling tokens/s for the same random model and length (``--length``, the model's
 positions): re-running the full model on the growing sequence each step (uncached), a
-``reskeras.generate`` call (cached: one token a step through each block's cache; it traces
-its loop on every call), the same cached loop traced once and called again, and that loop
-compiled with XLA, checking that all four produce the same tokens.
+``reskeras.generate`` call (cached: one token a step through each block's cache, in a loop
+traced on the model's first call), and that loop compiled with XLA, checking that all three
+produce the same tokens.
 
 ``softmax`` times a training step (the recipe's loss and AdamW) of ``lm_lstm2`` (and
-``--models``) at each width and vocabulary size; a vocabulary of ``--tiny`` (256) tokens costs
+``--models``) at each width and vocabulary size, with the full softmax and the adaptive one
+(``--outputs``); a vocabulary of ``--tiny`` (256) tokens costs
 next to nothing in the output layer, so ``1 - t(tiny) / t(V)`` (medians of the repeats,
 which time every vocabulary of a width in turn) is the output layer's (tied projection +
 softmax + their gradients) share of the step at vocabulary ``V``.
@@ -148,6 +156,68 @@ def markdown_residual(line: dict) -> None:
         )
 
 
+# --------------------------------------------------------------------------- recipe
+
+
+def recipe_cell(lines: int | None, args, out: Path) -> dict:
+    """One ``reskeras train --task wikitext2`` run: the recipe as ``resolve()`` decides it
+    (``--epochs`` overrides its epochs), validation perplexity on the whole file each epoch."""
+    start = time.perf_counter()
+    options = {} if args.epochs is None else {"epochs": args.epochs}
+    result = rk.train(
+        "wikitext2", data=str(args.data), limit_train=lines, limit_test=1, out=out, verbose=0,
+        **options,
+    )  # fmt: skip
+    wall = time.perf_counter() - start
+    record = json.loads((result.run_dir / "config.json").read_text())
+    return {
+        "lines": lines or "all",
+        "model": record["model"],
+        "params": result.model.count_params(),
+        "vocabulary": len(json.loads((result.run_dir / "labels.json").read_text())),
+        "epochs": len(result.history),
+        "steps": record["steps_per_epoch"] * len(result.history),
+        "val_perplexity": [round(h["val_perplexity"], 2) for h in result.history],
+        "train_perplexity": round(result.history[-1]["perplexity"], 1),
+        "epoch_seconds": [round(h["seconds"], 1) for h in result.history],
+        "xla": (record.get("xla") or {}).get("jit_compile"),
+        "seconds": round(wall, 1),
+    }
+
+
+def run_recipe(args) -> dict:
+    line = {
+        "bench": "language_model",
+        "part": "recipe",
+        "recipe": recipe_options(RECIPE),
+        "epochs": args.epochs,
+        "cells": [],
+    }
+    sizes = [None if v == "all" else int(v) for v in args.lines.split(",") if v]
+    with tempfile.TemporaryDirectory(prefix="reskeras-lm-") as tmp:
+        for lines in sizes:
+            out = (args.keep or Path(tmp)) / f"run-{lines or 'all'}"
+            line["cells"].append(recipe_cell(lines, args, out))
+            print(json.dumps(line["cells"][-1]), file=sys.stderr, flush=True)
+            keras.backend.clear_session()
+    return line
+
+
+def markdown_recipe(line: dict) -> None:
+    print(
+        "| training lines | model | vocabulary | epochs | s | val perplexity by epoch |"
+        "\n|---:|---|---:|---:|---:|---|"
+    )
+    for c in line["cells"]:
+        lines = c["lines"] if c["lines"] == "all" else f"{c['lines']:,}"
+        ppl = ", ".join(f"{p:,.1f}" for p in c["val_perplexity"][:-1])
+        ppl = f"{ppl}, **{c['val_perplexity'][-1]:,.1f}**".lstrip(", ")
+        print(
+            f"| {lines} | `{c['model']}` | {c['vocabulary']:,} | {c['epochs']} "
+            f"| {c['seconds']:,.0f} | {ppl} |"
+        )
+
+
 # --------------------------------------------------------------------------- timing
 
 
@@ -224,9 +294,10 @@ def _vocabulary(size: int) -> Vocabulary:
 
 def sampling(model: keras.Model, vocab: Vocabulary, new: int, repeats: int) -> dict:
     """Greedy sampling of ``new`` tokens after a one-word prompt, three ways: a
-    ``reskeras.generate`` call (cached; it traces its decoding loop on every call), the same
-    cached loop (``sample_ids``) traced once and called again, and the full model re-run on
-    the growing sequence every step (uncached; its forward pass traced once, any length)."""
+    ``reskeras.generate`` call (cached: one token a step through each block's cache; its
+    loop is traced on the model's first call and reused), the same loop compiled with XLA,
+    and the full model re-run on the growing sequence every step (uncached; its forward
+    pass traced once, any length)."""
     from reskeras.decoding.causal import make_sampler, sample_ids
 
     embedding = model.get_layer("embedding")
@@ -245,13 +316,6 @@ def sampling(model: keras.Model, vocab: Vocabulary, new: int, repeats: int) -> d
         return [vocab.tokens.index(w) for w in text.split()]
 
     sampler = make_sampler(0.0)
-    loop = tf.function(
-        lambda ids, given: sample_ids(model, sampler, ids, given, eos_id=vocab.eos_id)
-    )
-
-    def cached_loop() -> list[int]:
-        return [int(t) for t in loop(buffer, given)[0, len(start_ids) :]]
-
     xla_loop = tf.function(
         lambda ids, given: sample_ids(model, sampler, ids, given, eos_id=vocab.eos_id),
         jit_compile=True,
@@ -273,12 +337,7 @@ def sampling(model: keras.Model, vocab: Vocabulary, new: int, repeats: int) -> d
             ids = np.concatenate([ids, [[token]]], axis=1).astype("int32")
         return out
 
-    ways = {
-        "generate": generate,
-        "cached_loop": cached_loop,
-        "cached_loop_xla": cached_loop_xla,
-        "uncached": uncached,
-    }
+    ways = {"generate": generate, "cached_loop_xla": cached_loop_xla, "uncached": uncached}
     first = {}
     for name, fn in ways.items():  # the first call of each traces
         start = time.perf_counter()
@@ -297,9 +356,8 @@ def sampling(model: keras.Model, vocab: Vocabulary, new: int, repeats: int) -> d
         "generated": {k: len(v) for k, v in tokens.items()},
         "same_tokens": all(t == tokens["uncached"] for t in tokens.values()),
         **{f"{k}_tokens_per_s": round(v, 1) for k, v in rate.items()},
-        "cached_loop_vs_uncached": round(rate["cached_loop"] / rate["uncached"], 2),
-        "cached_loop_xla_vs_uncached": round(rate["cached_loop_xla"] / rate["uncached"], 2),
         "generate_vs_uncached": round(rate["generate"] / rate["uncached"], 2),
+        "cached_loop_xla_vs_uncached": round(rate["cached_loop_xla"] / rate["uncached"], 2),
         "first_call_s": first,
         "seconds": {k: [round(t, 3) for t in v] for k, v in times.items()},
     }
@@ -353,17 +411,15 @@ def markdown_speed(line: dict) -> None:
         print(f"| {name} | {c['params']:,} | {c['train_tokens_per_s']:,.0f} | {steps} |")
     print(f"\nreskeras / keras-hub: {line['reskeras_vs_keras_hub']}×\n")
     print(
-        "| model | tokens | uncached tokens/s | `generate()` (first call s) | cached loop, "
-        "traced once | the same with XLA (compile s) | same tokens |"
-        "\n|---|---|---|---|---|---|---|"
+        "| model | tokens | uncached tokens/s | `generate()` (first call s) "
+        "| the same loop with XLA (compile s) | same tokens |\n|---|---|---|---|---|---|"
     )
     for name, s in line["sampling"].items():
         first = s["first_call_s"]
         print(
             f"| `{name}` | {s['new_tokens']} | {s['uncached_tokens_per_s']:,.1f} "
-            f"| {s['generate_tokens_per_s']:,.1f} = {s['generate_vs_uncached']}× "
-            f"({first['generate']}) | {s['cached_loop_tokens_per_s']:,.1f} = "
-            f"**{s['cached_loop_vs_uncached']}×** | {s['cached_loop_xla_tokens_per_s']:,.1f} = "
+            f"| {s['generate_tokens_per_s']:,.1f} = **{s['generate_vs_uncached']}×** "
+            f"({first['generate']}) | {s['cached_loop_xla_tokens_per_s']:,.1f} = "
             f"**{s['cached_loop_xla_vs_uncached']}×** ({first['cached_loop_xla']}) "
             f"| {s['same_tokens']} |"
         )
@@ -384,22 +440,28 @@ def run_softmax(args) -> dict:
     }
     for model_name in args.models.split(","):
         for width in _ints(args.widths):
-            vocabularies = [*_ints(args.vocabularies), args.tiny]
+            outputs = [o for o in args.outputs.split(",") if o]
+            cells = [(v, o) for v in _ints(args.vocabularies) for o in outputs]
+            cells.append((args.tiny, "full"))
             steppers = []
-            for v in vocabularies:
+            for v, output in cells:
                 kwargs = {"units": width} if "lstm" in model_name else {"width": width}
                 if "transformer" in model_name:
                     kwargs["sequence_length"] = args.length
-                model = rk.build_model(model_name, num_classes=v, vocabulary_size=v, **kwargs)
+                model = rk.build_model(
+                    model_name, num_classes=v, vocabulary_size=v,
+                    adaptive_softmax=output == "adaptive", **kwargs,
+                )  # fmt: skip
                 steppers.append(Stepper(model, args.batch, args.length, args.xla, args.warmup))
             interleave(steppers, args.steps, args.repeats)
             tiny_ms = steppers[-1].step_ms
-            for v, s in zip(vocabularies, steppers, strict=True):
+            for (v, output), s in zip(cells, steppers, strict=True):
                 line["cells"].append(
                     {
                         "model": model_name,
                         "width": width,
                         "vocabulary": v,
+                        "output": output,
                         "params": _params(s.model),
                         "step_ms": round(s.step_ms, 1),
                         "all_step_ms": [round(t * 1e3, 1) for t in s.seconds],
@@ -414,13 +476,14 @@ def run_softmax(args) -> dict:
 
 def markdown_softmax(line: dict) -> None:
     print(
-        "| model | width | vocabulary | parameters | ms per step | training tokens/s "
-        "| output layer's share |\n|---|---|---|---|---|---|---|"
+        "| model | width | vocabulary | output | parameters | ms per step | training tokens/s "
+        "| output layer's share |\n|---|---|---|---|---|---|---|---|"
     )
     for c in line["cells"]:
         share = "—" if c["vocabulary"] == line["tiny"] else f"{c['output_share']:.0%}"
         print(
-            f"| `{c['model']}` | {c['width']} | {c['vocabulary']:,} | {c['params']:,} "
+            f"| `{c['model']}` | {c['width']} | {c['vocabulary']:,} | {c.get('output', 'full')} "
+            f"| {c['params']:,} "
             f"| {c['step_ms']:,.0f} | {c['train_tokens_per_s']:,.0f} | {share} |"
         )
 
@@ -428,17 +491,19 @@ def markdown_softmax(line: dict) -> None:
 # --------------------------------------------------------------------------- main
 
 PARTS = {
+    "recipe": (run_recipe, markdown_recipe),
     "residual": (run_residual, markdown_residual),
     "speed": (run_speed, markdown_speed),
     "softmax": (run_softmax, markdown_softmax),
 }
 #: ``--quick``: every part at tiny shapes, to check the bench runs (~2 minutes).
 QUICK = {
+    "recipe": {"lines": "300", "epochs": 1},
     "residual": {"depths": "2", "lines": 200, "steps": 20, "epochs": 1, "units": 32,
                  "vocabulary": 2000, "length": 32},
     "speed": {"depth": 1, "width": 32, "heads": 2, "vocabulary": 2000, "batch": 4, "length": 24,
               "steps": 3, "repeats": 2},
-    "softmax": {"widths": "32", "vocabularies": "2000", "batch": 4, "length": 16, "steps": 3,
+    "softmax": {"widths": "32", "vocabularies": "3000", "batch": 4, "length": 16, "steps": 3,
                 "repeats": 2},
 }  # fmt: skip
 
@@ -452,6 +517,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=WIKITEXT2)
     sub = p.add_subparsers(dest="part", required=True)
     sub.add_parser("all", help="every part, each with its defaults")
+    c = sub.add_parser("recipe", help="the default recipe on WikiText-2 (and fewer lines)")
+    c.add_argument("--lines", default="all", help="training lines: 'all' and/or counts")
+    c.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
+    c.add_argument("--keep", type=Path, default=None, help="keep the run directories here")
     r = sub.add_parser("residual", help="lm_lstm residual vs plain at depths 2, 4, 8")
     r.add_argument("--depths", default="2,4,8")
     r.add_argument("--lines", type=int, default=4000, help="the first N WikiText-2 lines")
@@ -473,6 +542,7 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--models", default=f"{RECIPE.model},lm_transformer2")
     m.add_argument("--widths", default="128,256")
     m.add_argument("--vocabularies", default=f"{FULL_VOCABULARY},10000")
+    m.add_argument("--outputs", default="full,adaptive", help="full and/or adaptive softmax")
     m.add_argument("--tiny", type=int, default=256, help="the no-softmax reference vocabulary")
     m.add_argument("--batch", type=int, default=RECIPE.batch_size)
     m.add_argument("--length", type=int, default=RECIPE.sequence_length)
@@ -485,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
     parts = list(PARTS) if args.part == "all" else [args.part]
-    if "residual" in parts and not args.data.exists():
+    if {"recipe", "residual"} & set(parts) and not args.data.exists():
         print(f"WikiText-2 not found at {args.data} (--data DIR)", file=sys.stderr)
         return 2
     for part in parts:

@@ -50,6 +50,7 @@ import functools
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -77,18 +78,23 @@ MULTI30K = Path(__file__).resolve().parents[2] / "shared/data/multi30k"
 # --------------------------------------------------------------------------- recipe
 
 
-def recipe_cell(size: int | None, args, tmp: Path) -> dict:
+def recipe_cell(size: int | None, args, tmp: Path, vocabulary: int | None = None) -> dict:
     options = {"task": "multi30k", "languages": args.languages, "limit_train": size}
+    if vocabulary:  # an alternative to the recipe's vocabulary for this size
+        options["vocabulary_size"] = vocabulary
     if args.quick:
         options |= {"model": "transformer_seq2seq1", "epochs": 1, "min_steps": 0,
                     "model_kwargs": {"width": 32, "num_heads": 2}}  # fmt: skip
     start = time.perf_counter()
-    result = rk.train(**options, out=str(tmp / f"run-{size or 'all'}"), verbose=0)
+    name = f"run-{size or 'all'}" + (f"-v{vocabulary}" if vocabulary else "")
+    result = rk.train(**options, out=str(tmp / name), verbose=0)
     seconds = time.perf_counter() - start
+    record = json.loads((result.run_dir / "config.json").read_text())
     beam = evaluate_translation(result.run_dir)
     greedy = evaluate_translation(result.run_dir, beam_width=1)
     return {
         "train_pairs": size or "all",
+        "vocabulary": record["train"]["vocabulary_size"],
         "epochs": len(result.history),
         "train_seconds": round(seconds, 1),
         "val_perplexity": round(result.history[-1]["val_perplexity"], 3),
@@ -110,18 +116,22 @@ def run_recipe(args) -> dict:
             "cells": []}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
-            line["cells"].append(recipe_cell(size, args, Path(args.keep or tmp)))
+            for vocabulary in [int(v) for v in args.vocabularies.split(",") if v] or [None]:
+                cell = recipe_cell(size, args, Path(args.keep or tmp), vocabulary)
+                line["cells"].append(cell)
+                print(json.dumps(cell), file=sys.stderr, flush=True)
     return line
 
 
 def markdown_recipe(line: dict) -> None:
     print(f"\nMulti30k {line['languages']}, validation (1,014 pairs)\n")
-    print("| training pairs | epochs | training s | val perplexity | BLEU (beam 4) "
+    print("| training pairs | vocabulary | epochs | training s | val perplexity | BLEU (beam 4) "
           "| BLEU (greedy) | chrF |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for c in line["cells"]:
         print(
-            f"| {c['train_pairs']} | {c['epochs']} | {c['train_seconds']:.0f} | "
+            f"| {c['train_pairs']} | {c['vocabulary']:,} | {c['epochs']} "
+            f"| {c['train_seconds']:.0f} | "
             f"{c['val_perplexity']:.2f} | {c['bleu']:.2f} | {c['bleu_greedy']:.2f} | "
             f"{c['chrf']:.2f} |"
         )
@@ -406,6 +416,7 @@ def main() -> None:
     r.add_argument("--sizes", default="all", help="training pairs per cell, 'all' for 29,000")
     r.add_argument("--languages", default="de-en")
     r.add_argument("--keep", type=Path, help="keep the runs in this folder (default: deleted)")
+    r.add_argument("--vocabularies", default="", help="pieces to try instead of the recipe's")
     g = sub.add_parser("residual")
     g.add_argument("--depths", default="2,4,8")
     g.add_argument("--pairs", type=int, default=10_000)
