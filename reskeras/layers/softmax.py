@@ -6,10 +6,9 @@ CPU (``bench/language_model.py softmax``). The adaptive softmax gives the most f
 projections, so most of the vocabulary costs a fraction of the width. Token ids must run from
 the most frequent to the least (reskeras' vocabularies do).
 
-The layer returns log-probabilities over the whole vocabulary. They are valid logits
-(``softmax(log p) = p``), so every consumer of a language model's logits — the loss,
-perplexity, sampling and the export — uses them unchanged. Only ``keras.layers`` and
-``keras.ops`` are used.
+The layer returns logits over the whole vocabulary whose softmax is the adaptive softmax's
+distribution, so every consumer of a language model's logits — the loss, perplexity, sampling
+and the export — uses them unchanged. Only ``keras.layers`` and ``keras.ops`` are used.
 """
 
 from __future__ import annotations
@@ -49,16 +48,16 @@ def adaptive_cutoffs(vocabulary_size: int) -> list[int]:
 
 @keras.saving.register_keras_serializable(package="reskeras")
 class AdaptiveSoftmax(layers.Layer):
-    """Hidden states ``[..., width]`` -> log-probabilities ``[..., vocabulary_size]`` through
-    an adaptive softmax (Grave et al. 2017), computed densely (every cluster for every
-    position, which keeps shapes static for XLA and incremental decoding).
+    """Hidden states ``[..., width]`` -> logits ``[..., vocabulary_size]`` whose softmax is an
+    adaptive softmax (Grave et al. 2017), computed densely (every cluster for every position,
+    which keeps shapes static for XLA and incremental decoding).
 
     The head is a softmax over tokens ``0..cutoffs[0]-1`` plus one entry per tail cluster;
     tail cluster ``i`` (tokens ``cutoffs[i]..cutoffs[i+1]-1``, the last ending at the
     vocabulary's end) projects the hidden state to ``width // factor**(i+1)`` dimensions and
-    takes a softmax over its tokens. A token's log-probability is its head entry, or its
-    cluster's head entry plus its log-probability within the cluster. The softmaxes are
-    computed in float32 under mixed precision.
+    takes a softmax over its tokens. A token's probability is its head probability, or its
+    cluster's head probability times its probability within the cluster. The logits are
+    float32 under mixed precision.
 
     Args:
         vocabulary_size: number of token ids (the output's last dimension).
@@ -107,12 +106,17 @@ class AdaptiveSoftmax(layers.Layer):
             self.tails.append((projection, output))
 
     def call(self, inputs: Any) -> Any:
-        head = ops.log_softmax(ops.cast(self.head(inputs), "float32"), axis=-1)
+        # Logits, not log-probabilities: a tail token's is its cluster's head logit plus its
+        # log-probability within the cluster, so the softmax over the whole row (the loss's,
+        # the sampler's) is the head's softmax times the cluster's. Normalizing the head here
+        # too would add passes over the vocabulary-wide row, the cost on a CPU.
+        head = ops.cast(self.head(inputs), "float32")
         shortlist = self.cutoffs[0]
         parts = [head[..., :shortlist]]
         for i, (projection, output) in enumerate(self.tails):
-            tail = ops.log_softmax(ops.cast(output(projection(inputs)), "float32"), axis=-1)
-            parts.append(head[..., shortlist + i : shortlist + i + 1] + tail)
+            tail = ops.cast(output(projection(inputs)), "float32")
+            offset = head[..., shortlist + i : shortlist + i + 1]
+            parts.append(tail + (offset - ops.logsumexp(tail, axis=-1, keepdims=True)))
         return ops.concatenate(parts, axis=-1)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:

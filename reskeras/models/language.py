@@ -5,8 +5,7 @@ vocabulary_size]`` float32 logits of the next token at every position. Their lay
 one naming contract that incremental decoding (:mod:`reskeras.decoding.causal`) reads:
 ``embedding`` (called with ``reverse=True`` for the tied output), ``block1..blockN`` (each
 with ``init_cache``/``call_cached``), ``final_norm`` (optional) and ``logits`` (an untied
-``Dense`` output or an :class:`~reskeras.layers.softmax.AdaptiveSoftmax`, whose log-probabilities
-serve as logits).
+``Dense`` output or an :class:`~reskeras.layers.softmax.AdaptiveSoftmax`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The adaptive softmax: the shared harness, normalized log-probabilities that match a
-hand computation, and argument checks."""
+"""The adaptive softmax: the shared harness, a distribution that matches a hand computation,
+and argument checks."""
 
 import keras
 import numpy as np
@@ -15,23 +15,24 @@ def test_through_the_harness(tmp_path):
     )
 
 
-def test_log_probabilities_are_the_head_plus_the_cluster():
+def test_the_softmax_is_the_head_times_the_cluster():
     layer = AdaptiveSoftmax(30, [5, 12], factor=2)
     x = np.random.default_rng(0).normal(size=(2, 3, 8)).astype("float32")
-    logp = keras.ops.convert_to_numpy(layer(x))
-    assert logp.shape == (2, 3, 30)
-    np.testing.assert_allclose(np.exp(logp).sum(-1), 1.0, rtol=1e-5)
+    logits = keras.ops.convert_to_numpy(layer(x))
+    assert logits.shape == (2, 3, 30)
     assert [w.shape for w in layer.tails[1][0].weights] == [(8, 2)]  # 8 // 2**2
 
-    def log_softmax(z):
-        z = z - z.max(-1, keepdims=True)
-        return z - np.log(np.exp(z).sum(-1, keepdims=True))
+    def softmax(z):
+        z = np.exp(z - z.max(-1, keepdims=True))
+        return z / z.sum(-1, keepdims=True)
 
-    head = log_softmax(keras.ops.convert_to_numpy(layer.head(x)))
+    p = softmax(logits)
+    head = softmax(keras.ops.convert_to_numpy(layer.head(x)))
     projection, output = layer.tails[0]
-    tail = log_softmax(keras.ops.convert_to_numpy(output(projection(x))))
-    np.testing.assert_allclose(logp[..., :5], head[..., :5], atol=1e-5)
-    np.testing.assert_allclose(logp[..., 5:12], head[..., 5:6] + tail, atol=1e-5)
+    tail = softmax(keras.ops.convert_to_numpy(output(projection(x))))
+    np.testing.assert_allclose(p[..., :5], head[..., :5], rtol=1e-5)
+    np.testing.assert_allclose(p[..., 5:12], head[..., 5:6] * tail, rtol=1e-5)
+    np.testing.assert_allclose(p[..., 12:].sum(-1), head[..., 6], rtol=1e-5)
 
 
 def test_cutoffs_are_checked():
