@@ -76,9 +76,9 @@ def _test_each_epoch(task: str, data: str | None):
     return TestEachEpoch()
 
 
-def cell(task: str, data: str | None, out: Path, **options) -> dict:
+def cell(task: str, data: str | None, out: Path, grey: bool, **options) -> dict:
     from reskeras.training.loop import train
-    from reskeras.training.recipes import AUGMENT_FROM_PASSES
+    from reskeras.training.recipes import augment_by_rule
 
     start = time.perf_counter()
     scorer = _test_each_epoch(task, data)
@@ -99,7 +99,8 @@ def cell(task: str, data: str | None, out: Path, **options) -> dict:
         "steps": steps,
         "passes": round(passes, 1),
         "collapsed": last == len(result.history),
-        "rule_augment": passes >= AUGMENT_FROM_PASSES,
+        "grey": grey,
+        "rule_augment": augment_by_rule(passes, grey),
         "seconds": round(time.perf_counter() - start, 1),
     }
 
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0", help="one run per seed and cell")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from reskeras.data import grey_images, load_task
+
     tmp = Path(tempfile.mkdtemp(prefix="bench-augmentation-"))
     kinds = [k for k in args.kinds.split(",") if k]
     sources = {"grey": ("fashion_mnist", None)}
@@ -121,12 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     cells = []
     for kind in kinds:
         task, data = sources[kind]
+        grey = grey_images(load_task(task, data).train)  # what the rule sees (both: grey)
         for seed in _ints(args.seeds):
             for steps in _ints(args.budgets):
                 for augment in (False, True):
                     name = f"{kind}-budget{steps}-{augment}-{seed}"
                     row = cell(
-                        task, data, tmp / name, limit_train=2000, augment=augment, epochs=1,
+                        task, data, tmp / name, grey, limit_train=2000, augment=augment, epochs=1,
                         min_steps=steps, batch_size=128, seed=seed,
                     )  # fmt: skip
                     cells.append({"kind": kind, "budget_steps": steps, **row})
@@ -136,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                     for augment in (False, True):
                         name = f"{kind}-{size}-{model}-{augment}-{seed}"
                         row = cell(
-                            task, data, tmp / name, limit_train=size, model=model,
+                            task, data, tmp / name, grey, limit_train=size, model=model,
                             augment=augment, seed=seed,
                         )  # fmt: skip
                         cells.append({"kind": kind, **row})

@@ -38,6 +38,7 @@ from reskeras.data.tasks import TASKS
 __all__ = [
     "describe_tasks",
     "get_task",
+    "grey_images",
     "training_splits",
     "list_tasks",
     "load_task",
@@ -249,6 +250,26 @@ def training_splits(
             f"({float(fraction):g} of {used}, stratified by class, seed {seed})"
         ),
     )
+
+
+#: The mean difference between an image's channels (0..255) below which it is grey: a grey
+#: photo saved as RGB has none, and JPEG's colour subsampling adds about one.
+GREY_TOLERANCE = 2.0
+
+
+def grey_images(images: tf.data.Dataset, sample: int = 512) -> bool:
+    """Whether a task's images are grey: one channel, or three equal ones (grey photos saved
+    as RGB or JPEG files), judged on the first ``sample`` images.
+
+    Args:
+        images: ``(image, label)`` pairs, pixels 0..255, channels last.
+        sample: how many images to look at.
+    """
+    batch = next(images.map(lambda x, y: x).take(sample).batch(sample).as_numpy_iterator())
+    if batch.shape[-1] == 1:
+        return True
+    pixels = batch.astype(np.float32)
+    return float(np.abs(pixels - pixels.mean(axis=-1, keepdims=True)).mean()) < GREY_TOLERANCE
 
 
 def load_test_set(

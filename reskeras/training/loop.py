@@ -275,6 +275,7 @@ def _settle(
         num_train=data.task.num_train,
         replicas=replicas,
         steps_per_epoch=saved.steps_per_epoch if state else None,
+        grey=data_lib.grey_images(data.task.train) if data.task.spec.kind == "image" else None,
     )
     if settings.steps_per_epoch > settings.steps_per_pass:
         data = replace(data, train=data.train.repeat())

@@ -38,6 +38,7 @@ __all__ = [
     "WEIGHT_DECAY",
     "Phase",
     "RunSettings",
+    "augment_by_rule",
     "default_lr",
     "recipe_for",
     "recipe_options",
@@ -151,8 +152,10 @@ RECIPES: dict[str, TrainConfig] = {
 }
 
 #: Image augmentation (random crops, flips where the task allows) is on by default when a run
-#: makes at least this many passes over its training images (bench/augmentation.py).
-AUGMENT_FROM_PASSES = 10
+#: makes at least this many passes over its training images, by kind of image
+#: (:func:`reskeras.data.grey_images`; bench/augmentation.py): grey images of centred objects
+#: lose to it up to 20 passes, colour photos gain from it by 16.
+AUGMENT_FROM_PASSES = {"colour": 10, "grey": 20}
 #: The share of the training examples held out to validate on when a task has no validation
 #: split of its own (bench/short_runs.py: validation accuracy vs the test accuracy).
 VALIDATION_FRACTION = 0.1
@@ -275,6 +278,7 @@ def resolve(
     num_train: int | None = None,
     replicas: int = 1,
     steps_per_epoch: int | None = None,
+    grey: bool | None = None,
 ) -> RunSettings:
     """The complete settings of a run from the options given and the data.
 
@@ -290,6 +294,8 @@ def resolve(
             known yet (the app's shown defaults), which leaves the epoch length open.
         replicas: replicas training in sync (the global batch is ``batch_size`` times this).
         steps_per_epoch: keep this epoch length (a resumed run's schedule was laid out for it).
+        grey: whether an image task's images are grey (:func:`reskeras.data.grey_images`);
+            ``None`` (not known) counts as colour.
 
     Returns:
         The :class:`RunSettings`.
@@ -347,9 +353,8 @@ def resolve(
         if steps_per_epoch is None:
             steps_per_epoch = max(steps_per_pass, math.ceil(config.min_steps / config.epochs))
         if spec.kind == "image" and config.augment is None:
-            config, reasons["augment"] = _augment_rule(
-                config, steps_per_epoch * config.epochs * global_batch / examples, examples
-            )
+            passes = steps_per_epoch * config.epochs * global_batch / examples
+            config, reasons["augment"] = _augment_rule(config, passes, examples, bool(grey))
     return RunSettings(
         config=config,
         recipe=recipe,
@@ -364,13 +369,24 @@ def resolve(
     )
 
 
-def _augment_rule(config: TrainConfig, passes: float, examples: int) -> tuple[TrainConfig, str]:
-    """Augmentation when the run sees each image :data:`AUGMENT_FROM_PASSES` times or more:
-    that often, a few thousand images are memorized without it."""
-    augment = passes >= AUGMENT_FROM_PASSES
+def augment_by_rule(passes: float, grey: bool) -> bool:
+    """Whether the rule turns augmentation on: at :data:`AUGMENT_FROM_PASSES` passes over
+    the training images or more (that often, a few thousand images are memorized without it).
+
+    Args:
+        passes: the run's optimizer steps times its global batch, over its training images.
+        grey: the images are grey (:func:`reskeras.data.grey_images`).
+    """
+    return passes >= AUGMENT_FROM_PASSES["grey" if grey else "colour"]
+
+
+def _augment_rule(
+    config: TrainConfig, passes: float, examples: int, grey: bool
+) -> tuple[TrainConfig, str]:
+    augment, kind = augment_by_rule(passes, grey), "grey" if grey else "colour"
     why = (
-        f"{'on' if augment else 'off'}: {passes:.1f} passes over {examples} training images "
-        f"(on from {AUGMENT_FROM_PASSES})"
+        f"{'on' if augment else 'off'}: {passes:.1f} passes over {examples} {kind} training "
+        f"images (on from {AUGMENT_FROM_PASSES[kind]} for {kind} images)"
     )
     return config.replace(augment=augment), why
 

@@ -564,3 +564,19 @@ def test_validation_is_held_out_of_the_training_split_stratified_and_seeded(tmp_
     assert D.training_splits(split, 0.5, limit_train=27).num_train == 27
     with pytest.raises(DataError, match=r"validation_fraction=1.5 must be between 0 and 1"):
         D.training_splits(task, 1.5)
+
+
+def test_grey_images_one_channel_or_three_equal_ones():
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (8, 6, 6, 1)).astype("uint8")
+    labels = np.zeros(8, "int64")
+
+    def ds(images):
+        return tf.data.Dataset.from_tensor_slices((images, labels))
+
+    assert D.grey_images(ds(grey))
+    as_rgb = np.repeat(grey, 3, axis=-1)
+    assert D.grey_images(ds(as_rgb))  # a grey photo saved as RGB
+    noisy = np.clip(as_rgb.astype(int) + rng.integers(-1, 2, as_rgb.shape), 0, 255)
+    assert D.grey_images(ds(noisy.astype("uint8")))  # JPEG-like channel noise
+    assert not D.grey_images(ds(rng.integers(0, 256, (8, 6, 6, 3)).astype("uint8")))

@@ -140,12 +140,19 @@ def test_resolve_lays_out_epochs_phases_and_the_run_name():
 
 def test_resolve_decides_augmentation_by_passes_over_the_images_and_says_why():
     batch, epochs = RECIPES["image"].batch_size, RECIPES["image"].epochs
-    small = resolve(TrainConfig(task="fashion_mnist"), num_train=2000)
+    small = resolve(TrainConfig(task="fashion_mnist"), num_train=2000, grey=True)
     passes = small.steps_per_epoch * epochs * batch / 2000
-    assert passes >= AUGMENT_FROM_PASSES and small.config.augment is True
+    assert passes >= AUGMENT_FROM_PASSES["grey"] and small.config.augment is True
     assert small.reasons["augment"] == (
-        f"on: {passes:.1f} passes over 2000 training images (on from {AUGMENT_FROM_PASSES})"
+        f"on: {passes:.1f} passes over 2000 grey training images (on from "
+        f"{AUGMENT_FROM_PASSES['grey']} for grey images)"
     )
+    # 15.4 passes: colour photos gain from augmentation by then, grey ones not yet.
+    colour = resolve(TrainConfig(task="fashion_mnist"), num_train=5000, grey=False)
+    grey = resolve(TrainConfig(task="fashion_mnist"), num_train=5000, grey=True)
+    assert colour.config.augment is True and grey.config.augment is False
+    assert grey.reasons["augment"].startswith("off: 15.4 passes over 5000 grey")
+    assert resolve(TrainConfig(task="fashion_mnist"), num_train=5000).config.augment is True
     large = resolve(TrainConfig(task="fashion_mnist"), num_train=54_000)
     assert large.config.augment is False and large.reasons["augment"].startswith("off: 5.0 ")
     # limit_train counts, not the data's size; a choice given is kept, with no reason.

@@ -185,7 +185,9 @@ def test_cli_image_folder_train_and_export(tmp_path, capsys):
             "--epochs", "1", "--batch-size", "8", "--out", str(run), "--no-xla"]  # fmt: skip
     assert main(argv) == 0
     assert json.loads((run / "labels.json").read_text()) == ["cat", "dog"]
-    assert json.loads((run / "config.json").read_text())["input_shape"] == [12, 12, 3]
+    record = json.loads((run / "config.json").read_text())
+    assert record["input_shape"] == [12, 12, 3]
+    assert "colour training images" in record["reasons"]["augment"]  # the rule saw colour
     capsys.readouterr()
     base = tmp_path / "saved_models"
     assert main(["export", "--run", str(run), "--name", "pets", "--base", str(base)]) == 0
@@ -337,6 +339,7 @@ def test_recipe_epochs_are_long_enough_for_small_data(fmnist, tmp_path, monkeypa
                    limit_test=32, jit_compile=False, out=tmp_path / "run", verbose=0)  # fmt: skip
     config = json.loads((result.run_dir / "config.json").read_text())
     assert config["steps_per_epoch"] == 6 and config["train"]["epochs"] == 2  # 3 passes each
+    assert config["reasons"]["augment"].startswith("off: 6.0 passes over 64 grey training")
     assert int(result.model.optimizer.iterations) == 12
     resumed = train(resume=result.run_dir, epochs=3, verbose=0)
     assert int(resumed.model.optimizer.iterations) == 18
