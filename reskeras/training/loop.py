@@ -438,10 +438,9 @@ def _translation_data(
     train_pairs = pairs(task.train.take(config.limit_train) if config.limit_train else task.train)
     if saved is not None:
         vocabulary = SubwordVocabulary.load(saved.subwords_path)
-    else:
-        vocabulary = SubwordVocabulary.train(
-            [text for pair in train_pairs for text in pair], config.vocabulary_size
-        )
+    else:  # its size may depend on how many pairs there are (resolve's rule)
+        size = resolve(given, num_train=len(train_pairs)).config.vocabulary_size
+        vocabulary = SubwordVocabulary.train([text for pair in train_pairs for text in pair], size)
     splits, counts, cut = [], [], 0
     validation_pairs = pairs(task.validation)
     for split_pairs in (train_pairs, validation_pairs, pairs(task.test)):

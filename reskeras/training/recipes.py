@@ -32,6 +32,9 @@ from reskeras.weights.named import is_weights_file
 
 __all__ = [
     "AUGMENT_FROM_PASSES",
+    "DECIDED_BY_DATA",
+    "MIN_PIECES",
+    "PIECES_PER_PAIR",
     "RECIPES",
     "RECIPE_FIELDS",
     "VALIDATION_FRACTION",
@@ -97,9 +100,10 @@ RECIPES: dict[str, TrainConfig] = {
         vocabulary_size=50_000,
     ),
     # Translation: a 3+3-layer pre-LN transformer, 256 wide, shared and tied embeddings over
-    # one joint SentencePiece vocabulary of 8,000 pieces, AdamW with warm-up and a cosine
-    # decay, label smoothing 0.1 (Vaswani et al. 2017), sentences up to 64 tokens.
-    # Conventional values, not yet chosen by measuring across data sizes.
+    # one joint SentencePiece vocabulary of up to 8,000 pieces (fewer for fewer pairs:
+    # PIECES_PER_PAIR), AdamW with warm-up and a cosine decay, label smoothing 0.1 (Vaswani
+    # et al. 2017), sentences up to 64 tokens. The vocabulary is chosen by measuring across
+    # data sizes (bench/translation.py recipe); the rest are conventional values.
     "translation": TrainConfig(
         model="transformer_seq2seq3",
         optimizer="adamw",
@@ -156,6 +160,14 @@ RECIPES: dict[str, TrainConfig] = {
 #: (:func:`reskeras.data.grey_images`; bench/augmentation.py): grey images of centred objects
 #: lose to it up to 20 passes, colour photos gain from it by 16.
 AUGMENT_FROM_PASSES = {"colour": 10, "grey": 20}
+#: A translation run's subword vocabulary when none is given: this many pieces per training
+#: pair, in thousands, at least the minimum and at most the recipe's ``vocabulary_size``
+#: (bench/translation.py recipe --vocabularies): from a few thousand pairs most of a large
+#: vocabulary's pieces are too rare to learn.
+PIECES_PER_PAIR, MIN_PIECES = 4 / 3, 2_000
+#: Options with a recipe value that a kind of task's rule replaces once the data is loaded
+#: (the app shows them unset, not the recipe's value; image augmentation has no recipe value).
+DECIDED_BY_DATA = {"translation": ("vocabulary_size",)}
 #: The share of the training examples held out to validate on when a task has no validation
 #: split of its own (bench/short_runs.py: validation accuracy vs the test accuracy).
 VALIDATION_FRACTION = 0.1
@@ -306,6 +318,7 @@ def resolve(
     """
     if not isinstance(config, TrainConfig):
         config = TrainConfig.from_dict(dict(config))
+    vocabulary_given = config.vocabulary_size is not None
     spec = get_task(config.task)
     recipe = recipe_for(spec.kind, config.model, config.weights)
     defaults = RECIPES[recipe]
@@ -352,6 +365,8 @@ def resolve(
             )
         if steps_per_epoch is None:
             steps_per_epoch = max(steps_per_pass, math.ceil(config.min_steps / config.epochs))
+        if spec.kind == "translation" and not vocabulary_given:
+            config, reasons["vocabulary_size"] = _vocabulary_rule(config, defaults, examples)
         if spec.kind == "image" and config.augment is None:
             passes = steps_per_epoch * config.epochs * global_batch / examples
             config, reasons["augment"] = _augment_rule(config, passes, examples, bool(grey))
@@ -389,6 +404,19 @@ def _augment_rule(
         f"images (on from {AUGMENT_FROM_PASSES[kind]} for {kind} images)"
     )
     return config.replace(augment=augment), why
+
+
+def _vocabulary_rule(
+    config: TrainConfig, recipe: TrainConfig, pairs: int
+) -> tuple[TrainConfig, str]:
+    """:data:`PIECES_PER_PAIR` subword pieces per training pair, rounded to a thousand,
+    between :data:`MIN_PIECES` and the recipe's vocabulary."""
+    size = min(recipe.vocabulary_size, max(MIN_PIECES, int(round(pairs * PIECES_PER_PAIR, -3))))
+    why = (
+        f"{size:,} pieces for {pairs:,} training pairs ({PIECES_PER_PAIR:.2g} a pair, "
+        f"{MIN_PIECES:,} to {recipe.vocabulary_size:,})"
+    )
+    return config.replace(vocabulary_size=size), why
 
 
 def _phases(config: TrainConfig) -> tuple[Phase, ...]:

@@ -38,7 +38,7 @@ from reskeras.models.registry import (
 )
 from reskeras.training.config import Option, TrainConfig, options
 from reskeras.training.objectives import monitor
-from reskeras.training.recipes import RECIPE_FIELDS, RunSettings, resolve
+from reskeras.training.recipes import DECIDED_BY_DATA, RECIPE_FIELDS, RunSettings, resolve
 from reskeras.weights.named import available_weights
 
 __all__ = [
@@ -75,8 +75,11 @@ PREVIEW_IMAGE_SHAPE = (32, 32, 3)
 PREVIEW_NUM_CLASSES = 2
 NO_PRESET = ""  # the preset dropdown's "family defaults" entry
 MODEL_SETTINGS = ("family", "preset", "depth", "width", "residual", "drop_path_rate")
-#: Training settings where 0 means "unset": the recipe decides (epochs) or all data (limits).
-ZERO_IS_UNSET = ("epochs", "limit_train", "limit_test", "sequence_length", "input_size")
+#: Training settings where 0 means "unset": the recipe or a rule decides (epochs, the
+#: vocabulary) or all data (limits).
+ZERO_IS_UNSET = (
+    "epochs", "limit_train", "limit_test", "sequence_length", "input_size", "vocabulary_size",
+)  # fmt: skip
 #: Text settings where an empty box means "unset" (search local copies, no word vectors,
 #: train from scratch, the task's translation direction).
 BLANK_IS_UNSET = ("data", "embeddings", "weights", "languages")
@@ -241,7 +244,9 @@ def kind_defaults(
         if own not in resolved:  # an option of another kind: a task of that kind's
             resolved[own] = default_settings(representative_task(own)).config
         value = getattr(resolved[own], field)
-        if setting in ZERO_IS_UNSET and (setting == "epochs" or value is None):
+        if setting in ZERO_IS_UNSET and (
+            setting == "epochs" or value is None or field in DECIDED_BY_DATA.get(own, ())
+        ):
             value = 0  # left unset, resolve() decides (with the data)
         values[setting] = "" if value is None and setting in BLANK_IS_UNSET else value
     return values

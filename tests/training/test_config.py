@@ -17,6 +17,7 @@ from reskeras.models.registry import FAMILIES, Family, register_family, register
 from reskeras.training.config import TrainConfig, add_arguments, from_arguments, options
 from reskeras.training.recipes import (
     AUGMENT_FROM_PASSES,
+    MIN_PIECES,
     RECIPES,
     VALIDATION_FRACTION,
     WEIGHT_DECAY,
@@ -256,3 +257,17 @@ def test_a_language_models_limit_train_counts_lines_not_windows():
     # 6th batch would otherwise start the next epoch and the last one run out of data).
     settings = resolve(TrainConfig(task="wikitext2", limit_train=300, batch_size=64), num_train=400)
     assert settings.steps_per_pass == 400 // 64
+
+
+def test_resolve_sizes_a_translation_vocabulary_by_its_training_pairs():
+    def pieces(pairs, **given):
+        settings = resolve(TrainConfig(task="multi30k", **given), num_train=pairs)
+        return settings.config.vocabulary_size, settings.reasons.get("vocabulary_size")
+
+    top = RECIPES["translation"].vocabulary_size
+    assert pieces(3_000) == (4_000, "4,000 pieces for 3,000 training pairs (1.3 a pair, "
+                                    f"{MIN_PIECES:,} to {top:,})")  # fmt: skip
+    assert pieces(1_000)[0] == MIN_PIECES and pieces(29_000)[0] == top
+    assert pieces(3_000, vocabulary_size=500) == (500, None)  # given: kept, no reason
+    assert resolve(TrainConfig(task="multi30k")).config.vocabulary_size == top  # no data yet
+    assert "vocabulary_size" not in resolve(TrainConfig(task="sst2"), num_train=3_000).reasons

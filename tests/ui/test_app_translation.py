@@ -29,10 +29,9 @@ def test_translation_task_in_the_app(tmp_path):
     assert app.family.options == ("gnmt", "transformer_seq2seq")
     assert (app.family.value, app.depth.value) == ("transformer_seq2seq", 3)
     assert app.depth.options == FAMILIES["transformer_seq2seq"].depths
-    assert (app.sequence_length.value, app.vocabulary_size.value) == (
-        recipe.sequence_length,
-        recipe.vocabulary_size,
-    )
+    # The vocabulary shows unset: resolve() sizes it by the training pairs (up to the recipe's).
+    assert (app.sequence_length.value, app.vocabulary_size.value) == (recipe.sequence_length, 0)
+    assert app.train_config()["vocabulary_size"] is None
     assert app.languages.layout.display is None and app.embeddings.layout.display == "none"
     assert app.train_config()["languages"] is None  # an empty box: the task's direction
     assert app.controls.sample_box.layout.display is None
