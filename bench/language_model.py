@@ -172,7 +172,7 @@ def recipe_cell(lines: int | None, args, out: Path) -> dict:
     record = json.loads((result.run_dir / "config.json").read_text())
     return {
         "lines": lines or "all",
-        "model": record["model"],
+        "model": record["train"]["model"],
         "params": result.model.count_params(),
         "vocabulary": len(json.loads((result.run_dir / "labels.json").read_text())),
         "epochs": len(result.history),
