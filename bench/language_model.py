@@ -83,38 +83,38 @@ def _params(model: keras.Model) -> int:
 # --------------------------------------------------------------------------- residual
 
 
-def residual_cell(name: str, args, tmp: Path) -> dict:
-    """One ``reskeras.train`` run of ``name`` at the bench's budget."""
+def wikitext_cell(args, out: Path, **options) -> tuple[dict, object]:
+    """One ``reskeras.train`` run on task ``wikitext2`` with ``options`` (the test split is the
+    validation file again, scored every epoch already, so it is cut to one window): what
+    every part reports of it, and the :class:`~reskeras.training.loop.TrainResult`."""
     start = time.perf_counter()
-    result = rk.train(
-        "wikitext2",
-        name,
-        data=str(args.data),
-        epochs=args.epochs,
-        min_steps=args.steps,
-        limit_train=args.lines,
-        limit_test=1,  # the test split is the validation file again: scored every epoch already
-        sequence_length=args.length,
-        vocabulary_size=args.vocabulary,
-        model_kwargs={"units": args.units},
-        out=tmp / name,
-        verbose=0,
-    )
+    result = rk.train("wikitext2", data=str(args.data), limit_test=1, out=out, verbose=0, **options)
     wall = time.perf_counter() - start
     record = json.loads((result.run_dir / "config.json").read_text())
-    steps = record["steps_per_epoch"] * len(result.history)
-    tokens = steps * result.config.batch_size * args.length
-    return {
-        "model": name,
+    cell = {
+        "model": record["train"]["model"],
         "params": result.model.count_params(),
         "vocabulary": len(json.loads((result.run_dir / "labels.json").read_text())),
-        "steps": steps,
-        "val_perplexity": [round(h["val_perplexity"], 1) for h in result.history],
+        "epochs": len(result.history),
+        "steps": record["steps_per_epoch"] * len(result.history),
+        "val_perplexity": [round(h["val_perplexity"], 2) for h in result.history],
         "train_perplexity": round(result.history[-1]["perplexity"], 1),
+        "epoch_seconds": [round(h["seconds"], 1) for h in result.history],
         "xla": (record.get("xla") or {}).get("jit_compile"),
         "seconds": round(wall, 1),
-        "train_tokens_per_s": round(tokens / wall, 1),
     }
+    return cell, result
+
+
+def residual_cell(name: str, args, tmp: Path) -> dict:
+    """One run of ``name`` at the bench's budget."""
+    cell, result = wikitext_cell(
+        args, tmp / name, model=name, epochs=args.epochs, min_steps=args.steps,
+        limit_train=args.lines, sequence_length=args.length, vocabulary_size=args.vocabulary,
+        model_kwargs={"units": args.units},
+    )  # fmt: skip
+    tokens = cell["steps"] * result.config.batch_size * args.length
+    return {**cell, "train_tokens_per_s": round(tokens / cell["seconds"], 1)}
 
 
 def run_residual(args) -> dict:
@@ -162,27 +162,9 @@ def markdown_residual(line: dict) -> None:
 def recipe_cell(lines: int | None, args, out: Path) -> dict:
     """One ``reskeras train --task wikitext2`` run: the recipe as ``resolve()`` decides it
     (``--epochs`` overrides its epochs), validation perplexity on the whole file each epoch."""
-    start = time.perf_counter()
     options = {} if args.epochs is None else {"epochs": args.epochs}
-    result = rk.train(
-        "wikitext2", data=str(args.data), limit_train=lines, limit_test=1, out=out, verbose=0,
-        **options,
-    )  # fmt: skip
-    wall = time.perf_counter() - start
-    record = json.loads((result.run_dir / "config.json").read_text())
-    return {
-        "lines": lines or "all",
-        "model": record["train"]["model"],
-        "params": result.model.count_params(),
-        "vocabulary": len(json.loads((result.run_dir / "labels.json").read_text())),
-        "epochs": len(result.history),
-        "steps": record["steps_per_epoch"] * len(result.history),
-        "val_perplexity": [round(h["val_perplexity"], 2) for h in result.history],
-        "train_perplexity": round(result.history[-1]["perplexity"], 1),
-        "epoch_seconds": [round(h["seconds"], 1) for h in result.history],
-        "xla": (record.get("xla") or {}).get("jit_compile"),
-        "seconds": round(wall, 1),
-    }
+    cell, _ = wikitext_cell(args, out, limit_train=lines, **options)
+    return {"lines": lines or "all", **cell}
 
 
 def run_recipe(args) -> dict:
